@@ -85,7 +85,8 @@ def _local_weights(folder: Path) -> Path:
                  "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth"):
         if (folder / name).is_file():
             return folder / name
-    raise ModelUnavailable(f"no weights in {folder}: expected open_clip_model.safetensors next to open_clip_config.json")
+    raise ModelUnavailable(
+        f"no weights in {folder}: expected open_clip_model.safetensors next to open_clip_config.json")
 
 
 def _local_config(folder: Path) -> dict[str, Any]:
@@ -148,19 +149,39 @@ def _hf_download(repo: str, filenames: Sequence[str], *, offline: bool,
 
     if offline:
         hf_constants.HF_HUB_OFFLINE = True
+    # Already downloaded? Then no network at all (no HEAD request on every run, works without a network).
+    for filename in filenames:
+        try:
+            return Path(huggingface_hub.hf_hub_download(repo, filename, local_files_only=True))
+        except Exception:
+            continue
+    if offline:
+        raise ModelUnavailable(f"{repo} is not in the local Hugging Face cache")
+    _check_reachable(hf_constants.ENDPOINT)
     progress = type("Progress", (_ByteProgress,), {"callback": staticmethod(on_bytes) if on_bytes else None})
     last: Exception | None = None
     for filename in filenames:
         try:
             return Path(huggingface_hub.hf_hub_download(
-                repo, filename, local_files_only=offline, tqdm_class=progress))
-        except huggingface_hub.errors.EntryNotFoundError as exc:
+                repo, filename, tqdm_class=progress))
+        except huggingface_hub.errors.RemoteEntryNotFoundError as exc:
+            last = exc  # the repo exists but not this file name: try the next one
+        except Exception as exc:  # offline, not in the local cache, HTTP errors: "not available now"
             last = exc
-        except Exception as exc:  # offline, DNS failure, HTTP errors: all mean "not available now"
-            last = exc
-            if not isinstance(exc, huggingface_hub.errors.RemoteEntryNotFoundError):
-                break
+            break
     raise ModelUnavailable(f"weights for {repo} are not available", details=str(last))
+
+
+def _check_reachable(endpoint: str, timeout: float = 5.0) -> None:
+    """Fail fast (one clear message) instead of letting huggingface_hub retry for a minute."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+    except OSError as exc:
+        raise ModelUnavailable(f"cannot reach {url.hostname}", details=str(exc)) from None
 
 
 @dataclass

@@ -1,0 +1,324 @@
+"""The embedding pipeline as a generator of progress events, with a cancel token.
+
+    gen = run_embedding(["~/Pictures"], EmbedSettings(model="local-dir:..."), cancel)
+    result = drive(gen, print)          # or let a GUI worker iterate it
+
+Steps: scan → look vectors up in the cache → (only for misses) fetch and load the model → decode images in
+a pool of worker threads that feeds batches to the model while it runs → store vectors batch by batch (so a
+killed run keeps what it did) → an ``EmbedResult`` with explicit JSON / npz save and load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop_app import __version__
+from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.embed import DEFAULT_MODEL, Embedder, ModelSpec, ResolvedModel, resolve_model, sha256_file
+from desktop_app.core.errors import Cancelled, UnreadableFile
+from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS, load_image
+from desktop_app.core.items import Item, Skipped, scan
+from desktop_app.core.texts import read_text
+
+RESULTS_SCHEMA = 1
+
+
+@dataclass
+class ProgressEvent:
+    """One step of progress. ``total`` is None when unknown (e.g. while scanning)."""
+
+    stage: str  # "scan", "download", "load-model", "embed", "done"
+    done: int
+    total: int | None
+    message: str = ""
+
+
+class CancelToken:
+    """Set from any thread; the pipeline checks it between batches and raises ``Cancelled``."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled")
+
+
+@dataclass
+class EmbedSettings:
+    """Everything that steers embedding. ``None`` means "pick a good default for this machine"."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    batch_size: int = 32
+    cache_dir: Path | None = None
+    offline: bool = False
+    max_pixels: int | None = PILLOW_DEFAULT_MAX_PIXELS
+    decode_workers: int | None = None
+    torch_threads: int | None = None
+
+
+@dataclass
+class ItemRecord:
+    """One embedded item as written to the results document."""
+
+    path: str
+    kind: str
+    status: str  # "ok" or "partial" (a truncated image, embedded from what could be decoded)
+    size: int
+    mtime_ns: int
+    caption_of: str | None = None
+    snippet: str | None = None
+
+
+@dataclass
+class EmbedResult:
+    """What a run produced: items in scan order, their vectors (row i is item i), what was skipped."""
+
+    model: dict[str, Any]
+    items: list[ItemRecord]
+    vectors: np.ndarray
+    skipped: list[Skipped] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "schema": RESULTS_SCHEMA,
+            "generator": f"photoatlas {__version__}",
+            "model": self.model,
+            "items": [asdict(i) for i in self.items],
+            "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.skipped],
+            "stats": self.stats,
+        }
+
+    def save(self, path: Path, *, with_vectors: bool = True) -> None:
+        """Write the JSON document to ``path`` (atomically) and the vectors to ``<stem>.vectors.npz``."""
+        path = Path(path)
+        doc = self.to_document()
+        if with_vectors:
+            npz = path.with_name(path.stem + ".vectors.npz")
+            tmp_npz = npz.with_name(npz.name + ".tmp.npz")
+            np.savez_compressed(tmp_npz, vectors=self.vectors)
+            os.replace(tmp_npz, npz)
+            doc["vectors_file"] = npz.name
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> EmbedResult:
+        """Read a document written by ``save`` (vectors are empty when the npz is missing)."""
+        path = Path(path)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        items = [ItemRecord(**{k: v for k, v in it.items() if k in ItemRecord.__dataclass_fields__})
+                 for it in doc.get("items", [])]
+        vectors = np.zeros((0, int(doc.get("model", {}).get("dim", 0))), np.float32)
+        if doc.get("vectors_file") and (path.parent / doc["vectors_file"]).exists():
+            with np.load(path.parent / doc["vectors_file"], allow_pickle=False) as npz:
+                vectors = npz["vectors"]
+        skipped = [Skipped(Path(s["path"]), s["reason"]) for s in doc.get("skipped", [])]
+        return cls(model=doc.get("model", {}), items=items, vectors=vectors, skipped=skipped,
+                   stats=doc.get("stats", {}))
+
+
+Progress = Generator[ProgressEvent, None, EmbedResult]
+
+
+def drive(gen: Progress, on_event: Callable[[ProgressEvent], None] | None = None) -> EmbedResult:
+    """Run a pipeline generator to the end, passing each event to ``on_event``; return its result."""
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        if on_event:
+            on_event(event)
+
+
+def _resolve(spec: ModelSpec, settings: EmbedSettings, cache: EmbeddingCache,
+             cancel: CancelToken) -> Generator[ProgressEvent, None, ResolvedModel]:
+    """Resolve (and if needed download) the model in a thread, turning byte counts into events."""
+    events: queue.Queue[tuple[int, int | None]] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = resolve_model(
+                spec, offline=settings.offline, on_bytes=lambda done, total: events.put((done, total)),
+                digest=lambda p: cache.file_digest(p, sha256_file))
+        except BaseException as exc:  # handed back to the generator's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name="photoatlas-model-fetch", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+        latest = None
+        while not events.empty():
+            latest = events.get_nowait()
+        if latest:
+            yield ProgressEvent("download", latest[0], latest[1], f"downloading {spec}")
+        cancel.raise_if_cancelled()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
+
+
+def _decode(item: Item, embedder: Embedder, max_pixels: int | None) -> tuple[Any, bool]:
+    decoded = load_image(item.path, min_side=embedder.image_size, max_pixels=max_pixels)
+    return embedder.preprocess(decoded.image), decoded.partial
+
+
+def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSettings, workers: int,
+                  ) -> Generator[tuple[list[tuple[Item, str, np.ndarray]], list[Skipped]], None, None]:
+    """Decode in a thread pool (bounded look-ahead) and yield (embedded rows, skipped) per batch."""
+    import torch
+
+    bs = max(1, settings.batch_size)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photoatlas-decode") as pool:
+        pending: deque[tuple[Item, Future[tuple[Any, bool]]]] = deque()
+        todo = iter(items)
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < bs * 3:
+                nxt = next(todo, None)
+                if nxt is None:
+                    exhausted = True
+                else:
+                    pending.append((nxt, pool.submit(_decode, nxt, embedder, settings.max_pixels)))
+            batch: list[tuple[Item, Any, bool]] = []
+            skipped: list[Skipped] = []
+            while pending and len(batch) < bs:
+                item, fut = pending.popleft()
+                try:
+                    tensor, partial = fut.result()
+                except UnreadableFile as exc:
+                    skipped.append(Skipped(item.path, exc.user_message))
+                    continue
+                batch.append((item, tensor, partial))
+            rows: list[tuple[Item, str, np.ndarray]] = []
+            if batch:
+                vecs = embedder.embed_pixels(torch.stack([t for _, t, _ in batch]))
+                rows = [(it, "partial" if partial else "ok", v) for (it, _, partial), v in zip(batch, vecs)]
+            yield rows, skipped
+
+
+def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings | None = None,
+                  cancel: CancelToken | None = None) -> Progress:
+    """Scan ``paths``, embed what the cache lacks, and return an ``EmbedResult`` (as StopIteration value).
+
+    Raises ``ModelUnavailable``, ``BadArgument`` or ``Cancelled``; bad files never raise, they are skipped.
+    """
+    settings = settings or EmbedSettings()
+    cancel = cancel or CancelToken()
+    started = time.perf_counter()
+    spec = ModelSpec.parse(settings.model)
+
+    items: list[Item] = []
+    skipped: list[Skipped] = []
+    for rec in scan(paths):
+        (items if isinstance(rec, Item) else skipped).append(rec)  # type: ignore[arg-type]
+        if len(items) % 500 == 0:
+            yield ProgressEvent("scan", len(items), None, "looking for pictures and notes")
+            cancel.raise_if_cancelled()
+    yield ProgressEvent("scan", len(items), len(items), f"found {len(items)} items, {len(skipped)} skipped")
+
+    with EmbeddingCache(settings.cache_dir) as cache:
+        for warning in cache.warnings:
+            yield ProgressEvent("warning", 0, None, warning)
+        resolved = yield from _resolve(spec, settings, cache, cancel)
+        cache.register_model(resolved.key, resolved.identity)
+        hits = cache.lookup(resolved.key, ((i.path, i.size, i.mtime_ns) for i in items))
+        misses = [i for i in items if i.path not in hits]
+        vectors: dict[Path, tuple[str, str | None, np.ndarray]] = {
+            p: (c.status, c.snippet, c.vector) for p, c in hits.items()}
+        dim = next(iter(hits.values())).vector.shape[0] if hits else 0
+
+        if misses:
+            cancel.raise_if_cancelled()
+            yield ProgressEvent("load-model", 0, 1, f"loading {spec}")
+            embedder = Embedder.load(resolved, settings.device, threads=settings.torch_threads)
+            dim = embedder.dim
+            yield ProgressEvent("load-model", 1, 1, f"loaded {spec} on {embedder.device}")
+            total = len(misses)
+            done = 0
+            yield ProgressEvent("embed", 0, total, f"{len(hits)} from cache, {total} to embed")
+
+            texts = [i for i in misses if i.kind == "text"]
+            readable: list[tuple[Item, str, str]] = []
+            for item in texts:
+                try:
+                    content = read_text(item.path)
+                except UnreadableFile as exc:
+                    skipped.append(Skipped(item.path, exc.user_message))
+                    done += 1
+                    continue
+                readable.append((item, content.text, content.snippet))
+            for start in range(0, len(readable), settings.batch_size):
+                cancel.raise_if_cancelled()
+                chunk = readable[start:start + settings.batch_size]
+                vecs = embedder.embed_texts([t for _, t, _ in chunk])
+                rows = [(it.path, it.size, it.mtime_ns, "ok", snip, v) for (it, _, snip), v in zip(chunk, vecs)]
+                cache.store(resolved.key, rows)
+                vectors.update({r[0]: ("ok", r[4], r[5]) for r in rows})
+                done += len(chunk)
+                yield ProgressEvent("embed", done, total, "notes")
+
+            images = [i for i in misses if i.kind == "image"]
+            workers = settings.decode_workers or max(1, os.cpu_count() or 1)
+            for rows_, bad in _embed_images(images, embedder, settings, workers):
+                skipped.extend(bad)
+                if rows_:
+                    cache.store(resolved.key, [(it.path, it.size, it.mtime_ns, status, None, v)
+                                               for it, status, v in rows_])
+                    vectors.update({it.path: (status, None, v) for it, status, v in rows_})
+                done += len(rows_) + len(bad)
+                yield ProgressEvent("embed", done, total, "pictures")
+                cancel.raise_if_cancelled()
+
+    records: list[ItemRecord] = []
+    matrix: list[np.ndarray] = []
+    for item in items:
+        if item.path not in vectors:
+            continue
+        status, snippet, vec = vectors[item.path]
+        records.append(ItemRecord(path=str(item.path), kind=item.kind, status=status, size=item.size,
+                                  mtime_ns=item.mtime_ns, caption_of=str(item.caption_of) if item.caption_of else None,
+                                  snippet=snippet))
+        matrix.append(vec)
+    bad_paths = {s.path for s in skipped}
+    skipped.sort(key=lambda s: str(s.path))
+    stats = {
+        "items": len(records),
+        "embedded": len(records) - len(hits) if misses else 0,
+        "from_cache": len(hits),
+        "skipped": len(bad_paths),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    model_doc = {"name": str(spec), "key": resolved.key, "dim": dim,
+                 "preprocess": resolved.identity.get("preprocess", {})}
+    result = EmbedResult(model=model_doc, items=records,
+                         vectors=np.stack(matrix).astype(np.float32) if matrix else np.zeros((0, dim), np.float32),
+                         skipped=skipped, stats=stats)
+    yield ProgressEvent("done", len(records), len(records),
+                        f"{stats['embedded']} embedded, {stats['from_cache']} from cache, {stats['skipped']} skipped")
+    return result
