@@ -10,6 +10,7 @@ from desktop_app.core.errors import UnreadableFile
 
 MAX_TEXT_BYTES = 1_000_000  # a note longer than this is read up to here; CLIP sees only a few windows anyway
 SNIPPET_CHARS = 160
+_COMMON_ENCODINGS = ("utf_16", "utf_32", "cp1252", "latin_1", "iso8859_15", "cp1251", "shift_jis", "gb18030")
 
 
 @dataclass
@@ -55,9 +56,18 @@ def read_text(path: Path) -> TextContent:
     except UnicodeDecodeError:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
+        matches = from_bytes(data)
+        best = matches.best()
         if best is None:
             raise UnreadableFile("unknown text encoding (not UTF-8 and no other encoding fits)") from None
+        # Western single-byte code pages often tie exactly (same chaos, same coherence); the tie is then
+        # broken by the first candidate, which may be Baltic or Central European. Prefer the commonest.
+        tied = [m for m in matches if m.chaos == best.chaos and m.coherence == best.coherence]
+        for preferred in _COMMON_ENCODINGS:
+            found = next((m for m in tied if m.encoding == preferred), None)
+            if found is not None:
+                best = found
+                break
         text, encoding = str(best), best.encoding
     if not text.strip():
         raise UnreadableFile("empty text file")

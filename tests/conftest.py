@@ -1,0 +1,49 @@
+"""Shared fixtures. Nothing here touches the network: the model is the committed tiny CLIP."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+TINY_MODEL_DIR = FIXTURES / "tiny-clip"
+TINY_MODEL = f"local-dir:{TINY_MODEL_DIR}"
+sys.path.insert(0, str(FIXTURES))
+
+from shapes import draw_shape  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point caches and settings at temporary folders so a developer's own setup never leaks in."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def tiny_resolved():
+    from desktop_app.core.embed import ModelSpec, resolve_model
+
+    return resolve_model(ModelSpec.parse(TINY_MODEL))
+
+
+@pytest.fixture(scope="session")
+def embedder(tiny_resolved):
+    from desktop_app.core.embed import Embedder
+
+    return Embedder.load(tiny_resolved, "cpu")
+
+
+def save_shape(path: Path, colour: str, shape: str, size: str = "large", px: int = 96, seed: int = 0) -> Path:
+    """Write a picture of a coloured shape to ``path`` (format from the extension)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draw_shape(colour, shape, size, px, random.Random(seed)).save(path)
+    return path

@@ -1,0 +1,133 @@
+"""The pipeline end to end on real files, with the real cache and the tiny real model."""
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, TINY_MODEL_DIR, save_shape
+from PIL import Image
+
+from desktop_app.core.cache import CACHE_FILENAME, SCHEMA_VERSION, EmbeddingCache
+from desktop_app.core.errors import Cancelled
+from desktop_app.core.pipeline import CancelToken, EmbedResult, EmbedSettings, drive, run_embedding
+
+
+def _library(root: Path, n: int = 6) -> Path:
+    for i in range(n):
+        colour, shape = [("red", "circle"), ("blue", "square"), ("green", "triangle")][i % 3]
+        save_shape(root / "pics" / f"{i:02d}-{colour}.jpg", colour, shape, seed=i)
+    (root / "note.txt").write_text("a red circle")
+    return root
+
+
+def _run(paths, cache: Path, model: str = TINY_MODEL, **kw) -> EmbedResult:
+    events = []
+    result = drive(run_embedding(paths, EmbedSettings(model=model, cache_dir=cache, batch_size=4, **kw)),
+                   events.append)
+    result.events = events  # type: ignore[attr-defined]
+    return result
+
+
+def test_one_bad_file_never_fails_the_batch(tmp_path: Path) -> None:
+    lib = _library(tmp_path / "lib")
+    (lib / "pics" / "00b-zero.jpg").write_bytes(b"")
+    (lib / "pics" / "00c-fake.jpg").write_text("not a picture at all")
+    Image.new("RGB", (3000, 3000)).save(lib / "pics" / "00d-bomb.png")
+    (lib / "empty.md").write_text("")
+    result = _run([lib], tmp_path / "cache", max_pixels=1_000_000)
+    assert len(result.items) == 7
+    reasons = {p.name: r for p, r in ((s.path, s.reason) for s in result.skipped)}
+    assert set(reasons) == {"00b-zero.jpg", "00c-fake.jpg", "00d-bomb.png", "empty.md"}
+    assert "1,000,000" in reasons["00d-bomb.png"]
+    assert result.vectors.shape == (7, 64)
+    assert result.stats["skipped"] == 4
+
+
+def test_rerun_embeds_nothing_and_a_touched_file_is_embedded_again(tmp_path: Path) -> None:
+    lib = _library(tmp_path / "lib")
+    first = _run([lib], tmp_path / "cache")
+    assert first.stats["embedded"] == 7 and first.stats["from_cache"] == 0
+    second = _run([lib], tmp_path / "cache")
+    assert second.stats["embedded"] == 0 and second.stats["from_cache"] == 7
+    assert not any(e.stage == "load-model" for e in second.events)  # an unchanged folder never loads torch models
+    np.testing.assert_allclose(first.vectors, second.vectors)
+    touched = lib / "pics" / "01-blue.jpg"
+    save_shape(touched, "red", "circle", seed=99)
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    third = _run([lib], tmp_path / "cache")
+    assert third.stats["embedded"] == 1 and third.stats["from_cache"] == 6
+
+
+def test_another_model_keeps_separate_vectors(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other-model"
+    shutil.copytree(TINY_MODEL_DIR, other)
+    weights = load_file(str(other / "open_clip_model.safetensors"))
+    torch.manual_seed(0)
+    weights = {k: (v + 0.05 * torch.randn_like(v)).contiguous() for k, v in weights.items()}
+    save_file(weights, str(other / "open_clip_model.safetensors"))
+    lib = _library(tmp_path / "lib")
+    a = _run([lib], tmp_path / "cache")
+    b = _run([lib], tmp_path / "cache", model=f"local-dir:{other}")
+    assert b.stats["embedded"] == 7 and b.model["key"] != a.model["key"]
+    assert not np.allclose(a.vectors, b.vectors)
+    with EmbeddingCache(tmp_path / "cache") as cache:
+        assert cache.count() == 14
+    assert _run([lib], tmp_path / "cache").stats["from_cache"] == 7
+
+
+def test_truncated_cache_is_moved_aside_with_a_warning_and_rebuilt(tmp_path: Path) -> None:
+    lib = _library(tmp_path / "lib")
+    _run([lib], tmp_path / "cache")
+    db = tmp_path / "cache" / CACHE_FILENAME
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 3])
+    result = _run([lib], tmp_path / "cache")
+    warnings = [e.message for e in result.events if e.stage == "warning"]
+    assert len(warnings) == 1 and "moved it to" in warnings[0]
+    assert result.stats["embedded"] == 7
+    assert any(p.name.startswith(CACHE_FILENAME + ".corrupt-") for p in db.parent.iterdir())
+
+
+def test_cache_from_a_newer_version_is_set_aside(tmp_path: Path) -> None:
+    EmbeddingCache(tmp_path).close()
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    cache = EmbeddingCache(tmp_path)
+    assert "newer PhotoAtlas" in cache.warnings[0]
+    cache.close()
+
+
+def test_cancel_stops_between_batches_and_keeps_finished_work(tmp_path: Path) -> None:
+    lib = _library(tmp_path / "lib", n=12)
+    cancel = CancelToken()
+    gen = run_embedding([lib], EmbedSettings(model=TINY_MODEL, cache_dir=tmp_path / "cache", batch_size=4),
+                        cancel)
+    with pytest.raises(Cancelled):
+        for event in gen:
+            if event.stage == "embed" and event.message == "pictures":
+                cancel.cancel()
+    rerun = _run([lib], tmp_path / "cache")
+    assert 0 < rerun.stats["from_cache"] < 13
+
+
+def test_results_save_and_load_round_trip(tmp_path: Path) -> None:
+    lib = _library(tmp_path / "lib")
+    (lib / "pics" / "00-red.txt").write_text("caption: a red circle")
+    result = _run([lib], tmp_path / "cache")
+    out = tmp_path / "out" / "results.json"
+    out.parent.mkdir()
+    result.save(out)
+    loaded = EmbedResult.load(out)
+    assert [i.path for i in loaded.items] == [i.path for i in result.items]
+    np.testing.assert_array_equal(loaded.vectors, result.vectors)
+    caption = next(i for i in loaded.items if i.path.endswith("00-red.txt"))
+    assert caption.caption_of and caption.caption_of.endswith("00-red.jpg")
+    assert caption.snippet == "caption: a red circle"

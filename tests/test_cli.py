@@ -1,0 +1,147 @@
+"""``photoatlas`` as a user runs it: real subprocesses, exit codes, the results document."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY_MODEL, save_shape
+
+
+def photoatlas(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=300, env={**os.environ}, **kw)
+
+
+def test_analyze_writes_the_versioned_document_and_exits_0_with_skipped_files(tmp_path: Path) -> None:
+    save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
+    (tmp_path / "lib" / "bad.png").write_bytes(b"nope")
+    (tmp_path / "lib" / "n.txt").write_text("a blue square")
+    out = tmp_path / "r.json"
+    run = photoatlas("analyze", str(tmp_path / "lib"), "--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c"),
+                     "--output", str(out), "--quiet")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == 1
+    assert [(Path(i["path"]).name, i["kind"], i["status"]) for i in doc["items"]] == [
+        ("a.jpg", "image", "ok"), ("n.txt", "text", "ok")]
+    assert doc["skipped"] == [{"path": str(tmp_path / "lib" / "bad.png"),
+                               "reason": "not an image, or an image format Pillow cannot read"}]
+    assert doc["stats"]["embedded"] == 2 and doc["stats"]["from_cache"] == 0
+    assert doc["model"]["dim"] == 64
+    assert (tmp_path / "r.vectors.npz").exists()
+    assert "bad.png" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_embed_fills_the_cache_so_analyze_embeds_nothing(tmp_path: Path) -> None:
+    save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
+    common = ["--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    assert photoatlas("embed", str(tmp_path / "lib"), *common).returncode == 0
+    run = photoatlas("analyze", str(tmp_path / "lib"), *common, "-o", str(tmp_path / "r.json"))
+    assert "0 embedded, 1 from cache" in run.stdout
+
+
+def test_progress_bar_goes_to_stderr(tmp_path: Path) -> None:
+    save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
+    run = photoatlas("embed", str(tmp_path / "lib"), "--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c"))
+    assert "embed: 100%" in run.stderr and "embed:" not in run.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["analyze", "/no/such/folder"], "no such file or folder"),
+    (["analyze", ".", "--batch-size", "0"], "must be at least 1"),
+    (["analyze", ".", "--model", "nonsense"], "unknown model"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
+    run = photoatlas(*args, "--quiet") if args[0] == "analyze" else photoatlas(*args)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_offline_with_a_missing_model_says_what_to_do(tmp_path: Path) -> None:
+    save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
+    run = photoatlas("analyze", str(tmp_path / "lib"), "--offline", "--cache-dir", str(tmp_path / "c"), "--quiet")
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not downloaded" in lines[0] and "local-dir:" in lines[0]
+
+
+def test_unreadable_file_is_skipped_with_permission_denied(tmp_path: Path) -> None:
+    save_shape(tmp_path / "lib" / "ok.jpg", "red", "circle")
+    locked = save_shape(tmp_path / "lib" / "locked.jpg", "blue", "square")
+    os.chmod(locked, 0)
+    cmd = [sys.executable, "-m", "desktop_app", "analyze", str(tmp_path / "lib"), "--model", TINY_MODEL,
+           "--cache-dir", str(tmp_path / "c"), "-o", str(tmp_path / "r.json"), "--quiet"]
+    if os.geteuid() == 0:
+        # Root reads any file; drop the capabilities that let it, so permissions apply as for a user.
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without util-linux setpriv: cannot make a file unreadable")
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [Path(i["path"]).name for i in doc["items"]] == ["ok.jpg"]
+    assert doc["skipped"] == [{"path": str(locked), "reason": "permission denied"}]
+
+
+def test_version_and_help() -> None:
+    assert photoatlas("--version").stdout.startswith("photoatlas ")
+    help_text = photoatlas("analyze", "--help").stdout
+    for option in ("--model", "--device", "--batch-size", "--cache-dir", "--offline", "--quiet", "--output"):
+        assert option in help_text
+
+
+def _embed_cmd(lib: Path, cache: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "desktop_app", "embed", str(lib), "--model", TINY_MODEL,
+            "--cache-dir", str(cache), "--quiet", *extra]
+
+
+def test_two_processes_share_one_cache_without_corrupting_it(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        for i in range(24):
+            save_shape(tmp_path / name / f"{i}.png", "red" if i % 2 else "blue", "circle", seed=i)
+    procs = [subprocess.Popen(_embed_cmd(tmp_path / n, tmp_path / "c", "--batch-size", "2"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in ("a", "b")]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    run = photoatlas("embed", str(tmp_path / "a"), str(tmp_path / "b"), "--model", TINY_MODEL,
+                     "--cache-dir", str(tmp_path / "c"), "--quiet")
+    assert "0 embedded, 48 from cache" in run.stdout
+
+
+def test_a_killed_run_keeps_finished_batches_and_the_cache_stays_usable(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import time
+
+    for i in range(300):
+        save_shape(tmp_path / "lib" / f"{i:03d}.png", "green", "square", px=400, seed=i)
+    proc = subprocess.Popen(_embed_cmd(tmp_path / "lib", tmp_path / "c", "--batch-size", "4"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = tmp_path / "c" / "embeddings.sqlite3"
+    deadline = time.time() + 120
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if stored >= 8:
+                break
+    assert proc.poll() is None, "embedding finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = photoatlas("embed", str(tmp_path / "lib"), "--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c"),
+                     "--quiet")
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    from_cache = int(run.stdout.split(" embedded, ")[1].split(" from cache")[0])
+    assert from_cache >= 8
