@@ -105,6 +105,8 @@ class _ProgressPrinter:
             if event.message:
                 self.bar.set_postfix_str(event.message, refresh=False)
             self.bar.refresh()
+            if event.stage == "scan" and event.total is not None:
+                self._close()  # scanning is over: don't let its bar tick on while the model loads
 
     def _close(self) -> None:
         if self.bar is not None:

@@ -138,6 +138,10 @@ class _ByteProgress:
     def refresh(self) -> None:
         return None
 
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        # Any other tqdm method huggingface_hub may call (set_postfix, clear, ...) is a no-op here.
+        return lambda *args, **kwargs: None
+
 
 def _hf_download(repo: str, filenames: Sequence[str], *, offline: bool,
                  on_bytes: ProgressCallback | None) -> Path:

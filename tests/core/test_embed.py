@@ -66,3 +66,16 @@ def test_local_dir_without_weights_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "open_clip_config.json").write_text("{}")
     with pytest.raises(ModelUnavailable, match="no weights"):
         resolve_model(ModelSpec.parse(f"local-dir:{tmp_path}"))
+
+
+def test_download_bytes_reach_the_progress_callback() -> None:
+    # huggingface_hub drives a tqdm-like class during downloads; ours forwards bytes done / total.
+    from desktop_app.core.embed import _ByteProgress
+
+    seen: list[tuple[int, int | None]] = []
+    progress = type("P", (_ByteProgress,), {"callback": staticmethod(lambda d, t: seen.append((d, t)))})
+    with progress(total=1000, unit="B", desc="open_clip_model.safetensors") as bar:
+        bar.update(400)
+        bar.set_postfix(speed="fast")
+        bar.update(600)
+    assert seen == [(400, 1000), (1000, 1000)]
