@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,8 @@ def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSett
     import torch
 
     bs = max(1, settings.batch_size)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photoatlas-decode") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photoatlas-decode")
+    try:
         pending: deque[tuple[Item, Future[tuple[Any, bool]]]] = deque()
         todo = iter(items)
         exhausted = False
@@ -220,6 +222,9 @@ def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSett
                 vecs = embedder.embed_pixels(torch.stack([t for _, t, _ in batch]))
                 rows = [(it, "partial" if partial else "ok", v) for (it, _, partial), v in zip(batch, vecs)]
             yield rows, skipped
+    finally:
+        # On cancel the consumer closes this generator: drop queued decodes instead of finishing them.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings | None = None,
@@ -285,15 +290,16 @@ def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettin
 
             images = [i for i in misses if i.kind == "image"]
             workers = settings.decode_workers or max(1, os.cpu_count() or 1)
-            for rows_, bad in _embed_images(images, embedder, settings, workers):
-                skipped.extend(bad)
-                if rows_:
-                    cache.store(resolved.key, [(it.path, it.size, it.mtime_ns, status, None, v)
-                                               for it, status, v in rows_])
-                    vectors.update({it.path: (status, None, v) for it, status, v in rows_})
-                done += len(rows_) + len(bad)
-                yield ProgressEvent("embed", done, total, "pictures")
-                cancel.raise_if_cancelled()
+            with closing(_embed_images(images, embedder, settings, workers)) as batches:
+                for rows_, bad in batches:
+                    skipped.extend(bad)
+                    if rows_:
+                        cache.store(resolved.key, [(it.path, it.size, it.mtime_ns, status, None, v)
+                                                   for it, status, v in rows_])
+                        vectors.update({it.path: (status, None, v) for it, status, v in rows_})
+                    done += len(rows_) + len(bad)
+                    yield ProgressEvent("embed", done, total, "pictures")
+                    cancel.raise_if_cancelled()
 
     records: list[ItemRecord] = []
     matrix: list[np.ndarray] = []
