@@ -232,9 +232,9 @@ def resolve_model(spec: ModelSpec, *, offline: bool = False, on_bytes: ProgressC
         hub = tag_cfg.get("hf_hub", "")
         if not hub:
             raise ModelUnavailable(f"{spec} is only published as a direct download; use hf-hub: or local-dir:")
-        repo, filename = os.path.split(hub.rstrip("/") if hub.endswith("/") else hub)
-        if hub.endswith("/"):
-            repo, filename = hub.rstrip("/"), "open_clip_pytorch_model.bin"
+        # Same convention as open_clip: "org/repo/file" names a file, "org/repo/" means the default name.
+        repo, filename = os.path.split(hub)
+        filename = filename or "open_clip_pytorch_model.bin"
         names = [filename]
         if filename.endswith(".bin"):
             names.insert(0, filename.replace("pytorch_model.bin", "model.safetensors"))
@@ -312,8 +312,6 @@ class Embedder:
                 name = f"{spec.kind}:{spec.name}"
                 model, _, preprocess = open_clip.create_model_and_transforms(name, device=dev)
                 tokenizer = open_clip.get_tokenizer(name)
-        except ModelUnavailable:
-            raise
         except Exception as exc:
             raise ModelUnavailable(f"cannot load model {spec}: {exc}".splitlines()[0], details=repr(exc)) from None
         model.eval()

@@ -155,6 +155,12 @@ def load_image(path: Path, *, min_side: int = 224, max_pixels: int | None = PILL
         raise UnreadableFile(f"cannot decode image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
 
+def _draft(im: Image.Image, min_side: int) -> None:
+    """Before decoding: let the JPEG decoder scale down by 1/2, 1/4 or 1/8 while keeping >= min_side."""
+    if im.format == "JPEG":
+        im.draft(im.mode if im.mode in ("RGB", "L", "CMYK") else None, (min_side, min_side))
+
+
 def _load(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage:
     if path.stat().st_size == 0:
         raise UnreadableFile("empty file (0 bytes)")
@@ -167,9 +173,7 @@ def _load(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage:
         raise UnreadableFile(
             f"image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} pixels (max_pixels setting)"
         )
-    # Before decoding: let the JPEG decoder scale down by 1/2, 1/4 or 1/8 while keeping >= min_side.
-    if im.format == "JPEG":
-        im.draft(im.mode if im.mode in ("RGB", "L", "CMYK") else None, (min_side, min_side))
+    _draft(im, min_side)
     partial = False
     try:
         with _LOADS.strict():
@@ -178,8 +182,7 @@ def _load(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage:
         if "truncated" not in str(exc).lower() and "broken data stream" not in str(exc).lower():
             raise
         im = _open(path)
-        if im.format == "JPEG":
-            im.draft(im.mode if im.mode in ("RGB", "L", "CMYK") else None, (min_side, min_side))
+        _draft(im, min_side)
         with _LOADS.lenient():
             im.load()
         partial = True
