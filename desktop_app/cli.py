@@ -7,6 +7,7 @@ errors are one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app import __version__
+from desktop_app.core.cluster import CLUSTERERS
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
 from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS
+from desktop_app.core.layout import REDUCERS
 
 EPILOG = f"""\
 models (--model):
@@ -70,7 +73,41 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--output", "-o", type=Path, default=Path("photoatlas-results.json"),
                          help="results document to write (default photoatlas-results.json); "
                               "vectors go next to it as <name>.vectors.npz")
+    group = analyze.add_argument_group("map and groups")
+    group.add_argument("--reducer", choices=list(REDUCERS), default="umap",
+                       help="how the 2-D map is drawn (default umap)")
+    group.add_argument("--clusterer", choices=list(CLUSTERERS), default="hdbscan",
+                       help="how groups are found (default hdbscan: as many as there are, stragglers ungrouped)")
+    group.add_argument("--k", type=_k_value, default=None, metavar="N|auto",
+                       help="number of groups for kmeans / agglomerative (default auto for kmeans)")
+    group.add_argument("--min-cluster-size", type=_positive_int, default=None, metavar="N",
+                       help="smallest group hdbscan may form (default grows with the library: ~sqrt(n)/3)")
+    group.add_argument("--eps", type=float, default=None,
+                       help="dbscan: cosine distance within which items are neighbours (default 0.15)")
+    group.add_argument("--assign-noise", action="store_true",
+                       help="put ungrouped items into their nearest group")
+    group.add_argument("--seed", type=int, default=0, help="random seed: same seed, same map (default 0)")
+    group.add_argument("--vocabulary", type=Path, default=None, metavar="FILE",
+                       help="concepts to name groups from, one per line (default resources/vocabulary.txt)")
+    group.add_argument("--relayout", action="store_true",
+                       help="recompute the map from scratch instead of reusing/extending the stored one")
+
+    for name, what in (("search", "items best matching a text QUERY"), ("similar", "items most like the item PATH")):
+        cmd = sub.add_parser(name, help=f"rank the {what}", description=f"Print the {what}, best first, "
+                             "from a results document written by 'photoatlas analyze'.")
+        cmd.add_argument("results", type=Path, metavar="RESULTS.json")
+        cmd.add_argument("query", metavar="QUERY" if name == "search" else "PATH")
+        cmd.add_argument("--top", type=_positive_int, default=10, help="how many results (default 10)")
+        cmd.add_argument("--json", action="store_true", help='print a JSON list of {"path", "score"}')
+        if name == "search":
+            cmd.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding cache")
+            cmd.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+            cmd.add_argument("--offline", action="store_true", help="never touch the network")
     return parser
+
+
+def _k_value(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
 
 
 class _ProgressPrinter:
@@ -117,25 +154,107 @@ class _ProgressPrinter:
         self._close()
 
 
-def _run_embedding(args: argparse.Namespace) -> Any:
+def _run_pipeline(args: argparse.Namespace) -> Any:
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise BadArgument(f"no such file or folder: {missing[0]}")
-    from desktop_app.core.pipeline import EmbedSettings, drive, run_embedding
+    from desktop_app.core.pipeline import EmbedSettings, drive, run_analysis, run_embedding
 
     settings = EmbedSettings(model=args.model, device=args.device, batch_size=args.batch_size,
                              cache_dir=args.cache_dir, offline=args.offline, max_pixels=args.max_pixels)
     printer = _ProgressPrinter(args.quiet)
     try:
+        if args.command == "analyze":
+            return drive(run_analysis(args.paths, settings, _analysis_settings(args)), printer)
         return drive(run_embedding(args.paths, settings), printer)
     finally:
         printer.close()
+
+
+def _analysis_settings(args: argparse.Namespace) -> Any:
+    from desktop_app.core.analysis import AnalysisSettings
+
+    if args.vocabulary is not None and not args.vocabulary.is_file():
+        raise BadArgument(f"no such vocabulary file: {args.vocabulary}")
+    params: dict[str, Any] = {}
+    if args.k is not None:
+        if args.clusterer not in ("kmeans", "agglomerative"):
+            raise BadArgument(f"--k applies to kmeans and agglomerative, not {args.clusterer}")
+        if args.k == "auto" and args.clusterer != "kmeans":
+            raise BadArgument("--k auto applies to kmeans only; give agglomerative a number")
+        params["k"] = args.k
+    if args.min_cluster_size is not None:
+        if args.clusterer != "hdbscan":
+            raise BadArgument(f"--min-cluster-size applies to hdbscan, not {args.clusterer}")
+        params["min_cluster_size"] = args.min_cluster_size
+    if args.eps is not None:
+        if args.clusterer != "dbscan":
+            raise BadArgument(f"--eps applies to dbscan, not {args.clusterer}")
+        params["eps"] = args.eps
+    return AnalysisSettings(reducer=args.reducer, clusterer=args.clusterer, cluster_params=params, seed=args.seed,
+                            assign_noise=args.assign_noise, vocabulary=args.vocabulary, relayout=args.relayout)
+
+
+def _rank(args: argparse.Namespace) -> int:
+    """``search`` and ``similar``: rank the items of a results document."""
+    from desktop_app.core.pipeline import EmbedResult
+    from desktop_app.core.search import rank
+
+    if not args.results.is_file():
+        raise BadArgument(f"no such results document: {args.results}")
+    result = EmbedResult.load(args.results)
+    if len(result.vectors) != len(result.items):
+        raise BadArgument(f"the vectors beside {args.results} are missing; run 'photoatlas analyze' again")
+    if args.command == "similar":
+        wanted = os.path.abspath(args.query)
+        index = next((i for i, it in enumerate(result.items) if it.path in (args.query, wanted)), None)
+        if index is None:
+            raise BadArgument(f"{args.query} is not in {args.results}")
+        ranking = rank(result.vectors, result.vectors[index], top=args.top, exclude=index)
+    else:
+        ranking = rank(result.vectors, _query_vector(args, result.model), top=args.top)
+    hits = [{"path": result.items[i].path, "score": round(score, 4)} for i, score in ranking.top(args.top)]
+    if args.json:
+        print(json.dumps(hits, ensure_ascii=False))
+    else:
+        for hit in hits:
+            print(f"{hit['score']:.3f}  {hit['path']}")
+    return 0
+
+
+def _query_vector(args: argparse.Namespace, model: dict[str, Any]) -> Any:
+    from desktop_app.core.cache import EmbeddingCache
+    from desktop_app.core.embed import ModelSpec, resolve_model
+    from desktop_app.core.pipeline import CachedTextEncoder, EmbedSettings
+
+    if not args.query.strip():
+        raise BadArgument("the search query is empty")
+    spec = ModelSpec.parse(model.get("name", ""))
+    settings = EmbedSettings(model=str(spec), device=args.device, cache_dir=args.cache_dir, offline=args.offline)
+    with EmbeddingCache(args.cache_dir) as cache:
+        resolved = resolve_model(spec, offline=args.offline)
+        if model.get("key") and resolved.key != model["key"]:
+            raise BadArgument(f"the model {spec} on this machine differs from the one that made {args.results}; "
+                              "run 'photoatlas analyze' again")
+        return CachedTextEncoder(resolved, cache, settings)([args.query])[0]
 
 
 def _summary(result: Any) -> str:
     s = result.stats
     return (f"{s['items']} items: {s['embedded']} embedded, {s['from_cache']} from cache; "
             f"{s['skipped']} skipped; {s['seconds']:.1f} s")
+
+
+def _print_groups(analysis: Any, shown: int = 12) -> None:
+    outliers = int(analysis.outliers.sum())
+    ungrouped = int((analysis.labels < 0).sum())
+    print(f"{len(analysis.clusters)} groups, {ungrouped} ungrouped, {outliers} flagged as outliers")
+    for cluster in analysis.clusters[:shown]:
+        print(f"  {cluster.size:6d}  {cluster.name}")
+    if len(analysis.clusters) > shown:
+        print(f"  … and {len(analysis.clusters) - shown} more groups (see the results document)")
+    for warning in analysis.warnings:
+        print(f"photoatlas: warning: {warning}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,10 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "offline", False):
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported anywhere
     try:
-        result = _run_embedding(args)
+        if args.command in ("search", "similar"):
+            return _rank(args)
+        result = _run_pipeline(args)
         if args.command == "analyze":
             result.save(args.output)
             print(f"wrote {args.output} ({_summary(result)})")
+            _print_groups(result.analysis)
         else:
             print(_summary(result))
         for skipped in result.skipped[:20]:

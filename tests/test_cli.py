@@ -25,7 +25,7 @@ def test_analyze_writes_the_versioned_document_and_exits_0_with_skipped_files(tm
                      "--output", str(out), "--quiet")
     assert run.returncode == 0, run.stderr
     doc = json.loads(out.read_text())
-    assert doc["schema"] == 1
+    assert doc["schema"] == 2
     assert [(Path(i["path"]).name, i["kind"], i["status"]) for i in doc["items"]] == [
         ("a.jpg", "image", "ok"), ("n.txt", "text", "ok")]
     assert doc["skipped"] == [{"path": str(tmp_path / "lib" / "bad.png"),
@@ -34,6 +34,10 @@ def test_analyze_writes_the_versioned_document_and_exits_0_with_skipped_files(tm
     assert doc["model"]["dim"] == 64
     assert (tmp_path / "r.vectors.npz").exists()
     assert "bad.png" in run.stderr and "Traceback" not in run.stderr
+    # Two items are one group, each at its own place on the map.
+    assert [i["cluster"] for i in doc["items"]] == [0, 0]
+    assert len({(i["x"], i["y"]) for i in doc["items"]}) == 2
+    assert doc["clusters"][0]["size"] == 2 and doc["clusters"][0]["name"]
 
 
 def test_embed_fills_the_cache_so_analyze_embeds_nothing(tmp_path: Path) -> None:

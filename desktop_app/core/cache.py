@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # tables added since (texts, layouts) are created on open; older readers ignore them
 CACHE_FILENAME = "embeddings.sqlite3"
+LAYOUTS_KEPT = 24  # most recent layouts kept per cache (each is a few MB at 100k items)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +37,18 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS file_digests (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS texts (
+    model_key TEXT NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model_key, text)
+);
+CREATE TABLE IF NOT EXISTS layouts (
+    key TEXT PRIMARY KEY,
+    params_key TEXT NOT NULL,
+    created REAL NOT NULL,
+    dims INTEGER NOT NULL,
+    row_ids BLOB NOT NULL,
+    coords BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS layouts_by_params ON layouts (params_key, created);
 """
 
 
@@ -161,3 +174,48 @@ class EmbeddingCache:
         self._conn.execute("INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?)",
                            (str(path), st.st_size, st.st_mtime_ns, digest))
         return digest
+
+    # -- text vectors (vocabulary prompts, search queries) -----------------------------------------
+    def lookup_texts(self, model_key: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(texts))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for text, blob in self._conn.execute(
+                    f"SELECT text, vector FROM texts WHERE model_key = ? AND text IN ({marks})", (model_key, *chunk)):
+                found[text] = np.frombuffer(blob, dtype=np.float32).copy()
+        return found
+
+    def store_texts(self, model_key: str, vectors: dict[str, np.ndarray]) -> None:
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)",
+                                   [(model_key, t, np.ascontiguousarray(v, np.float32).tobytes())
+                                    for t, v in vectors.items()])
+
+    # -- layouts (the 2-D map and the clustering space, so an unchanged library opens instantly) ----
+    def load_layout(self, key: str) -> np.ndarray | None:
+        row = self._conn.execute("SELECT dims, coords FROM layouts WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return np.frombuffer(row[1], dtype=np.float32).reshape(-1, int(row[0])).copy()
+
+    def latest_layout(self, params_key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(row_ids, coords)`` of the newest layout made with these parameters, if any."""
+        row = self._conn.execute("SELECT dims, row_ids, coords FROM layouts WHERE params_key = ? "
+                                 "ORDER BY created DESC LIMIT 1", (params_key,)).fetchone()
+        if row is None:
+            return None
+        ids = np.frombuffer(row[1], dtype=np.uint64).copy()
+        return ids, np.frombuffer(row[2], dtype=np.float32).reshape(len(ids), int(row[0])).copy()
+
+    def store_layout(self, key: str, params_key: str, row_ids: np.ndarray, coords: np.ndarray) -> None:
+        coords = np.ascontiguousarray(coords, np.float32)
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("INSERT OR REPLACE INTO layouts VALUES (?, ?, ?, ?, ?, ?)",
+                               (key, params_key, time.time(), coords.shape[1],
+                                np.ascontiguousarray(row_ids, np.uint64).tobytes(), coords.tobytes()))
+            self._conn.execute("DELETE FROM layouts WHERE key NOT IN "
+                               "(SELECT key FROM layouts ORDER BY created DESC LIMIT ?)", (LAYOUTS_KEPT,))

@@ -16,52 +16,27 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from desktop_app import __version__
+from desktop_app.core.analysis import Analysis, AnalysisSettings, analyze
 from desktop_app.core.cache import EmbeddingCache
 from desktop_app.core.embed import DEFAULT_MODEL, Embedder, ModelSpec, ResolvedModel, resolve_model, sha256_file
-from desktop_app.core.errors import Cancelled, UnreadableFile
+from desktop_app.core.errors import BadArgument, UnreadableFile
 from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS, load_image
 from desktop_app.core.items import Item, Skipped, scan
+from desktop_app.core.progress import CancelToken, ProgressEvent, drive  # noqa: F401  (drive: re-exported)
+from desktop_app.core.results import add_analysis, analysis_arrays, read_analysis
 from desktop_app.core.texts import read_text
 
-RESULTS_SCHEMA = 1
-
-
-@dataclass
-class ProgressEvent:
-    """One step of progress. ``total`` is None when unknown (e.g. while scanning)."""
-
-    stage: str  # "scan", "download", "load-model", "embed", "done"
-    done: int
-    total: int | None
-    message: str = ""
-
-
-class CancelToken:
-    """Set from any thread; the pipeline checks it between batches and raises ``Cancelled``."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
-            raise Cancelled("cancelled")
+RESULTS_SCHEMA = 2  # 2: items gain x, y, cluster, outlier_score; a clusters list. Schema 1 still reads.
 
 
 @dataclass
@@ -101,8 +76,10 @@ class EmbedResult:
     skipped: list[Skipped] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
 
+    analysis: Analysis | None = None
+
     def to_document(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "schema": RESULTS_SCHEMA,
             "generator": f"photoatlas {__version__}",
             "model": self.model,
@@ -110,15 +87,19 @@ class EmbedResult:
             "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.skipped],
             "stats": self.stats,
         }
+        if self.analysis is not None:
+            add_analysis(doc, self.analysis)
+        return doc
 
     def save(self, path: Path, *, with_vectors: bool = True) -> None:
-        """Write the JSON document to ``path`` (atomically) and the vectors to ``<stem>.vectors.npz``."""
+        """Write the JSON document to ``path`` (atomically) and the arrays to ``<stem>.vectors.npz``."""
         path = Path(path)
         doc = self.to_document()
         if with_vectors:
             npz = path.with_name(path.stem + ".vectors.npz")
             tmp_npz = npz.with_name(npz.name + ".tmp.npz")
-            np.savez_compressed(tmp_npz, vectors=self.vectors)
+            arrays = {"vectors": self.vectors, **(analysis_arrays(self.analysis) if self.analysis else {})}
+            np.savez_compressed(tmp_npz, **arrays)
             os.replace(tmp_npz, npz)
             doc["vectors_file"] = npz.name
         tmp = path.with_name(path.name + ".tmp")
@@ -127,32 +108,32 @@ class EmbedResult:
 
     @classmethod
     def load(cls, path: Path) -> EmbedResult:
-        """Read a document written by ``save`` (vectors are empty when the npz is missing)."""
+        """Read a document written by ``save`` (any schema up to ours; vectors empty when the npz is missing).
+
+        Raises ``BadArgument`` when the file is not a PhotoAtlas results document or is from a newer version.
+        """
         path = Path(path)
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadArgument(f"cannot read the results document {path}: {exc}") from None
+        if not isinstance(doc, dict) or "items" not in doc:
+            raise BadArgument(f"{path} is not a PhotoAtlas results document")
+        if int(doc.get("schema", 1)) > RESULTS_SCHEMA:
+            raise BadArgument(f"{path} was written by a newer PhotoAtlas (schema {doc['schema']}); update PhotoAtlas")
         items = [ItemRecord(**{k: v for k, v in it.items() if k in ItemRecord.__dataclass_fields__})
                  for it in doc.get("items", [])]
-        vectors = np.zeros((0, int(doc.get("model", {}).get("dim", 0))), np.float32)
+        arrays: dict[str, np.ndarray] = {}
         if doc.get("vectors_file") and (path.parent / doc["vectors_file"]).exists():
             with np.load(path.parent / doc["vectors_file"], allow_pickle=False) as npz:
-                vectors = npz["vectors"]
+                arrays = {k: npz[k] for k in npz.files}
+        vectors = arrays.get("vectors", np.zeros((0, int(doc.get("model", {}).get("dim", 0))), np.float32))
         skipped = [Skipped(Path(s["path"]), s["reason"]) for s in doc.get("skipped", [])]
         return cls(model=doc.get("model", {}), items=items, vectors=vectors, skipped=skipped,
-                   stats=doc.get("stats", {}))
+                   stats=doc.get("stats", {}), analysis=read_analysis(doc, arrays))
 
 
 Progress = Generator[ProgressEvent, None, EmbedResult]
-
-
-def drive(gen: Progress, on_event: Callable[[ProgressEvent], None] | None = None) -> EmbedResult:
-    """Run a pipeline generator to the end, passing each event to ``on_event``; return its result."""
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        if on_event:
-            on_event(event)
 
 
 def _resolve(spec: ModelSpec, settings: EmbedSettings, cache: EmbeddingCache,
@@ -233,8 +214,64 @@ def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettin
 
     Raises ``ModelUnavailable``, ``BadArgument`` or ``Cancelled``; bad files never raise, they are skipped.
     """
+    result, _, _ = yield from _embed(paths, settings or EmbedSettings(), cancel or CancelToken())
+    return result
+
+
+def run_analysis(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings | None = None,
+                 analysis_settings: AnalysisSettings | None = None, cancel: CancelToken | None = None) -> Progress:
+    """``run_embedding``, then the map, clusters, names and outliers (``EmbedResult.analysis``)."""
     settings = settings or EmbedSettings()
     cancel = cancel or CancelToken()
+    embedding = _embed(paths, settings, cancel)
+    while True:  # the same events, except that embedding's "done" is not the end of this job
+        try:
+            event = next(embedding)
+        except StopIteration as stop:
+            result, resolved, embedder = stop.value
+            break
+        yield replace(event, stage="embed") if event.stage == "done" else event
+    texts = [_text_of(item) for item in result.items]
+    with EmbeddingCache(settings.cache_dir) as cache:
+        encoder = CachedTextEncoder(resolved, cache, settings, embedder)
+        result.analysis = yield from analyze(result.vectors, [i.kind for i in result.items], texts,
+                                             analysis_settings, cache=cache, model_key=resolved.key,
+                                             encode_texts=encoder, cancel=cancel)
+    result.stats["seconds"] = round(result.stats["seconds"] + result.analysis.stats.get("seconds", 0.0), 3)
+    yield ProgressEvent("done", len(result.items), len(result.items), f"{len(result.analysis.clusters)} groups")
+    return result
+
+
+def _text_of(item: ItemRecord) -> str | None:
+    if item.kind != "text":
+        return None
+    try:
+        return read_text(Path(item.path)).text
+    except UnreadableFile:  # changed since it was embedded: its snippet is what we know
+        return item.snippet
+
+
+class CachedTextEncoder:
+    """Text -> normalised vectors through the embedding cache; loads the model only for unseen texts."""
+
+    def __init__(self, resolved: ResolvedModel, cache: EmbeddingCache, settings: EmbedSettings,
+                 embedder: Embedder | None = None) -> None:
+        self.resolved, self.cache, self.settings, self.embedder = resolved, cache, settings, embedder
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        found = self.cache.lookup_texts(self.resolved.key, texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            if self.embedder is None:
+                self.embedder = Embedder.load(self.resolved, self.settings.device, threads=self.settings.torch_threads)
+            fresh = dict(zip(missing, self.embedder.embed_texts(missing)))
+            self.cache.store_texts(self.resolved.key, fresh)
+            found.update(fresh)
+        return np.stack([found[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
+
+
+def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, cancel: CancelToken,
+           ) -> Generator[ProgressEvent, None, tuple[EmbedResult, ResolvedModel, Embedder | None]]:
     started = time.perf_counter()
     spec = ModelSpec.parse(settings.model)
 
@@ -258,6 +295,7 @@ def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettin
             p: (c.status, c.snippet, c.vector) for p, c in hits.items()}
         dim = next(iter(hits.values())).vector.shape[0] if hits else 0
 
+        embedder: Embedder | None = None
         if misses:
             cancel.raise_if_cancelled()
             yield ProgressEvent("load-model", 0, 1, f"loading {spec}")
@@ -327,4 +365,4 @@ def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettin
                          skipped=skipped, stats=stats)
     yield ProgressEvent("done", len(records), len(records),
                         f"{stats['embedded']} embedded, {stats['from_cache']} from cache, {stats['skipped']} skipped")
-    return result
+    return result, resolved, embedder

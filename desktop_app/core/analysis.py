@@ -1,0 +1,349 @@
+"""From embeddings to what the map shows: the 2-D layout, clusters, their names, and outliers.
+
+    gen = analyze(vectors, kinds, texts, AnalysisSettings(), cache=cache, encode_texts=encoder)
+    analysis = drive(gen, print)
+    analysis = recluster(analysis, vectors, kinds, texts, "kmeans", {"k": 8})   # ~1 s at 10k items
+
+Two reduced spaces are built from the same PCA-50 projection and one exact kNN graph: the 2-D map (the
+``reducer``: UMAP by default) and a 10-D UMAP space made for clustering (``min_dist=0``). Both are stored in
+the embedding cache, keyed by the items' vectors and every parameter, so an unchanged library is drawn
+again without recomputing. When items are added, the newest stored layout with the same parameters is
+extended: known items keep their coordinates exactly, new ones are placed among their nearest neighbours
+(``layout.place_by_neighbours``); ``relayout=True`` refits from scratch.
+
+Re-clustering reuses the stored spaces; it never re-embeds and never recomputes a reduction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.cluster import (
+    ClusterSpace,
+    assign_noise_to_nearest,
+    clusterer_params,
+    make_clusterer,
+    renumber_by_size,
+)
+from desktop_app.core.layout import (
+    isolation_scores,
+    make_reducer,
+    nearest_neighbours,
+    normalise,
+    pca_space,
+    place_by_neighbours,
+    reducer_params,
+)
+from desktop_app.core.naming import (
+    TextEncoder,
+    concept_vectors,
+    keyword_names,
+    load_vocabulary,
+    zero_shot_names,
+)
+from desktop_app.core.progress import CancelToken, ProgressEvent
+
+LAYOUT_VERSION = 1  # bump when a change in this module changes coordinates, so stale layouts aren't reused
+CLUSTER_SPACE = {"name": "umap", "n_components": 10, "n_neighbors": 15, "min_dist": 0.0, "n_epochs": 200}
+OUTLIER_THRESHOLD = 0.75  # score from which an item is flagged for review (see docs/ANALYSIS.md)
+ISOLATION_NEIGHBOURS = 5
+REPRESENTATIVES = 5
+EXTEND_MIN_OVERLAP = 0.5  # extend an old layout when at least half of today's items were in it
+
+
+@dataclass
+class AnalysisSettings:
+    """How to lay out and cluster. ``cluster_params`` go to the clusterer's config (e.g. ``{"k": 8}``)."""
+
+    reducer: str = "umap"
+    reducer_params: dict[str, Any] = field(default_factory=dict)
+    clusterer: str = "hdbscan"
+    cluster_params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    assign_noise: bool = False
+    outlier_threshold: float = OUTLIER_THRESHOLD
+    vocabulary: Path | None = None
+    relayout: bool = False
+
+
+@dataclass
+class ClusterInfo:
+    """One group: ``representatives`` are item indices nearest the centroid, best first."""
+
+    id: int
+    name: str
+    size: int
+    representatives: list[int]
+    cohesion: float  # mean cosine similarity of members to the centroid (1 = identical items)
+    centroid: np.ndarray = field(repr=False)
+    named_by: str = "vocabulary"  # "vocabulary", "keywords", "number" or "user"
+
+
+@dataclass
+class Analysis:
+    """Everything the map and the export need, row i being item i of the embedding result."""
+
+    coords: np.ndarray  # (n, 2) float32
+    cluster_space: np.ndarray  # (n, d) float32
+    labels: np.ndarray  # (n,) int64, -1 = noise
+    outlier_scores: np.ndarray  # (n,) float32 in [0, 1]
+    membership: np.ndarray  # (n,) float32 in [0, 1]
+    isolation: np.ndarray  # (n,) float32 in [0, 1]: how unlike its nearest neighbours (part of outlier_scores)
+    clusters: list[ClusterInfo]
+    params: dict[str, Any]
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    outlier_threshold: float = OUTLIER_THRESHOLD
+    # Kept so re-clustering can name new groups without loading the model again.
+    _concepts: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def outliers(self) -> np.ndarray:
+        """Boolean mask of items flagged for review."""
+        return self.outlier_scores >= self.outlier_threshold
+
+    def cluster(self, cluster_id: int) -> ClusterInfo:
+        return next(c for c in self.clusters if c.id == cluster_id)
+
+
+# -- stored layouts --------------------------------------------------------------------------------
+def row_ids(vectors: np.ndarray) -> np.ndarray:
+    """A 64-bit digest per row: identifies an item by its vector, whatever its path or order."""
+    v = np.ascontiguousarray(vectors, np.float32)
+    return np.array([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little") for r in v],
+                    dtype=np.uint64)
+
+
+def _params_key(space: str, params: dict[str, Any]) -> str:
+    text = json.dumps({"v": LAYOUT_VERSION, "space": space, **params}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _layout_key(params_key: str, ids: np.ndarray) -> str:
+    return hashlib.sha256(params_key.encode() + ids.tobytes()).hexdigest()[:40]
+
+
+@dataclass
+class _Shared:
+    """The PCA projection and kNN graph both spaces start from, computed at most once per analysis."""
+
+    vectors: np.ndarray
+    seed: int
+    _pca: np.ndarray | None = None
+    _knn: Any = None
+
+    @property
+    def pca(self) -> np.ndarray:
+        if self._pca is None:
+            self._pca = pca_space(self.vectors, seed=self.seed)
+        return self._pca
+
+    def neighbours(self, k: int) -> Any:
+        if self._knn is None or self._knn.indices.shape[1] < k:
+            self._knn = nearest_neighbours(self.pca, k)
+        return self._knn
+
+
+def _reduced_space(space: str, compute: Any, shared: _Shared, ids: np.ndarray, cache: EmbeddingCache | None,
+                   params: dict[str, Any], relayout: bool, extendable: bool = True) -> tuple[np.ndarray, str]:
+    """Coordinates of every row in one space, and how they were obtained: stored, extended or fitted."""
+    pkey = _params_key(space, params)
+    key = _layout_key(pkey, ids)
+    if cache is not None and not relayout:
+        stored = cache.load_layout(key)
+        if stored is not None and len(stored) == len(ids):
+            return stored, "stored"
+        previous = cache.latest_layout(pkey) if extendable else None
+        if previous is not None:
+            extended = _extend(previous, shared.vectors, ids)
+            if extended is not None:
+                cache.store_layout(key, pkey, ids, extended)
+                return extended, "extended"
+    coords = np.asarray(compute(), np.float32)
+    if coords.ndim == 1:
+        coords = coords[:, None]
+    if cache is not None:
+        cache.store_layout(key, pkey, ids, coords)
+    return coords, "fitted"
+
+
+def _fit(reducer: Any, shared: _Shared) -> np.ndarray:
+    k = getattr(reducer.config, "n_neighbors", None)
+    neighbours = shared.neighbours(min(k, max(1, len(shared.vectors) - 1))) if k else None
+    return np.asarray(reducer.fit_transform(shared.pca, neighbours), np.float32)
+
+
+def _extend(previous: tuple[np.ndarray, np.ndarray], vectors: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """Known rows keep their stored coordinates; new rows are placed by their nearest known neighbours."""
+    old_ids, old_coords = previous
+    where = {int(i): r for r, i in enumerate(old_ids)}
+    known_rows = np.array([r for r, i in enumerate(ids) if int(i) in where], np.int64)
+    if len(ids) == 0 or len(known_rows) < max(1, EXTEND_MIN_OVERLAP * len(ids)):
+        return None
+    coords = np.empty((len(ids), old_coords.shape[1]), np.float32)
+    coords[known_rows] = old_coords[[where[int(ids[r])] for r in known_rows]]
+    new_rows = np.setdiff1d(np.arange(len(ids)), known_rows)
+    coords[new_rows] = place_by_neighbours(vectors[known_rows], coords[known_rows], vectors[new_rows])
+    return coords
+
+
+# -- the analysis ----------------------------------------------------------------------------------
+def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | None],
+            settings: AnalysisSettings | None = None, *, cache: EmbeddingCache | None = None,
+            model_key: str = "", encode_texts: TextEncoder | None = None,
+            cancel: CancelToken | None = None) -> Generator[ProgressEvent, None, Analysis]:
+    """Lay out, cluster and name ``vectors`` (row i = item i, ``kinds[i]`` "image"/"text", ``texts[i]`` its
+    text or None). Returns an ``Analysis``; raises ``BadArgument`` for unknown names or settings."""
+    settings = settings or AnalysisSettings()
+    cancel = cancel or CancelToken()
+    started = time.perf_counter()
+    x = normalise(vectors)
+    n = len(x)
+    reducer = make_reducer(settings.reducer, 2, settings.seed, **settings.reducer_params)
+    clusterer = make_clusterer(settings.clusterer, settings.seed, **settings.cluster_params)
+    vocabulary = load_vocabulary(settings.vocabulary)
+    shared = _Shared(x, settings.seed)
+    ids = row_ids(x)
+    timings: dict[str, float] = {}
+
+    yield ProgressEvent("layout", 0, 2, "drawing the map")
+    t = time.perf_counter()
+    display_params = {"model": model_key, **reducer_params(reducer)}
+    coords, how_display = _reduced_space("display", lambda: _fit(reducer, shared), shared, ids, cache,
+                                         display_params, settings.relayout)
+    timings["layout"] = time.perf_counter() - t
+    cancel.raise_if_cancelled()
+    yield ProgressEvent("layout", 1, 2, f"map {how_display}; preparing the clustering space")
+
+    t = time.perf_counter()
+    cluster_reducer = make_reducer("umap", CLUSTER_SPACE["n_components"], settings.seed,
+                                   n_neighbors=CLUSTER_SPACE["n_neighbors"], min_dist=CLUSTER_SPACE["min_dist"],
+                                   n_epochs=CLUSTER_SPACE["n_epochs"])
+    space_params = {"model": model_key, **reducer_params(cluster_reducer)}
+    space, how_space = _reduced_space("cluster", lambda: _fit(cluster_reducer, shared), shared, ids, cache,
+                                      space_params, settings.relayout)
+    timings["cluster_space"] = time.perf_counter() - t
+    t = time.perf_counter()
+    k = ISOLATION_NEIGHBOURS
+    isolation, _ = _reduced_space("isolation", lambda: isolation_scores(shared.neighbours(k + 1), k), shared, ids,
+                                  cache, {"model": model_key, "k": k}, settings.relayout, extendable=False)
+    timings["isolation"] = time.perf_counter() - t
+    cancel.raise_if_cancelled()
+    yield ProgressEvent("layout", 2, 2, f"clustering space {how_space}")
+
+    concepts = None
+    if encode_texts is not None and n:
+        yield ProgressEvent("name", 0, 1, f"reading the vocabulary ({len(vocabulary.concepts)} concepts)")
+        t = time.perf_counter()
+        concepts = (vocabulary.concepts, concept_vectors(vocabulary, encode_texts))
+        timings["vocabulary"] = time.perf_counter() - t
+        yield ProgressEvent("name", 1, 1, "vocabulary ready")
+
+    yield ProgressEvent("cluster", 0, 1, f"finding groups ({clusterer.name})")
+    analysis = _cluster_and_name(x, kinds, texts, coords, space, isolation[:, 0], clusterer, settings, concepts,
+                                 timings)
+    analysis.params.update(display=display_params, cluster_space=space_params)
+    analysis.stats.update(layout=how_display, cluster_space_source=how_space,
+                          seconds=round(time.perf_counter() - started, 3))
+    yield ProgressEvent("cluster", 1, 1, f"{len(analysis.clusters)} groups, {int((analysis.labels < 0).sum())} "
+                                         f"ungrouped, {int(analysis.outliers.sum())} outliers")
+    return analysis
+
+
+def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | None],
+              clusterer: str, cluster_params: dict[str, Any] | None = None, *, assign_noise: bool = False,
+              seed: int | None = None, outlier_threshold: float | None = None) -> Analysis:
+    """Cluster again with other settings, reusing the map and the clustering space (no model, no UMAP)."""
+    seed = analysis.params.get("seed", 0) if seed is None else seed
+    settings = AnalysisSettings(clusterer=clusterer, cluster_params=dict(cluster_params or {}), seed=seed,
+                                assign_noise=assign_noise,
+                                outlier_threshold=analysis.outlier_threshold if outlier_threshold is None
+                                else outlier_threshold)
+    model = make_clusterer(clusterer, seed, **settings.cluster_params)
+    timings: dict[str, float] = {}
+    result = _cluster_and_name(normalise(vectors), kinds, texts, analysis.coords, analysis.cluster_space,
+                               analysis.isolation, model, settings, analysis._concepts, timings)
+    result.params.update({k: v for k, v in analysis.params.items() if k in ("display", "cluster_space")})
+    result.stats.update({k: v for k, v in analysis.stats.items() if k in ("layout", "cluster_space_source")})
+    return result
+
+
+def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str | None], coords: np.ndarray,
+                      space: np.ndarray, isolation: np.ndarray, clusterer: Any, settings: AnalysisSettings,
+                      concepts: tuple[list[str], np.ndarray] | None, timings: dict[str, float]) -> Analysis:
+    t = time.perf_counter()
+    clustering = clusterer.fit(ClusterSpace(space, x))
+    labels = clustering.labels
+    if settings.assign_noise:
+        labels = assign_noise_to_nearest(space, labels)
+    labels = renumber_by_size(labels)
+    timings["clustering"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    clusters = _describe(x, labels)
+    _name(clusters, x, labels, kinds, texts, concepts)
+    timings["naming"] = time.perf_counter() - t
+    params = {"seed": settings.seed, "clusterer": clusterer_params(clusterer), "assign_noise": settings.assign_noise,
+              "outlier_threshold": settings.outlier_threshold}
+    # An outlier is either a straggler of its group (GLOSH / centroid distance, in the clustering space) or
+    # a lone item unlike anything else (isolation, measured before UMAP could hide it).
+    outlier_scores = np.maximum(clustering.outlier_scores, isolation).astype(np.float32)
+    result = Analysis(coords=coords, cluster_space=space, labels=labels, outlier_scores=outlier_scores,
+                      membership=clustering.membership.astype(np.float32), isolation=isolation.astype(np.float32),
+                      clusters=clusters, params=params,
+                      stats={"timings": {k: round(v, 3) for k, v in timings.items()}},
+                      warnings=list(clustering.warnings), outlier_threshold=settings.outlier_threshold,
+                      _concepts=concepts)
+    for name, arr in (("coords", result.coords), ("cluster_space", result.cluster_space),
+                      ("outlier_scores", result.outlier_scores), ("membership", result.membership)):
+        if not np.all(np.isfinite(arr)):  # never hand NaN to the map or the document
+            result.warnings.append(f"non-finite values in {name} were replaced by 0")
+            setattr(result, name, np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0))
+    return result
+
+
+def _describe(x: np.ndarray, labels: np.ndarray) -> list[ClusterInfo]:
+    clusters = []
+    for cid in sorted(int(c) for c in np.unique(labels) if c >= 0):
+        members = np.nonzero(labels == cid)[0]
+        centroid = x[members].mean(axis=0)
+        centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
+        sims = x[members] @ centroid
+        best = members[np.argsort(-sims, kind="stable")[:REPRESENTATIVES]]
+        clusters.append(ClusterInfo(id=cid, name=f"Group {cid + 1}", size=len(members),
+                                    representatives=[int(i) for i in best], cohesion=round(float(sims.mean()), 4),
+                                    centroid=centroid.astype(np.float32), named_by="number"))
+    return clusters
+
+
+def _name(clusters: list[ClusterInfo], x: np.ndarray, labels: np.ndarray, kinds: Sequence[str],
+          texts: Sequence[str | None], concepts: tuple[list[str], np.ndarray] | None) -> None:
+    """Notes-mostly clusters get keywords; the rest get distinct vocabulary names (when a model is at hand)."""
+    if not clusters:
+        return
+    kinds_arr = np.asarray(kinds)
+    text_heavy = [c.id for c in clusters if (kinds_arr[labels == c.id] == "text").mean() >= 0.5]
+    docs = [" ".join(texts[i] or "" for i in np.nonzero(labels == c.id)[0]) for c in clusters]
+    position = {c.id: i for i, c in enumerate(clusters)}
+    keywords = keyword_names(docs, [position[cid] for cid in text_heavy]) if text_heavy else {}
+    for cid in text_heavy:
+        if position[cid] in keywords:
+            clusters[position[cid]].name = keywords[position[cid]]
+            clusters[position[cid]].named_by = "keywords"
+    rest = [c for c in clusters if c.named_by == "number"]
+    if concepts is not None and rest:
+        names = zero_shot_names(np.stack([c.centroid for c in rest]), concepts[0], concepts[1])
+        taken = {c.name for c in clusters if c.named_by == "keywords"}
+        for cluster, name in zip(rest, names):
+            cluster.name = name if name not in taken else f"{name} ({cluster.id + 1})"
+            cluster.named_by = "vocabulary"
+

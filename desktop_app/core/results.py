@@ -1,0 +1,77 @@
+"""The analysis part of the results document (schema 2) and of its ``.vectors.npz`` companion.
+
+JSON (what people and other programs read): per item ``x``, ``y``, ``cluster`` (-1 = noise),
+``outlier_score`` and ``outlier``; a ``clusters`` list with ``id``, ``name``, ``size``, ``representatives``
+(paths), ``cohesion``, ``named_by``; and ``analysis`` with the parameters, timings and warnings.
+npz (what PhotoAtlas needs to re-cluster without recomputing): the clustering space, memberships,
+isolation scores and centroids. Schema-1 documents have none of this and load with ``analysis = None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from desktop_app.core.analysis import OUTLIER_THRESHOLD, Analysis, ClusterInfo
+
+
+def add_analysis(doc: dict[str, Any], analysis: Analysis) -> None:
+    """Add the analysis to a results document in place (items must be in the analysis's row order)."""
+    items = doc["items"]
+    for i, item in enumerate(items):
+        item["x"] = round(float(analysis.coords[i, 0]), 5)
+        item["y"] = round(float(analysis.coords[i, 1]), 5)
+        item["cluster"] = int(analysis.labels[i])
+        item["outlier_score"] = round(float(analysis.outlier_scores[i]), 4)
+        item["outlier"] = bool(analysis.outlier_scores[i] >= analysis.outlier_threshold)
+    doc["clusters"] = [
+        {"id": c.id, "name": c.name, "size": c.size, "representatives": [items[r]["path"] for r in c.representatives],
+         "cohesion": c.cohesion, "named_by": c.named_by}
+        for c in analysis.clusters]
+    doc["analysis"] = {"params": analysis.params, "stats": analysis.stats, "warnings": analysis.warnings,
+                       "outlier_threshold": analysis.outlier_threshold}
+
+
+def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
+    """Arrays stored beside the vectors so a loaded document can be re-clustered."""
+    dim = analysis.clusters[0].centroid.shape[0] if analysis.clusters else 0
+    return {
+        "coords": analysis.coords,
+        "cluster_space": analysis.cluster_space,
+        "membership": analysis.membership,
+        "isolation": analysis.isolation,
+        "centroids": np.stack([c.centroid for c in analysis.clusters]) if analysis.clusters
+        else np.zeros((0, dim), np.float32),
+    }
+
+
+def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysis | None:
+    """The ``Analysis`` in a loaded document, or None for schema-1 documents (no map yet)."""
+    items = doc.get("items", [])
+    if "clusters" not in doc or any("x" not in it for it in items):
+        return None
+    n = len(items)
+    index = {it["path"]: i for i, it in enumerate(items)}
+    coords = np.array([[it["x"], it["y"]] for it in items], np.float32).reshape(n, 2)
+    labels = np.array([it.get("cluster", -1) for it in items], np.int64)
+    scores = np.array([it.get("outlier_score", 0.0) for it in items], np.float32)
+    centroids = arrays.get("centroids")
+    clusters = []
+    for pos, c in enumerate(doc["clusters"]):
+        centroid = centroids[pos] if centroids is not None and pos < len(centroids) else np.zeros(0, np.float32)
+        clusters.append(ClusterInfo(id=int(c["id"]), name=str(c["name"]), size=int(c["size"]),
+                                    representatives=[index[p] for p in c.get("representatives", []) if p in index],
+                                    cohesion=float(c.get("cohesion", 0.0)), centroid=centroid,
+                                    named_by=str(c.get("named_by", "vocabulary"))))
+    meta = doc.get("analysis", {})
+
+    def arr(name: str, default: np.ndarray) -> np.ndarray:
+        value = arrays.get(name)
+        return value if value is not None and len(value) == n else default
+
+    return Analysis(coords=arr("coords", coords), cluster_space=arr("cluster_space", coords), labels=labels,
+                    outlier_scores=scores, membership=arr("membership", np.ones(n, np.float32)),
+                    isolation=arr("isolation", np.zeros(n, np.float32)), clusters=clusters,
+                    params=meta.get("params", {}), stats=meta.get("stats", {}), warnings=meta.get("warnings", []),
+                    outlier_threshold=float(meta.get("outlier_threshold", OUTLIER_THRESHOLD)))

@@ -1,0 +1,39 @@
+"""Search: rank every item by cosine similarity to a text query's CLIP vector, or to one item's vector.
+
+Exact search (one matrix-vector product) is used at every size: 200k x 512 float32 vectors take a few
+tens of milliseconds (benchmarks/map_build.py measures it), so an approximate index would buy nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Ranking:
+    """``scores[i]`` is item i's cosine similarity (for colouring the map); ``order`` lists items best first."""
+
+    scores: np.ndarray  # (n,) float32
+    order: np.ndarray  # (top,) int64 indices into the items
+
+    def top(self, n: int) -> list[tuple[int, float]]:
+        return [(int(i), float(self.scores[i])) for i in self.order[:n]]
+
+
+def rank(vectors: np.ndarray, query: np.ndarray, top: int | None = None, exclude: int | None = None) -> Ranking:
+    """Rank rows of ``vectors`` (normalised) by similarity to ``query``; ``exclude`` drops one row (itself)."""
+    q = np.asarray(query, np.float32).reshape(-1)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+    scores = np.asarray(vectors, np.float32) @ q if len(vectors) else np.zeros(0, np.float32)
+    candidates = scores.copy()
+    if exclude is not None and 0 <= exclude < len(candidates):
+        candidates[exclude] = -np.inf
+    n = len(candidates) - (1 if exclude is not None and 0 <= exclude < len(candidates) else 0)
+    top = n if top is None else max(0, min(top, n))
+    if top == 0:
+        return Ranking(scores, np.zeros(0, np.int64))
+    part = np.argpartition(-candidates, top - 1)[:top] if top < len(candidates) else np.arange(len(candidates))
+    order = part[np.argsort(-candidates[part], kind="stable")][:top]
+    return Ranking(scores, order.astype(np.int64))
