@@ -149,3 +149,67 @@ def test_a_killed_run_keeps_finished_batches_and_the_cache_stays_usable(tmp_path
     assert run.returncode == 0 and "Traceback" not in run.stderr
     from_cache = int(run.stdout.split(" embedded, ")[1].split(" from cache")[0])
     assert from_cache >= 8
+
+
+@pytest.fixture(scope="module")
+def shapes_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small library analysed once with K-Means k=3 through the CLI."""
+    tmp = tmp_path_factory.mktemp("cli-shapes")
+    for n in range(4):
+        for colour, shape in (("red", "circle"), ("blue", "square"), ("green", "triangle")):
+            save_shape(tmp / "lib" / f"{colour}-{shape}-{n}.png", colour, shape, seed=n)
+    out = tmp / "r.json"
+    run = photoatlas("analyze", str(tmp / "lib"), "--model", TINY_MODEL, "--cache-dir", str(tmp / "c"),
+                     "-o", str(out), "--quiet", "--clusterer", "kmeans", "--k", "3", "--seed", "7")
+    assert run.returncode == 0, run.stderr
+    assert "3 groups" in run.stdout
+    return out, tmp / "c"
+
+
+def test_analyze_flags_shape_the_document(shapes_results) -> None:
+    out, _ = shapes_results
+    doc = json.loads(out.read_text())
+    assert len(doc["clusters"]) == 3 and sorted(c["size"] for c in doc["clusters"]) == [4, 4, 4]
+    assert doc["analysis"]["params"]["clusterer"]["k"] == 3 and doc["analysis"]["params"]["seed"] == 7
+    for cluster in doc["clusters"]:  # each group is one colour-and-shape
+        members = {Path(i["path"]).name.rsplit("-", 1)[0] for i in doc["items"] if i["cluster"] == cluster["id"]}
+        assert len(members) == 1
+
+
+def test_search_prints_the_best_matches_as_json(shapes_results) -> None:
+    out, cache = shapes_results
+    run = photoatlas("search", str(out), "a blue square", "--top", "4", "--json", "--cache-dir", str(cache))
+    assert run.returncode == 0, run.stderr
+    hits = json.loads(run.stdout)
+    assert len(hits) == 4 and all("blue-square" in h["path"] for h in hits)
+    assert hits == sorted(hits, key=lambda h: -h["score"])
+    plain = photoatlas("search", str(out), "a green triangle", "--top", "1", "--cache-dir", str(cache))
+    assert plain.returncode == 0 and "green-triangle" in plain.stdout
+
+
+def test_similar_ranks_the_item_s_look_alikes(shapes_results) -> None:
+    out, _ = shapes_results
+    doc = json.loads(out.read_text())
+    red = next(i["path"] for i in doc["items"] if "red-circle" in i["path"])
+    run = photoatlas("similar", str(out), red, "--top", "3", "--json")
+    hits = json.loads(run.stdout)
+    assert run.returncode == 0 and red not in [h["path"] for h in hits]
+    assert all("red-circle" in h["path"] for h in hits)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["analyze", ".", "--clusterer", "hdbscan", "--k", "4"], "--k applies to kmeans and agglomerative"),
+    (["analyze", ".", "--k", "auto", "--clusterer", "agglomerative"], "--k auto applies to kmeans only"),
+    (["analyze", ".", "--reducer", "isomap"], "invalid choice"),
+    (["analyze", ".", "--vocabulary", "/no/such/file"], "no such vocabulary file"),
+    (["search", "/no/such.json", "cats"], "no such results document"),
+])
+def test_bad_analysis_arguments_exit_2(args: list[str], message: str) -> None:
+    run = photoatlas(*args)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_similar_with_an_unknown_path_exits_2(shapes_results) -> None:
+    out, _ = shapes_results
+    run = photoatlas("similar", str(out), "/not/analysed.jpg")
+    assert run.returncode == 2 and "is not in" in run.stderr

@@ -97,7 +97,7 @@ class _Clusterer:
         if n == 0:
             empty = np.zeros(0, np.float32)
             return Clustering(np.zeros(0, np.int64), empty, empty)
-        if n < 3 or float(np.ptp(space.reduced, axis=0).max(initial=0.0)) < 1e-6:
+        if n < 3 or float(np.ptp(space.vectors, axis=0).max(initial=0.0)) < 1e-6:
             # Too few, or nothing to tell apart: one group (a user who drops two photos sees one group).
             return Clustering(np.zeros(n, np.int64), np.zeros(n, np.float32), np.ones(n, np.float32))
         return self._fit(space)

@@ -91,7 +91,8 @@ def nearest_neighbours(x: np.ndarray, k: int, chunk: int = 4096) -> Neighbours:
         part = np.take_along_axis(part, order, axis=1)
         pd = np.take_along_axis(pd, order, axis=1)
         idx[start:start + len(block)] = part
-        dist[start:start + len(block)] = np.sqrt(np.maximum(pd, 0.0))
+        # Recompute the chosen distances directly: the expanded form above loses precision for near-twins.
+        dist[start:start + len(block)] = np.linalg.norm(block[:, None, :] - x[part], axis=2)
     return Neighbours(idx, dist)
 
 

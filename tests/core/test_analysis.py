@@ -1,0 +1,178 @@
+"""The whole analysis with the tiny real CLIP on a generated folder of shapes and notes."""
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL
+from shapes import COLOURS, SHAPES, draw_shape
+from sklearn.metrics import adjusted_rand_score
+
+from desktop_app.core.analysis import AnalysisSettings
+from desktop_app.core.errors import BadArgument
+from desktop_app.core.pipeline import EmbedResult, EmbedSettings, drive, run_analysis
+from desktop_app.core.search import rank
+
+PER_GROUP = 5
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """18 colour-and-shape groups of pictures, and one note per group describing it."""
+    root = tmp_path_factory.mktemp("shapes")
+    rng = random.Random(3)
+    truth: dict[str, str] = {}
+    for colour in COLOURS:
+        for shape in SHAPES:
+            for i in range(PER_GROUP):
+                path = root / "pictures" / f"{colour}-{shape}-{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                draw_shape(colour, shape, rng.choice(["small", "large"]), 64, rng).save(path)
+                truth[str(path)] = f"{colour} {shape}"
+            note = root / "notes" / f"{colour}-{shape}.txt"
+            note.parent.mkdir(exist_ok=True)
+            note.write_text(f"a {colour} {shape}\n")
+            truth[str(note)] = f"{colour} {shape}"
+    return root, truth
+
+
+@pytest.fixture(scope="module")
+def vocabulary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("vocab") / "shapes.txt"
+    words = [f"{c} {s}" for c in COLOURS for s in SHAPES] + ["beach", "portrait", "wedding ceremony"]
+    path.write_text("# the tiny model was trained on 'a <colour> <shape>'\n@template a {}\n" + "\n".join(words))
+    return path
+
+
+@pytest.fixture(scope="module")
+def analysed(library, vocabulary, tmp_path_factory):
+    root, _ = library
+    cache = tmp_path_factory.mktemp("cache")
+    settings = EmbedSettings(model=TINY_MODEL, cache_dir=cache)
+    result = drive(run_analysis([root], settings, AnalysisSettings(vocabulary=vocabulary)))
+    return result, settings
+
+
+def test_default_settings_recover_the_groups_without_being_told_how_many(library, analysed) -> None:
+    _, truth = library
+    result, _ = analysed
+    labels = [truth[item.path] for item in result.items]
+    assert adjusted_rand_score(labels, result.analysis.labels) >= 0.8
+
+
+def test_notes_land_in_their_shapes_group(library, analysed) -> None:
+    _, truth = library
+    result, _ = analysed
+    by_group: dict[str, Counter] = {}
+    for item, label in zip(result.items, result.analysis.labels):
+        if item.kind == "image":
+            by_group.setdefault(truth[item.path], Counter())[int(label)] += 1
+    notes = [(truth[i.path], int(lab)) for i, lab in zip(result.items, result.analysis.labels) if i.kind == "text"]
+    right = sum(by_group[group].most_common(1)[0][0] == label for group, label in notes)
+    assert right >= 0.9 * len(notes)
+
+
+def test_groups_are_named_from_the_vocabulary(library, analysed) -> None:
+    _, truth = library
+    result, _ = analysed
+    a = result.analysis
+    correct = 0
+    for cluster in a.clusters:
+        majority = Counter(truth[result.items[i].path] for i in np.nonzero(a.labels == cluster.id)[0])
+        correct += cluster.name.split(", ")[0] == majority.most_common(1)[0][0]
+    assert correct >= 0.9 * len(a.clusters) and len({c.name for c in a.clusters}) == len(a.clusters)
+
+
+def test_a_red_circle_query_ranks_red_circles_first(analysed) -> None:
+    from desktop_app.core.cache import EmbeddingCache
+    from desktop_app.core.embed import ModelSpec, resolve_model
+    from desktop_app.core.pipeline import CachedTextEncoder
+
+    result, settings = analysed
+    with EmbeddingCache(settings.cache_dir) as cache:
+        query = CachedTextEncoder(resolve_model(ModelSpec.parse(TINY_MODEL)), cache, settings)(["a red circle"])[0]
+    top = rank(result.vectors, query, top=PER_GROUP).top(PER_GROUP)
+    assert all("red-circle" in Path(result.items[i].path).name for i, _ in top)
+
+
+def test_reopening_draws_the_stored_map_and_new_items_do_not_move_old_ones(library, vocabulary, analysed,
+                                                                           tmp_path) -> None:
+    root, _ = library
+    first, settings = analysed
+    settings_ = AnalysisSettings(vocabulary=vocabulary)
+    again = drive(run_analysis([root], settings, settings_))
+    assert again.analysis.stats["layout"] == "stored"
+    assert np.array_equal(again.analysis.coords, first.analysis.coords)
+
+    extra = tmp_path / "more"
+    extra.mkdir()
+    rng = random.Random(9)
+    for i in range(4):
+        draw_shape("red", "circle", "large", 64, rng).save(extra / f"new-{i}.png")
+    grown = drive(run_analysis([root, extra], settings, settings_))
+    assert grown.analysis.stats["layout"] == "extended"
+    old = {item.path: xy for item, xy in zip(first.items, first.analysis.coords)}
+    for item, xy in zip(grown.items, grown.analysis.coords):
+        if item.path in old:
+            assert np.array_equal(xy, old[item.path])
+    # The new red circles are placed among the old red circles.
+    reds = np.array([xy for it, xy in zip(first.items, first.analysis.coords) if "red-circle" in it.path])
+    news = np.array([xy for it, xy in zip(grown.items, grown.analysis.coords) if "new-" in it.path])
+    span = np.ptp(first.analysis.coords, axis=0).max()
+    assert np.linalg.norm(news.mean(axis=0) - reds.mean(axis=0)) < 0.1 * span
+
+    refit = drive(run_analysis([root, extra], settings, AnalysisSettings(vocabulary=vocabulary, relayout=True)))
+    assert refit.analysis.stats["layout"] == "fitted"
+
+
+def test_results_document_round_trip_and_older_schema(analysed, tmp_path) -> None:
+    result, _ = analysed
+    out = tmp_path / "r.json"
+    result.save(out)
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == 2
+    item = doc["items"][0]
+    assert {"x", "y", "cluster", "outlier_score", "outlier"} <= set(item)
+    names = {c["name"] for c in doc["clusters"]}
+    assert len(names) == len(doc["clusters"]) and all(Path(p).exists() for p in doc["clusters"][0]["representatives"])
+    loaded = EmbedResult.load(out)
+    assert np.array_equal(loaded.analysis.labels, result.analysis.labels)
+    assert np.allclose(loaded.analysis.coords, result.analysis.coords)
+    assert np.array_equal(loaded.analysis.cluster_space, result.analysis.cluster_space)
+    assert [c.name for c in loaded.analysis.clusters] == [c.name for c in result.analysis.clusters]
+
+    # A schema-1 document (before the map existed) still loads, without an analysis.
+    old = {k: v for k, v in doc.items() if k not in ("clusters", "analysis")}
+    old["schema"] = 1
+    old["items"] = [{k: v for k, v in it.items() if k not in ("x", "y", "cluster", "outlier_score", "outlier")}
+                    for it in doc["items"]]
+    out.write_text(json.dumps(old))
+    legacy = EmbedResult.load(out)
+    assert legacy.analysis is None and len(legacy.items) == len(result.items)
+
+    out.write_text(json.dumps({**doc, "schema": 99}))
+    with pytest.raises(BadArgument, match="newer PhotoAtlas"):
+        EmbedResult.load(out)
+    out.write_text("{not json")
+    with pytest.raises(BadArgument, match="cannot read"):
+        EmbedResult.load(out)
+
+
+def test_cancel_stops_the_analysis(library, vocabulary, tmp_path) -> None:
+    from desktop_app.core.errors import Cancelled
+    from desktop_app.core.progress import CancelToken
+
+    root, _ = library
+    token = CancelToken()
+    gen = run_analysis([root], EmbedSettings(model=TINY_MODEL, cache_dir=tmp_path),
+                       AnalysisSettings(vocabulary=vocabulary, relayout=True), token)
+    stages = []
+    with pytest.raises(Cancelled):
+        for event in gen:
+            stages.append(event.stage)
+            if event.stage == "layout":
+                token.cancel()
+    assert "cluster" not in stages and "done" not in stages
