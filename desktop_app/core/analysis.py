@@ -53,7 +53,7 @@ from desktop_app.core.naming import (
 from desktop_app.core.progress import CancelToken, ProgressEvent
 
 LAYOUT_VERSION = 1  # bump when a change in this module changes coordinates, so stale layouts aren't reused
-CLUSTER_SPACE = {"name": "umap", "n_components": 10, "n_neighbors": 15, "min_dist": 0.0, "n_epochs": 200}
+CLUSTER_SPACE = {"name": "umap", "n_components": 10, "n_neighbors": 15, "min_dist": 0.0, "n_epochs": 100}
 OUTLIER_THRESHOLD = 0.75  # score from which an item is flagged for review (see docs/ANALYSIS.md)
 ISOLATION_NEIGHBOURS = 5
 REPRESENTATIVES = 5

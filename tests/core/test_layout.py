@@ -65,7 +65,7 @@ def test_neighbours_are_exact_and_self_comes_first_even_for_duplicates() -> None
 
     x = np.random.default_rng(1).normal(size=(300, 8)).astype(np.float32)
     x[10] = x[11] = x[12]  # three identical rows
-    ours = nearest_neighbours(x, 6, chunk=64)
+    ours = nearest_neighbours(x, 6)
     dist, _ = NearestNeighbors(n_neighbors=6).fit(x).kneighbors(x)
     assert np.allclose(ours.distances, dist, atol=1e-4)
     assert (ours.indices[:, 0] == np.arange(300)).all()
