@@ -92,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--relayout", action="store_true",
                        help="recompute the map from scratch instead of reusing/extending the stored one")
 
+    gui = sub.add_parser("gui", help="open the desktop app (the default when no command is given)",
+                         description="Open the PhotoAtlas window, optionally analysing PATHs right away.")
+    gui.add_argument("paths", nargs="*", metavar="PATH", help="folders and files to analyse at once")
+    gui.add_argument("--model", default=None, help=f"model to embed with (default {DEFAULT_MODEL})")
+    gui.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding and thumbnail cache")
+    gui.add_argument("--offline", action="store_true", help="never touch the network")
+    gui.add_argument("--project", type=Path, default=None, metavar="FILE.photoatlas", help="open a saved project")
+    gui.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
+                     help="save a PNG of the whole window once the map is drawn")
+    gui.add_argument("--quit-when-done", action="store_true",
+                     help="quit after the analysis (and screenshot): exit 0, or 1 if anything failed")
+
     for name, what in (("search", "items best matching a text QUERY"), ("similar", "items most like the item PATH")):
         cmd = sub.add_parser(name, help=f"rank the {what}", description=f"Print the {what}, best first, "
                              "from a results document written by 'photoatlas analyze'.")
@@ -245,6 +257,23 @@ def _summary(result: Any) -> str:
             f"{s['skipped']} skipped; {s['seconds']:.1f} s")
 
 
+def _run_gui(args: argparse.Namespace) -> int:
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        print(f"photoatlas: error: no such file or folder: {missing[0]}", file=sys.stderr)
+        return 2
+    if args.offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from desktop_app.gui.app import run
+    except ImportError as exc:  # PySide6 missing or its system libraries (libGL, xcb) absent
+        print(f"photoatlas: error: the desktop app cannot start ({exc}); the command line still works: "
+              "photoatlas --help", file=sys.stderr)
+        return 1
+    return run(args.paths, model=args.model, cache_dir=args.cache_dir, offline=args.offline,
+               screenshot=args.screenshot, quit_when_done=args.quit_when_done, project=args.project)
+
+
 def _print_groups(analysis: Any, shown: int = 12) -> None:
     outliers = int(analysis.outliers.sum())
     ungrouped = int((analysis.labels < 0).sum())
@@ -262,8 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        args = parser.parse_args(["gui"])
+    if args.command == "gui":
+        return _run_gui(args)
     if getattr(args, "offline", False):
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported anywhere
     try:

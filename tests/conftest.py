@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ FIXTURES = ROOT / "tests" / "fixtures"
 TINY_MODEL_DIR = FIXTURES / "tiny-clip"
 TINY_MODEL = f"local-dir:{TINY_MODEL_DIR}"
 sys.path.insert(0, str(FIXTURES))
+# Before pytest-qt's session-wide QApplication exists: tests never need (or have) a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from shapes import draw_shape  # noqa: E402
 

@@ -289,7 +289,7 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
     timings["clustering"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    clusters = _describe(x, labels)
+    clusters = describe_clusters(x, labels)
     _name(clusters, x, labels, kinds, texts, concepts)
     timings["naming"] = time.perf_counter() - t
     params = {"seed": settings.seed, "clusterer": clusterer_params(clusterer), "assign_noise": settings.assign_noise,
@@ -311,7 +311,9 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
     return result
 
 
-def _describe(x: np.ndarray, labels: np.ndarray) -> list[ClusterInfo]:
+def describe_clusters(vectors: np.ndarray, labels: np.ndarray) -> list[ClusterInfo]:
+    """Size, centroid, representatives and cohesion of every group in ``labels`` (named "Group N")."""
+    x = normalise(vectors)
     clusters = []
     for cid in sorted(int(c) for c in np.unique(labels) if c >= 0):
         members = np.nonzero(labels == cid)[0]

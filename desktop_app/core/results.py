@@ -9,6 +9,8 @@ isolation scores and centroids. Schema-1 documents have none of this and load wi
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,3 +77,22 @@ def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysi
                     isolation=arr("isolation", np.zeros(n, np.float32)), clusters=clusters,
                     params=meta.get("params", {}), stats=meta.get("stats", {}), warnings=meta.get("warnings", []),
                     outlier_threshold=float(meta.get("outlier_threshold", OUTLIER_THRESHOLD)))
+
+
+def write_csv(result: Any, path: Path) -> None:
+    """One row per item: path, kind, group id and name, x, y, outlier score and flag (spreadsheet-friendly)."""
+    analysis = result.analysis
+    names = {c.id: c.name for c in analysis.clusters} if analysis else {}
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "kind", "group_id", "group", "x", "y", "outlier_score", "outlier"])
+        for i, item in enumerate(result.items):
+            if analysis is None:
+                writer.writerow([item.path, item.kind, "", "", "", "", "", ""])
+                continue
+            label = int(analysis.labels[i])
+            writer.writerow([item.path, item.kind, label, names.get(label, ""), f"{analysis.coords[i, 0]:.5f}",
+                             f"{analysis.coords[i, 1]:.5f}", f"{analysis.outlier_scores[i]:.4f}",
+                             int(analysis.outlier_scores[i] >= analysis.outlier_threshold)])
+    tmp.replace(path)

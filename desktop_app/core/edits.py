@@ -1,0 +1,109 @@
+"""The user's own changes to the groups — renames, merges, moved items, new groups — kept so that they
+survive re-clustering and are saved with the project.
+
+Cluster ids are renumbered by every clustering run, so edits never refer to ids:
+  * a rename remembers the group's members at the time; after re-clustering, the new group that shares
+    the most members with them (Jaccard >= 0.3) gets the name;
+  * moved items (and merges and "new group from selection", which are moves) remember the name of the
+    group they were put in; after re-clustering they go back to the group of that name (created if needed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from desktop_app.core.analysis import Analysis, ClusterInfo, describe_clusters
+
+RENAME_MIN_OVERLAP = 0.3
+
+
+@dataclass
+class GroupEdits:
+    renames: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # (name, member paths then)
+    assignments: dict[str, str] = field(default_factory=dict)  # item path -> group name
+    hidden: set[str] = field(default_factory=set)  # names of hidden groups
+
+    def is_empty(self) -> bool:
+        return not (self.renames or self.assignments or self.hidden)
+
+    # -- recording ---------------------------------------------------------------------------------
+    def rename(self, analysis: Analysis, paths: list[str], cluster_id: int, name: str) -> None:
+        old = analysis.cluster(cluster_id).name
+        members = frozenset(paths[i] for i in np.nonzero(analysis.labels == cluster_id)[0])
+        self.renames = [(n, m) for n, m in self.renames if n != old and m != members] + [(name, members)]
+        self.assignments = {p: (name if g == old else g) for p, g in self.assignments.items()}
+        if old in self.hidden:
+            self.hidden.discard(old)
+            self.hidden.add(name)
+
+    def move(self, paths: list[str], items: list[int], name: str) -> None:
+        for i in items:
+            self.assignments[paths[i]] = name
+
+    def merge(self, analysis: Analysis, paths: list[str], cluster_ids: list[int]) -> str:
+        """Everything in ``cluster_ids`` joins the first one; returns its name."""
+        name = analysis.cluster(cluster_ids[0]).name
+        members = np.nonzero(np.isin(analysis.labels, cluster_ids))[0]
+        self.move(paths, [int(i) for i in members], name)
+        return name
+
+    # -- saving ------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"renames": [{"name": n, "members": sorted(m)} for n, m in self.renames],
+                "assignments": dict(sorted(self.assignments.items())), "hidden": sorted(self.hidden)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupEdits:
+        return cls(renames=[(str(r["name"]), frozenset(r["members"])) for r in data.get("renames", [])],
+                   assignments={str(k): str(v) for k, v in data.get("assignments", {}).items()},
+                   hidden={str(h) for h in data.get("hidden", [])})
+
+
+def apply_edits(analysis: Analysis, vectors: np.ndarray, paths: list[str], edits: GroupEdits) -> Analysis:
+    """A copy of ``analysis`` with the user's renames and moves applied on top of the clustering."""
+    if edits.is_empty():
+        return analysis
+    labels = analysis.labels.copy()
+    names = {c.id: c.name for c in analysis.clusters}
+    by_user: set[int] = set()
+    # Renames: each goes to the current group sharing most members with the renamed one.
+    claimed: set[int] = set()
+    for name, members in edits.renames:
+        best, best_score = None, 0.0
+        rows = [i for i, p in enumerate(paths) if p in members]
+        for cid in set(int(labels[i]) for i in rows) - {-1} - claimed:
+            current = set(np.nonzero(labels == cid)[0].tolist())
+            score = len(current & set(rows)) / len(current | set(rows))
+            if score > best_score:
+                best, best_score = cid, score
+        if best is not None and best_score >= RENAME_MIN_OVERLAP:
+            names[best] = name
+            by_user.add(best)
+            claimed.add(best)
+    # Moves: into the group of that name, or a new group.
+    index = {p: i for i, p in enumerate(paths)}
+    next_id = max(names, default=-1) + 1
+    for path, name in edits.assignments.items():
+        row = index.get(path)
+        if row is None:
+            continue  # the item is no longer in the library
+        target = next((cid for cid, n in names.items() if n == name), None)
+        if target is None:
+            target, next_id = next_id, next_id + 1
+            names[target] = name
+        labels[row] = target
+        by_user.add(target)
+    # Recompute sizes, centroids and representatives; groups emptied by moves disappear.
+    clusters = describe_clusters(vectors, labels)
+    previous = {c.id: c for c in analysis.clusters}
+    for c in clusters:
+        c.name = names.get(c.id, c.name)
+        c.named_by = "user" if c.id in by_user else previous.get(c.id, c).named_by
+    return replace(analysis, labels=labels, clusters=clusters)
+
+
+def visible_clusters(clusters: list[ClusterInfo], edits: GroupEdits) -> list[ClusterInfo]:
+    return [c for c in clusters if c.name not in edits.hidden]

@@ -1,0 +1,61 @@
+"""Projects (``*.photoatlas``): what to reopen a library exactly as the user left it.
+
+A JSON file with the folders, the model, the analysis settings and the user's group edits. Vectors and
+maps are not in it: they come back from the embedding cache, so opening an unchanged project draws the map
+without recomputing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core.analysis import AnalysisSettings
+from desktop_app.core.edits import GroupEdits
+from desktop_app.core.embed import DEFAULT_MODEL
+from desktop_app.core.errors import BadArgument
+
+PROJECT_FORMAT = "photoatlas-project"
+PROJECT_VERSION = 1
+PROJECT_SUFFIX = ".photoatlas"
+
+
+@dataclass
+class Project:
+    folders: list[str] = field(default_factory=list)
+    model: str = DEFAULT_MODEL
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    edits: GroupEdits = field(default_factory=GroupEdits)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a crash never leaves half a project)."""
+        settings = asdict(self.analysis)
+        settings["vocabulary"] = str(self.analysis.vocabulary) if self.analysis.vocabulary else None
+        settings.pop("relayout", None)
+        doc: dict[str, Any] = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "folders": self.folders,
+                               "model": self.model, "analysis": settings, "edits": self.edits.to_json()}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Project:
+        """Read a project; raises ``BadArgument`` with a one-line reason when it cannot."""
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadArgument(f"cannot open the project {path}: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
+            raise BadArgument(f"{path} is not a PhotoAtlas project")
+        if int(doc.get("version", 1)) > PROJECT_VERSION:
+            raise BadArgument(f"{path} was saved by a newer PhotoAtlas; update PhotoAtlas to open it")
+        raw = doc.get("analysis", {})
+        known = {k: v for k, v in raw.items() if k in AnalysisSettings.__dataclass_fields__}
+        if known.get("vocabulary"):
+            known["vocabulary"] = Path(known["vocabulary"])
+        return cls(folders=[str(f) for f in doc.get("folders", [])], model=str(doc.get("model", DEFAULT_MODEL)),
+                   analysis=AnalysisSettings(**known), edits=GroupEdits.from_json(doc.get("edits", {})))

@@ -1,0 +1,773 @@
+"""The main window: library, controls, the map, groups, search. It translates between the user and core;
+every slow call runs in a ``PipelineWorker`` off the GUI thread."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster
+from desktop_app.core.edits import GroupEdits, apply_edits
+from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
+from desktop_app.core.layout import REDUCERS
+from desktop_app.core.pipeline import EmbedResult, EmbedSettings, run_analysis
+from desktop_app.core.progress import CancelToken, ProgressEvent
+from desktop_app.core.project import PROJECT_SUFFIX, Project
+from desktop_app.core.results import write_csv
+from desktop_app.core.search import Ranking, rank
+from desktop_app.core.thumbnails import thumbnail_folder
+from desktop_app.gui.map_view import MapView
+from desktop_app.gui.panels import GroupsPanel, LibraryPanel
+from desktop_app.gui.preview import PreviewDialog
+from desktop_app.gui.thumbs import ThumbnailService
+from desktop_app.gui.worker import PipelineWorker
+
+MODELS = [("Default", DEFAULT_MODEL), ("Faster", FASTER_MODEL), ("More accurate", MORE_ACCURATE_MODEL)]
+CLUSTERER_LABELS = [("HDBSCAN", "hdbscan"), ("K-Means", "kmeans"),
+                    ("Agglomerative", "agglomerative")]
+SEARCH_HITS = 50
+GUI_BATCH = 8  # CPU batches of 8 keep Cancel well under a second with a ViT-B model
+MAX_RECENT = 8
+
+
+class MainWindow(QMainWindow):
+    """``analysisFinished`` fires when a map is on screen (tests and --screenshot wait for it)."""
+
+    analysisFinished = Signal()
+    jobFailed = Signal(str)
+
+    def __init__(self, *, model: str | None = None, cache_dir: Path | None = None, offline: bool = False,
+                 interactive_errors: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("PhotoAtlas")
+        self.setAcceptDrops(True)
+        self.cache_dir = cache_dir
+        self.offline = offline
+        self.interactive_errors = interactive_errors
+        self.settings = QSettings("PhotoAtlas", "PhotoAtlas")
+        self.folders: list[str] = []
+        self.result: EmbedResult | None = None
+        self.base: Analysis | None = None  # what the clusterer found
+        self.analysis: Analysis | None = None  # ... with the user's edits on top
+        self.edits = GroupEdits()
+        self.project_path: Path | None = None
+        self.worker: PipelineWorker | None = None
+        self._stage_started = (None, 0.0)
+        self._last_ranking: Ranking | None = None
+
+        self.thumbnails = ThumbnailService(thumbnail_folder(cache_dir), self)
+        self.map = MapView(self.thumbnails)
+        self.map.selectionChanged.connect(self._selection_changed)
+        self.map.itemActivated.connect(self._preview)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._empty_state())
+        self.stack.addWidget(self.map)
+        self.setCentralWidget(self.stack)
+
+        self.library = LibraryPanel()
+        self.groups = GroupsPanel(self.thumbnails)
+        self.groups.groupActivated.connect(self._group_activated)
+        self.groups.groupRenamed.connect(self._group_renamed)
+        self.groups.visibilityChanged.connect(self._visibility_changed)
+        self.groups.mergeRequested.connect(self._merge_groups)
+        self.groups.moveSelectionRequested.connect(self._move_selection_to)
+        self.hits = QListWidget()
+        self.hits.itemActivated.connect(self._hit_activated)
+        self.hits.itemClicked.connect(self._hit_activated)
+        self._docks = {}
+        for title, widget, area in (("Library", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                    ("Groups", self.groups, Qt.DockWidgetArea.RightDockWidgetArea),
+                                    ("Search Results", self.hits, Qt.DockWidgetArea.RightDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(title)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self._docks[title] = dock
+        self._docks["Search Results"].hide()
+
+        # Parameter changes re-cluster after a short pause (typing "25" is one re-cluster, not two).
+        self._recluster_timer = QTimer(self, singleShot=True, interval=350)
+        self._recluster_timer.timeout.connect(self._recluster)
+        self._build_actions()
+        self._build_toolbar(model)
+        self._build_menus()
+        self._build_status()
+        self._restore_settings()
+        self._update_actions()
+
+    # -- construction -------------------------------------------------------------------------------
+    def _empty_state(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addStretch(2)
+        title = QLabel("Drop folders here, or Add Folder…")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        title.setFont(font)
+        hint = QLabel("PhotoAtlas reads the pictures and notes inside, puts similar ones together on a map, "
+                      "and finds the groups.\nNothing leaves this computer.")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint.setEnabled(False)
+        button = QPushButton("Add Folder…")
+        button.clicked.connect(self.choose_folder)
+        button.setFixedWidth(180)
+        layout.addWidget(title)
+        layout.addWidget(hint)
+        layout.addSpacing(12)
+        layout.addWidget(button, alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addStretch(3)
+        return page
+
+    def _action(self, text: str, slot: Any, shortcut: Any = None, checkable: bool = False, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.setStatusTip(tip or text.replace("…", ""))
+        (action.toggled if checkable else action.triggered).connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        S = QKeySequence.StandardKey
+        self.act_add = self._action("Add Folder…", self.choose_folder, "Ctrl+Shift+O",
+                                    tip="Add a folder to the library")
+        self.act_open = self._action("Open Project…", self.choose_project, S.Open)
+        self.act_save = self._action("Save Project", self.save_project, S.Save)
+        self.act_save_as = self._action("Save Project As…", lambda: self.save_project(ask=True), S.SaveAs)
+        self.act_export = self._action("Export Results…", self.export_results, "Ctrl+E",
+                                       tip="Write the results document (JSON) and a table (CSV)")
+        self.act_quit = self._action("Quit", self.close, S.Quit)
+        self.act_analyze = self._action("Analyze", self.analyze, "Ctrl+R", tip="Read, embed and map the library")
+        self.act_cancel = self._action("Cancel", self.cancel, "Esc", tip="Stop the running job")
+        self.act_fit = self._action("Fit All", self.map.fit_all, "Ctrl+0")
+        self.act_zoom_sel = self._action("Zoom to Selection", lambda: self.map.zoom_to(sorted(self.map.selected)),
+                                         "Ctrl+2")
+        self.act_outliers = self._action("Highlight Outliers", self._toggle_outliers, "Ctrl+Shift+L",
+                                         checkable=True)
+        self.act_more = self._action("More Like This", self.more_like_this, "Ctrl+M",
+                                     tip="Rank everything by similarity to the selected item")
+        self.act_select_all = self._action("Select All", lambda: self.map.set_selection(range(len(self.map.coords))),
+                                           S.SelectAll)
+        self.act_new_group = self._action("New Group from Selection", self._new_group_from_selection, "Ctrl+G")
+        self.act_merge = self._action("Merge Selected Groups",
+                                      lambda: self._merge_groups(self.groups.selected_groups()), "Ctrl+Shift+M")
+        self.act_search = self._action("Search", lambda: self.search_box.setFocus(), S.Find)
+
+    def _build_toolbar(self, model: str | None) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("main-toolbar")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        bar.addAction(self.act_add)
+        bar.addSeparator()
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("CLIP model that reads pictures and notes")
+        for label, name in MODELS:
+            self.model_box.addItem(f"{label} ({name.split(':')[0]})", name)
+        self.model_box.addItem("Local model folder…", "")
+        if model and self.model_box.findData(model) < 0:
+            self.model_box.insertItem(0, _model_label(model), model)
+        if model:
+            self.model_box.setCurrentIndex(self.model_box.findData(model))
+        self.model_box.activated.connect(self._model_chosen)
+        bar.addWidget(QLabel(" Model "))
+        bar.addWidget(self.model_box)
+        self.reducer_box = QComboBox()
+        for name in REDUCERS:
+            self.reducer_box.addItem({"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA"}.get(name, name), name)
+        self.reducer_box.setToolTip("How the map is drawn (changing it redraws the map on the next Analyze)")
+        bar.addWidget(QLabel("  Map "))
+        bar.addWidget(self.reducer_box)
+        self.clusterer_box = QComboBox()
+        for label, name in CLUSTERER_LABELS:
+            self.clusterer_box.addItem(label, name)
+        self.clusterer_box.currentIndexChanged.connect(self._clusterer_changed)
+        bar.addWidget(QLabel("  Groups "))
+        bar.addWidget(self.clusterer_box)
+        self.param_box = QSpinBox()
+        self.param_box.setRange(0, 10000)
+        self.param_box.setSpecialValueText("auto")
+        self.param_box.valueChanged.connect(lambda _v: self._recluster_timer.start())
+        self.param_label = QLabel()
+        bar.addWidget(self.param_label)
+        bar.addWidget(self.param_box)
+        self._clusterer_changed()
+        bar.addSeparator()
+        bar.addAction(self.act_analyze)
+        bar.addAction(self.act_cancel)
+        bar.addSeparator()
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Search, e.g. “dog on a beach”")
+        self.search_box.setClearButtonEnabled(True)
+        self.search_box.setMinimumWidth(200)
+        self.search_box.returnPressed.connect(self.search)
+        self.search_box.textChanged.connect(lambda t: None if t else self.clear_search())
+        bar.addWidget(self.search_box)
+        bar.addAction(self.act_more)
+        bar.addSeparator()
+        bar.addAction(self.act_fit)
+        bar.addAction(self.act_outliers)
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file = menus.addMenu("&File")
+        for a in (self.act_add, self.act_open):
+            file.addAction(a)
+        self.recent_menu = file.addMenu("Recent Folders")
+        file.addSeparator()
+        for a in (self.act_save, self.act_save_as, self.act_export):
+            file.addAction(a)
+        file.addSeparator()
+        file.addAction(self.act_quit)
+        edit = menus.addMenu("&Edit")
+        edit.addAction(self.act_select_all)
+        edit.addAction(self.act_search)
+        view = menus.addMenu("&View")
+        for a in (self.act_fit, self.act_zoom_sel, self.act_outliers):
+            view.addAction(a)
+        view.addSeparator()
+        for dock in self._docks.values():
+            view.addAction(dock.toggleViewAction())
+        groups = menus.addMenu("&Groups")
+        for a in (self.act_analyze, self.act_cancel, self.act_new_group, self.act_merge, self.act_more):
+            groups.addAction(a)
+        help_ = menus.addMenu("&Help")
+        help_.addAction("About PhotoAtlas", self._about)
+        self._refresh_recent()
+
+    def _build_status(self) -> None:
+        self.stage_label = QLabel("Ready")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.statusBar().addWidget(self.stage_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+
+    # -- library ------------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add Folder", self._last_dir())
+        if folder:
+            self.add_paths([folder], analyze=True)
+
+    def add_paths(self, paths: list[str], analyze: bool = False) -> None:
+        """Add folders or files to the library (duplicates ignored); optionally start the analysis."""
+        added = False
+        for p in paths:
+            p = os.path.abspath(p)
+            if os.path.exists(p) and p not in self.folders:
+                self.folders.append(p)
+                self._remember_recent(p)
+                added = True
+        self.library.show_library(self.folders, [], [])
+        if analyze and (added or self.result is None):
+            self.analyze()
+        self._update_actions()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths, analyze=True)
+
+    # -- analysis -----------------------------------------------------------------------------------
+    def analysis_settings(self) -> AnalysisSettings:
+        return AnalysisSettings(reducer=self.reducer_box.currentData(), clusterer=self.clusterer_box.currentData(),
+                                cluster_params=self._cluster_params())
+
+    def embed_settings(self) -> EmbedSettings:
+        return EmbedSettings(model=self.model_box.currentData() or DEFAULT_MODEL, cache_dir=self.cache_dir,
+                             offline=self.offline, batch_size=GUI_BATCH,
+                             torch_threads=max(1, (os.cpu_count() or 2) - 1))  # one core stays with the GUI
+
+    def analyze(self) -> None:
+        if not self.folders or self.busy():
+            return
+        folders, es, as_ = list(self.folders), self.embed_settings(), self.analysis_settings()
+        self._start(lambda token: run_analysis(folders, es, as_, token), self._analysis_done, "Analyzing")
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.stage_label.setText("Cancelling…")
+
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.isRunning()
+
+    def _start(self, make: Any, on_success: Any, what: str) -> None:
+        worker = PipelineWorker(make, self)
+        worker.progress.connect(self._progress)
+        worker.succeeded.connect(on_success)
+        worker.failed.connect(self._failed)
+        worker.cancelled.connect(lambda: self._idle("Cancelled"))
+        worker.finished.connect(lambda: self._worker_finished(worker))
+        self.worker = worker
+        self.stage_label.setText(f"{what}…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._update_actions()
+        worker.start()
+
+    def _worker_finished(self, worker: PipelineWorker) -> None:
+        if self.worker is worker:
+            self.worker = None
+        worker.deleteLater()
+        self._update_actions()
+
+    def _idle(self, message: str) -> None:
+        self.progress.hide()
+        self.stage_label.setText(message)
+
+    def _progress(self, event: ProgressEvent) -> None:
+        if event.stage == "warning":
+            self.statusBar().showMessage(event.message, 8000)
+            return
+        now = time.monotonic()
+        if self._stage_started[0] != event.stage:
+            self._stage_started = (event.stage, now)
+        label = {"scan": "Looking for pictures and notes", "download": "Downloading the model",
+                 "load-model": "Loading the model", "embed": "Reading pictures and notes",
+                 "layout": "Drawing the map", "name": "Naming groups", "cluster": "Finding groups",
+                 "search": "Searching", "done": "Done"}.get(event.stage, event.stage)
+        text = f"{label}: {event.message}" if event.message else label
+        if event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(min(event.done, event.total))
+            elapsed = now - self._stage_started[1]
+            if 0 < event.done < event.total and elapsed > 2:
+                remaining = elapsed / event.done * (event.total - event.done)
+                text += f" — about {_duration(remaining)} left"
+            self.progress.setFormat(f"{event.done:,} / {event.total:,}" if event.stage != "download" else "%p%")
+        else:
+            self.progress.setRange(0, 0)
+        self.stage_label.setText(text)
+
+    def _analysis_done(self, result: EmbedResult) -> None:
+        self.result = result
+        self.base = result.analysis
+        self.stack.setCurrentWidget(self.map)
+        self._show_analysis(refit=True)
+        s = result.stats
+        self._idle(f"{s['items']:,} items ({s['embedded']:,} read now, {s['from_cache']:,} from cache, "
+                   f"{s['skipped']:,} skipped) · {len(self.analysis.clusters)} groups · {s['seconds']:.1f} s")
+        self.library.show_library(self.folders, [i.path for i in result.items], result.skipped)
+        self.analysisFinished.emit()
+
+    def _show_analysis(self, refit: bool = False) -> None:
+        assert self.result is not None and self.base is not None
+        paths = [i.path for i in self.result.items]
+        self.analysis = apply_edits(self.base, self.result.vectors, paths, self.edits)
+        names = {c.id: c.name for c in self.analysis.clusters}
+        hidden = {c.id for c in self.analysis.clusters if c.name in self.edits.hidden}
+        if refit:
+            self.map.set_items(self.analysis.coords, self.analysis.labels, [i.kind for i in self.result.items],
+                               paths, [i.snippet for i in self.result.items], names)
+        else:
+            self.map.set_labels(self.analysis.labels, names)
+        self.map.set_hidden_groups(hidden)
+        self.groups.show_groups(self.analysis.clusters, int((self.analysis.labels < 0).sum()), hidden)
+        if self.act_outliers.isChecked():
+            self.map.set_highlight(self.analysis.outliers)
+        self._update_actions()
+
+    def _recluster(self) -> None:
+        if self.result is None or self.base is None or self.busy():
+            return
+        result, base = self.result, self.base
+        name, params = self.clusterer_box.currentData(), self._cluster_params()
+        kinds = [i.kind for i in result.items]
+        texts = [None if i.kind != "text" else (i.snippet or "") for i in result.items]
+
+        def job(token: CancelToken):
+            yield ProgressEvent("cluster", 0, 1, f"finding groups ({name})")
+            return recluster(base, result.vectors, kinds, texts, name, params)
+
+        def done(analysis: Analysis) -> None:
+            self.base = analysis
+            self._show_analysis()
+            self._idle(f"{len(self.analysis.clusters)} groups")
+
+        self._start(job, done, "Finding groups")
+
+    def _cluster_params(self) -> dict[str, Any]:
+        value = self.param_box.value()
+        name = self.clusterer_box.currentData()
+        if name == "hdbscan":
+            return {"min_cluster_size": value} if value else {}
+        if name == "kmeans":
+            return {"k": value if value else "auto"}
+        return {"k": value} if value else {}
+
+    def _clusterer_changed(self) -> None:
+        name = self.clusterer_box.currentData()
+        self.param_label.setText("  min size " if name == "hdbscan" else "  groups ")
+        self.param_box.setToolTip("Smallest group HDBSCAN may form (auto grows with the library)"
+                                  if name == "hdbscan" else "Number of groups (auto: the best silhouette)")
+        self.param_box.setMinimum(0 if name != "hdbscan" else 0)
+        self._recluster_timer.start()
+
+    def _model_chosen(self) -> None:
+        if self.model_box.currentData() == "":
+            folder = QFileDialog.getExistingDirectory(self, "Choose a model folder (open_clip_config.json + weights)")
+            if folder:
+                name = f"local-dir:{folder}"
+                self.model_box.insertItem(0, _model_label(name), name)
+                self.model_box.setCurrentIndex(0)
+            else:
+                self.model_box.setCurrentIndex(0)
+
+    def _failed(self, message: str, details: str) -> None:
+        self._idle("Failed")
+        self.show_error(message, details)
+        self.jobFailed.emit(message)
+
+    def show_error(self, message: str, details: str = "") -> None:
+        """One clear message; the details (a traceback) are there to copy, not in the user's face."""
+        print(f"photoatlas: error: {message}", file=sys.stderr)
+        if not self.interactive_errors:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "PhotoAtlas", message, QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+
+    # -- groups -------------------------------------------------------------------------------------
+    def _paths(self) -> list[str]:
+        return [i.path for i in self.result.items] if self.result else []
+
+    def _group_activated(self, cid: int) -> None:
+        if self.analysis is None:
+            return
+        members = np.nonzero(self.analysis.labels == cid)[0]
+        self.map.set_selection(members.tolist())
+        self.map.zoom_to(members.tolist())
+
+    def _group_renamed(self, cid: int, name: str) -> None:
+        if self.analysis is None:
+            return
+        self.edits.rename(self.analysis, self._paths(), cid, name)
+        self._show_analysis()
+
+    def _visibility_changed(self, cid: int, visible: bool) -> None:
+        if self.analysis is None:
+            return
+        name = self.analysis.cluster(cid).name
+        if visible == (name not in self.edits.hidden):
+            return
+        (self.edits.hidden.discard if visible else self.edits.hidden.add)(name)
+        self.map.set_hidden_groups({c.id for c in self.analysis.clusters if c.name in self.edits.hidden})
+
+    def _merge_groups(self, ids: list[int]) -> None:
+        if self.analysis is None or len(ids) < 2:
+            return
+        self.edits.merge(self.analysis, self._paths(), ids)
+        self._show_analysis()
+
+    def _new_group_from_selection(self) -> None:
+        if self.analysis is None or not self.map.selected:
+            return
+        taken = {c.name for c in self.analysis.clusters}
+        n = 1
+        while f"New group {n}" in taken:
+            n += 1
+        self.edits.move(self._paths(), sorted(self.map.selected), f"New group {n}")
+        self._show_analysis()
+
+    def _move_selection_to(self, cid: int) -> None:
+        if self.analysis is None or not self.map.selected:
+            return
+        self.edits.move(self._paths(), sorted(self.map.selected), self.analysis.cluster(cid).name)
+        self._show_analysis()
+
+    def _selection_changed(self) -> None:
+        n = len(self.map.selected)
+        self._update_actions()
+        if n == 1 and self.result is not None:
+            i = next(iter(self.map.selected))
+            self.statusBar().showMessage(self.result.items[i].path)
+        elif n:
+            self.statusBar().showMessage(f"{n:,} selected")
+
+    def _preview(self, index: int) -> None:
+        if self.result is None or self.analysis is None:
+            return
+        item = self.result.items[index]
+        label = int(self.analysis.labels[index])
+        group = self.analysis.cluster(label).name if label >= 0 else "no group"
+        PreviewDialog(item.path, item.kind, group, self).open()
+
+    # -- search -------------------------------------------------------------------------------------
+    def search(self) -> None:
+        query = self.search_box.text().strip()
+        if not query:
+            self.clear_search()
+            return
+        if self.result is None or self.busy():
+            return
+        result, settings = self.result, self.embed_settings()
+
+        def job(token: CancelToken):
+            from desktop_app.core.cache import EmbeddingCache
+            from desktop_app.core.embed import ModelSpec, resolve_model
+            from desktop_app.core.pipeline import CachedTextEncoder
+
+            yield ProgressEvent("search", 0, 1, f"“{query}”")
+            with EmbeddingCache(settings.cache_dir) as cache:
+                resolved = resolve_model(ModelSpec.parse(result.model["name"]), offline=settings.offline)
+                vector = CachedTextEncoder(resolved, cache, settings)([query])[0]
+            return rank(result.vectors, vector, top=SEARCH_HITS)
+
+        self._start(job, lambda ranking: self._show_ranking(ranking, f"“{query}”"), "Searching")
+
+    def more_like_this(self) -> None:
+        if self.result is None or len(self.map.selected) != 1:
+            return
+        i = next(iter(self.map.selected))
+        ranking = rank(self.result.vectors, self.result.vectors[i], top=SEARCH_HITS, exclude=i)
+        self._show_ranking(ranking, f"like {Path(self.result.items[i].path).name}")
+
+    def _show_ranking(self, ranking: Ranking, what: str) -> None:
+        assert self.result is not None
+        self._last_ranking = ranking
+        self.act_outliers.setChecked(False)
+        mask = np.zeros(len(self.result.items), bool)
+        mask[ranking.order] = True
+        self.map.scores = ranking.scores
+        self.map.set_highlight(mask)
+        self.hits.clear()
+        for i, score in ranking.top(SEARCH_HITS):
+            row = QListWidgetItem(f"{score:.2f}  {Path(self.result.items[i].path).name}")
+            row.setData(Qt.ItemDataRole.UserRole, i)
+            row.setToolTip(self.result.items[i].path)
+            self.hits.addItem(row)
+        self._docks["Search Results"].setWindowTitle(f"Search Results: {what}")
+        self._docks["Search Results"].show()
+        self._idle(f"{len(ranking.order)} best matches for {what} highlighted")
+
+    def clear_search(self) -> None:
+        self._last_ranking = None
+        self.map.scores = None
+        self.map.set_highlight(self.analysis.outliers if self.act_outliers.isChecked() and self.analysis else None)
+        self.hits.clear()
+
+    def _hit_activated(self, row: QListWidgetItem) -> None:
+        i = row.data(Qt.ItemDataRole.UserRole)
+        self.map.set_selection({i})
+        self.map.zoom_to([i])
+
+    def _toggle_outliers(self, on: bool) -> None:
+        if self.analysis is None:
+            return
+        self.map.set_highlight(self.analysis.outliers if on else None)
+        if on:
+            self._idle(f"{int(self.analysis.outliers.sum())} outliers highlighted")
+
+    # -- projects and export ------------------------------------------------------------------------
+    def project(self) -> Project:
+        return Project(folders=list(self.folders), model=self.model_box.currentData() or DEFAULT_MODEL,
+                       analysis=self.analysis_settings(), edits=self.edits)
+
+    def save_project(self, ask: bool = False) -> bool:
+        path = self.project_path
+        if ask or path is None:
+            suggested = str(Path(self._last_dir()) / f"Library{PROJECT_SUFFIX}")
+            name, _ = QFileDialog.getSaveFileName(self, "Save Project", suggested,
+                                                  f"PhotoAtlas projects (*{PROJECT_SUFFIX})")
+            if not name:
+                return False
+            path = Path(name if name.endswith(PROJECT_SUFFIX) else name + PROJECT_SUFFIX)
+        return self.save_project_to(path)
+
+    def save_project_to(self, path: Path) -> bool:
+        try:
+            self.project().save(path)
+        except OSError as exc:
+            self.show_error(f"Could not save the project: {exc}")
+            return False
+        self.project_path = Path(path)
+        self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}")
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def choose_project(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open Project", self._last_dir(),
+                                              f"PhotoAtlas projects (*{PROJECT_SUFFIX})")
+        if name:
+            self.open_project(Path(name))
+
+    def open_project(self, path: Path) -> None:
+        from desktop_app.core.errors import BadArgument
+
+        try:
+            project = Project.load(path)
+        except BadArgument as exc:
+            self.show_error(exc.user_message)
+            return
+        self.project_path = Path(path)
+        self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}")
+        if self.model_box.findData(project.model) < 0:
+            self.model_box.insertItem(0, _model_label(project.model), project.model)
+        self.model_box.setCurrentIndex(self.model_box.findData(project.model))
+        self.reducer_box.setCurrentIndex(max(0, self.reducer_box.findData(project.analysis.reducer)))
+        self.clusterer_box.blockSignals(True)
+        self.param_box.blockSignals(True)
+        self.clusterer_box.setCurrentIndex(max(0, self.clusterer_box.findData(project.analysis.clusterer)))
+        self._clusterer_changed()
+        value = next(iter(project.analysis.cluster_params.values()), 0)
+        self.param_box.setValue(value if isinstance(value, int) else 0)
+        self.clusterer_box.blockSignals(False)
+        self.param_box.blockSignals(False)
+        self._recluster_timer.stop()
+        self.edits = project.edits
+        self.folders = []
+        self.result = None
+        self.add_paths(project.folders, analyze=False)
+        self.analyze()
+
+    def export_results(self) -> None:
+        if self.result is None:
+            return
+        suggested = str(Path(self._last_dir()) / "photoatlas-results.json")
+        name, _ = QFileDialog.getSaveFileName(self, "Export Results", suggested, "Results document (*.json)")
+        if name:
+            self.export_to(Path(name))
+
+    def export_to(self, path: Path) -> None:
+        """Results document (JSON, with the user's group edits) and a CSV table beside it."""
+        assert self.result is not None
+        self.result.analysis = self.analysis
+        try:
+            self.result.save(path)
+            write_csv(self.result, path.with_suffix(".csv"))
+        except OSError as exc:
+            self.show_error(f"Could not export: {exc}")
+            return
+        self.statusBar().showMessage(f"Wrote {path} and {path.with_suffix('.csv').name}", 8000)
+
+    # -- settings and lifecycle ---------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        self.reducer_box.setCurrentIndex(max(0, self.reducer_box.findData(self.settings.value("last/reducer", "umap"))))
+        self.clusterer_box.setCurrentIndex(max(0, self.clusterer_box.findData(
+            self.settings.value("last/clusterer", "hdbscan"))))
+        self.param_box.blockSignals(True)
+        self.param_box.setValue(int(self.settings.value("last/param", 0)))
+        self.param_box.blockSignals(False)
+        self._recluster_timer.stop()
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("last/reducer", self.reducer_box.currentData())
+        self.settings.setValue("last/clusterer", self.clusterer_box.currentData())
+        self.settings.setValue("last/param", self.param_box.value())
+        self.settings.sync()
+
+    def _remember_recent(self, path: str) -> None:
+        recent = [p for p in self._recent() if p != path]
+        self.settings.setValue("recent/folders", [path, *recent][:MAX_RECENT])
+        self._refresh_recent()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent/folders", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _refresh_recent(self) -> None:
+        if not hasattr(self, "recent_menu"):
+            return
+        self.recent_menu.clear()
+        for path in self._recent():
+            self.recent_menu.addAction(path, lambda p=path: self.add_paths([p], analyze=True))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def _last_dir(self) -> str:
+        recent = self._recent()
+        return recent[0] if recent else str(Path.home())
+
+    def _update_actions(self) -> None:
+        busy = self.busy()
+        has_map = self.analysis is not None
+        self.act_analyze.setEnabled(bool(self.folders) and not busy)
+        self.act_cancel.setEnabled(busy)
+        for a in (self.act_export, self.act_fit, self.act_outliers, self.act_select_all, self.act_save,
+                  self.act_save_as):
+            a.setEnabled(has_map)
+        self.act_more.setEnabled(has_map and len(self.map.selected) == 1 and not busy)
+        self.act_new_group.setEnabled(has_map and bool(self.map.selected))
+        self.act_zoom_sel.setEnabled(has_map and bool(self.map.selected))
+        self.search_box.setEnabled(has_map)
+
+    def _about(self) -> None:
+        from desktop_app import __version__
+
+        QMessageBox.about(self, "About PhotoAtlas", f"PhotoAtlas {__version__}\n\nA map of your photos and notes, "
+                          "made with CLIP on this computer.")
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        """Closing mid-run cancels the job and waits for it: the cache is only written in whole transactions."""
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.worker.wait(15000)
+        self.thumbnails.pool.clear()
+        self.thumbnails.wait(5000)
+        self._save_settings()
+        event.accept()
+
+
+def _model_label(name: str) -> str:
+    return f"Folder: {Path(name[len('local-dir:'):]).name}" if name.startswith("local-dir:") else name
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def application() -> QApplication:
+    """The QApplication (created once), named so QSettings and the cache find their folders."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("PhotoAtlas")
+    app.setApplicationName("PhotoAtlas")
+    return app  # type: ignore[return-value]

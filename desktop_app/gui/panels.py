@@ -1,0 +1,190 @@
+"""Side panels: the library (folders, counts, skipped files) and the groups (names, sizes, examples)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTreeWidget, QTreeWidgetItem
+
+from desktop_app.core.analysis import ClusterInfo
+from desktop_app.core.items import Skipped
+from desktop_app.gui.palette import group_colour
+from desktop_app.gui.thumbs import ThumbnailService
+
+EXAMPLES = 4
+EXAMPLE_PX = 36
+
+
+class LibraryPanel(QTreeWidget):
+    """Folders with their item counts, and the skipped files with their reasons (Ctrl+C copies)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setHeaderLabels(["Folder", "Items"])
+        self.setRootIsDecorated(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.header().setStretchLastSection(False)
+        self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        copy = QAction("Copy", self, shortcut="Ctrl+C", shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selection)
+        self.addAction(copy)
+
+    def show_library(self, folders: list[str], item_paths: list[str], skipped: list[Skipped]) -> None:
+        self.clear()
+        counts: Counter[str] = Counter()
+        for p in item_paths:
+            owner = next((f for f in folders if p == f or p.startswith(f.rstrip("/\\") + ("/" if "/" in p else "\\"))),
+                         None)
+            counts[owner or str(Path(p).parent)] += 1
+        for folder in folders:
+            row = QTreeWidgetItem(self, [Path(folder).name or folder, str(counts.get(folder, 0))])
+            row.setToolTip(0, folder)
+            row.setData(0, Qt.ItemDataRole.UserRole, folder)
+        if skipped:
+            node = QTreeWidgetItem(self, [f"Skipped ({len(skipped)})", ""])
+            node.setForeground(0, QColor("#c0392b"))
+            for s in skipped:
+                child = QTreeWidgetItem(node, [f"{Path(s.path).name}: {s.reason}", ""])
+                child.setToolTip(0, f"{s.path}\n{s.reason}")
+                child.setData(0, Qt.ItemDataRole.UserRole, f"{s.path}\t{s.reason}")
+        self.resizeColumnToContents(1)
+
+    def copy_selection(self) -> None:
+        lines = [i.data(0, Qt.ItemDataRole.UserRole) or i.text(0) for i in self.selectedItems()]
+        QGuiApplication.clipboard().setText("\n".join(lines))
+
+
+class GroupsPanel(QTreeWidget):
+    """A row per group: visibility checkbox, colour, editable name, size, a few example thumbnails."""
+
+    groupActivated = Signal(int)  # cluster id (clicked)
+    groupRenamed = Signal(int, str)
+    visibilityChanged = Signal(int, bool)
+    mergeRequested = Signal(list)  # cluster ids
+    moveSelectionRequested = Signal(int)  # into this cluster
+
+    def __init__(self, thumbnails: ThumbnailService, parent=None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.setHeaderLabels(["Group", "Size", "Examples"])
+        self.setRootIsDecorated(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.setIconSize(QSize(14, 14))
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(2, EXAMPLES * (EXAMPLE_PX + 2) + 4)
+        self.setMinimumWidth(340)
+        self._rows: dict[int, QTreeWidgetItem] = {}
+        self._clusters: dict[int, ClusterInfo] = {}
+        self._filling = False
+        self.itemChanged.connect(self._changed)
+        self.itemClicked.connect(lambda item, _c: self.groupActivated.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.thumbnails.ready.connect(self._thumbnail_ready)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
+
+    def show_groups(self, clusters: list[ClusterInfo], noise: int, hidden: set[int]) -> None:
+        self._filling = True
+        self.clear()
+        self._rows.clear()
+        self._clusters = {c.id: c for c in clusters}
+        for c in clusters:
+            row = QTreeWidgetItem(self, [c.name, str(c.size), ""])
+            row.setData(0, Qt.ItemDataRole.UserRole, c.id)
+            row.setFlags(row.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
+            row.setCheckState(0, Qt.CheckState.Unchecked if c.id in hidden else Qt.CheckState.Checked)
+            row.setIcon(0, _swatch(group_colour(c.id)))
+            row.setToolTip(0, f"{c.name}: {c.size} items, cohesion {c.cohesion:.2f} (named by {c.named_by})")
+            row.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self._rows[c.id] = row
+            self._update_examples(c.id)
+        if noise:
+            row = QTreeWidgetItem(self, ["No group", str(noise), ""])
+            row.setData(0, Qt.ItemDataRole.UserRole, -1)
+            row.setIcon(0, _swatch(group_colour(-1)))
+            row.setToolTip(0, "Items that fit no group well (HDBSCAN's noise)")
+        self.resizeColumnToContents(1)
+        self._filling = False
+        self.thumbnails.request([r for c in clusters for r in c.representatives[:EXAMPLES]], replace_queue=False)
+
+    def selected_groups(self) -> list[int]:
+        return [i.data(0, Qt.ItemDataRole.UserRole) for i in self.selectedItems()
+                if i.data(0, Qt.ItemDataRole.UserRole) >= 0]
+
+    def _changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if self._filling:
+            return
+        cid = item.data(0, Qt.ItemDataRole.UserRole)
+        cluster = self._clusters.get(cid)
+        if cluster is None:
+            return
+        name = item.text(0).strip()
+        visible = item.checkState(0) == Qt.CheckState.Checked
+        if not name:
+            self._filling = True
+            item.setText(0, cluster.name)
+            self._filling = False
+        self.visibilityChanged.emit(cid, visible)
+        if name and name != cluster.name:
+            cluster.name = name
+            # Last: the window rebuilds this panel in response, which deletes ``item``.
+            self.groupRenamed.emit(cid, name)
+
+    def _thumbnail_ready(self, index: int) -> None:
+        for cid, c in self._clusters.items():
+            if index in c.representatives[:EXAMPLES]:
+                self._update_examples(cid)
+
+    def _update_examples(self, cid: int) -> None:
+        row, c = self._rows.get(cid), self._clusters.get(cid)
+        if row is None or c is None:
+            return
+        strip = QPixmap(EXAMPLES * (EXAMPLE_PX + 2), EXAMPLE_PX)
+        strip.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(strip)
+        for k, index in enumerate(c.representatives[:EXAMPLES]):
+            pm = self.thumbnails.pixmap(index)
+            if pm is not None:
+                painter.drawPixmap(k * (EXAMPLE_PX + 2), 0, pm.scaled(
+                    EXAMPLE_PX, EXAMPLE_PX, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                    Qt.TransformationMode.SmoothTransformation), 0, 0, EXAMPLE_PX, EXAMPLE_PX)
+        painter.end()
+        label = self.itemWidget(row, 2)
+        if not isinstance(label, QLabel):
+            label = QLabel()
+            self.setItemWidget(row, 2, label)
+        label.setPixmap(strip)
+
+    def _menu(self, pos) -> None:
+        item = self.itemAt(pos)
+        menu = QMenu(self)
+        chosen = self.selected_groups()
+        if len(chosen) >= 2:
+            menu.addAction(f"Merge {len(chosen)} groups", lambda: self.mergeRequested.emit(chosen))
+        if item is not None and item.data(0, Qt.ItemDataRole.UserRole) >= 0:
+            cid = item.data(0, Qt.ItemDataRole.UserRole)
+            menu.addAction("Rename", lambda: self.editItem(item, 0))
+            menu.addAction("Move selected items here", lambda: self.moveSelectionRequested.emit(cid))
+        if not menu.isEmpty():
+            menu.exec(self.viewport().mapToGlobal(pos))
+
+
+def _swatch(colour: QColor) -> QIcon:
+    pm = QPixmap(14, 14)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(colour)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawEllipse(1, 1, 12, 12)
+    p.end()
+    return QIcon(pm)
