@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up PhotoAtlas in a virtual environment inside the checkout (.venv), then run it or its tests.
 
-    python3 bootstrap.py run     # set up, then analyze the sample folder in resources/sample
+    python3 bootstrap.py run     # set up, then open the app on the sample folder in resources/sample
     python3 bootstrap.py test    # set up (with test tools), then run every check and test
 
 Idempotent: the venv is reused, and packages are only (re)installed when pyproject.toml changes.
@@ -60,7 +60,7 @@ def main() -> int:
     what = sys.argv[1] if len(sys.argv) > 1 else "run"
     if what == "run":
         setup("")
-        args = sys.argv[2:] or ["analyze", "resources/sample"]
+        args = sys.argv[2:] or ["gui", "resources/sample"]
         return _run([BIN / "photoatlas", *args])
     if what == "test":
         setup("test")

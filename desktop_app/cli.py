@@ -264,6 +264,14 @@ def _run_gui(args: argparse.Namespace) -> int:
         return 2
     if args.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
+    headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+                and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))
+    if headless:
+        if not (args.screenshot or args.quit_when_done):
+            print("photoatlas: error: no display to open the window on (DISPLAY is not set); "
+                  "the command line works without one: photoatlas analyze PATH", file=sys.stderr)
+            return 1
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot or a check needs no screen
     try:
         from desktop_app.gui.app import run
     except ImportError as exc:  # PySide6 missing or its system libraries (libGL, xcb) absent

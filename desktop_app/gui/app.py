@@ -23,7 +23,8 @@ def run(paths: list[str], *, model: str | None = None, cache_dir: Path | None = 
         screenshot: Path | None = None, quit_when_done: bool = False, project: Path | None = None) -> int:
     """Show the window (and analyse ``paths``); returns the exit code."""
     app = application()
-    window = MainWindow(model=model, cache_dir=cache_dir, offline=offline, interactive_errors=not quit_when_done)
+    window = MainWindow(model=model, cache_dir=cache_dir, offline=offline, interactive_errors=not quit_when_done,
+                        remember_layout=screenshot is None)
     _install_excepthook(window, quit_when_done)
     window.show()
 

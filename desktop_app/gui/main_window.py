@@ -42,7 +42,7 @@ from desktop_app.core.project import PROJECT_SUFFIX, Project
 from desktop_app.core.results import write_csv
 from desktop_app.core.search import Ranking, rank
 from desktop_app.core.thumbnails import thumbnail_folder
-from desktop_app.gui.map_view import MapView
+from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
 from desktop_app.gui.preview import PreviewDialog
 from desktop_app.gui.thumbs import ThumbnailService
@@ -63,13 +63,14 @@ class MainWindow(QMainWindow):
     jobFailed = Signal(str)
 
     def __init__(self, *, model: str | None = None, cache_dir: Path | None = None, offline: bool = False,
-                 interactive_errors: bool = True) -> None:
+                 interactive_errors: bool = True, remember_layout: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("PhotoAtlas")
         self.setAcceptDrops(True)
         self.cache_dir = cache_dir
         self.offline = offline
         self.interactive_errors = interactive_errors
+        self.remember_layout = remember_layout  # off for --screenshot: the same picture on every machine
         self.settings = QSettings("PhotoAtlas", "PhotoAtlas")
         self.folders: list[str] = []
         self.result: EmbedResult | None = None
@@ -81,7 +82,8 @@ class MainWindow(QMainWindow):
         self._stage_started = (None, 0.0)
         self._last_ranking: Ranking | None = None
 
-        self.thumbnails = ThumbnailService(thumbnail_folder(cache_dir), self)
+        side = round(THUMB_PX * max(1.0, self.devicePixelRatioF()))
+        self.thumbnails = ThumbnailService(thumbnail_folder(cache_dir), self, side=side)
         self.map = MapView(self.thumbnails)
         self.map.selectionChanged.connect(self._selection_changed)
         self.map.itemActivated.connect(self._preview)
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
 
         self.library = LibraryPanel()
+        self.library.setMinimumWidth(200)
         self.groups = GroupsPanel(self.thumbnails)
         self.groups.groupActivated.connect(self._group_activated)
         self.groups.groupRenamed.connect(self._group_renamed)
@@ -678,12 +681,12 @@ class MainWindow(QMainWindow):
 
     # -- settings and lifecycle ---------------------------------------------------------------------
     def _restore_settings(self) -> None:
-        geometry = self.settings.value("window/geometry")
+        geometry = self.settings.value("window/geometry") if self.remember_layout else None
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
-        state = self.settings.value("window/state")
+        state = self.settings.value("window/state") if self.remember_layout else None
         if state is not None:
             self.restoreState(state)
         self.reducer_box.setCurrentIndex(max(0, self.reducer_box.findData(self.settings.value("last/reducer", "umap"))))
@@ -695,8 +698,9 @@ class MainWindow(QMainWindow):
         self._recluster_timer.stop()
 
     def _save_settings(self) -> None:
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        if self.remember_layout:
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("last/reducer", self.reducer_box.currentData())
         self.settings.setValue("last/clusterer", self.clusterer_box.currentData())
         self.settings.setValue("last/param", self.param_box.value())

@@ -60,8 +60,7 @@ class ThumbnailLayer(pg.GraphicsObject):
         world = painter.transform()
         painter.save()
         painter.resetTransform()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         half = THUMB_PX / 2
         font = QFont(painter.font())
         font.setPointSizeF(max(6.5, font.pointSizeF() * 0.8))
@@ -80,8 +79,9 @@ class ThumbnailLayer(pg.GraphicsObject):
             pm = view.thumbnails.pixmap(int(i))
             if pm is None:
                 continue  # the dot stays visible until the thumbnail arrives
-            scale = THUMB_PX / max(pm.width(), pm.height())
-            w, h = pm.width() * scale, pm.height() * scale
+            # Pixmaps arrive pre-scaled to THUMB_PX x pixel ratio: drawn 1:1, never rescaled while painting.
+            ratio = max(pm.width(), pm.height()) / THUMB_PX
+            w, h = pm.width() / ratio, pm.height() / ratio
             target = QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h)
             painter.drawPixmap(target, pm, QRectF(pm.rect()))
             painter.setPen(QPen(colour, 3 if i in view.selected else 2))
@@ -108,6 +108,7 @@ class MapView(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.coords = np.zeros((0, 2), np.float32)
+        self._data_rect: QRectF | None = None
         self.labels = np.zeros(0, np.int64)
         self.kinds: list[str] = []
         self.paths: list[str] = []
@@ -138,6 +139,8 @@ class MapView(pg.PlotWidget):
     def set_items(self, coords: np.ndarray, labels: np.ndarray, kinds: Sequence[str], paths: Sequence[str],
                   snippets: Sequence[str | None], group_names: dict[int, str]) -> None:
         self.coords = np.asarray(coords, np.float32)
+        self._data_rect = None
+        self.thumb_layer.prepareGeometryChange()
         self.kinds, self.paths, self.snippets = list(kinds), list(paths), list(snippets)
         self.selected.clear()
         self.scores = self.highlight = None
@@ -168,6 +171,12 @@ class MapView(pg.PlotWidget):
         return group_colour(int(self.labels[i]))
 
     def data_rect(self) -> QRectF:
+        """Bounds of all items plus room for thumbnails (cached: Qt asks for it several times per frame)."""
+        if self._data_rect is None:
+            self._data_rect = self._compute_data_rect()
+        return self._data_rect
+
+    def _compute_data_rect(self) -> QRectF:
         if len(self.coords) == 0:
             return QRectF()
         lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from desktop_app.core.thumbnails import get_thumbnail
@@ -22,14 +22,22 @@ class _Relay(QObject):
     done = Signal(int, int, QImage)  # generation, item index, image (null when unreadable)
 
 
+def display_image(image: QImage, side: int) -> QImage:
+    """Scale once, off the GUI thread, to the size the map draws (so painting never rescales)."""
+    if image.isNull() or max(image.width(), image.height()) <= side:
+        return image
+    return image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+
+
 class _Job(QRunnable):
-    def __init__(self, relay: _Relay, generation: int, index: int, path: str, folder: Path) -> None:
+    def __init__(self, relay: _Relay, generation: int, index: int, path: str, folder: Path, side: int) -> None:
         super().__init__()
         self.relay, self.generation, self.index, self.path, self.folder = relay, generation, index, path, folder
+        self.side = side
 
     def run(self) -> None:
         thumb = get_thumbnail(Path(self.path), self.folder)
-        image = QImage(str(thumb)) if thumb else QImage()
+        image = display_image(QImage(str(thumb)), self.side) if thumb else QImage()
         self.relay.done.emit(self.generation, self.index, image)
 
 
@@ -38,9 +46,10 @@ class ThumbnailService(QObject):
 
     ready = Signal(int)
 
-    def __init__(self, folder: Path, parent: QObject | None = None) -> None:
+    def __init__(self, folder: Path, parent: QObject | None = None, side: int = 144) -> None:
         super().__init__(parent)
         self.folder = folder
+        self.side = side  # pixels of the stored pixmaps: the map's thumbnail size x the screen's pixel ratio
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self._relay = _Relay(self)
@@ -75,7 +84,7 @@ class ThumbnailService(QObject):
             if i in self._pixmaps or i in self._pending or i in self._failed or self._kinds[i] != "image":
                 continue
             self._pending.add(i)
-            self.pool.start(_Job(self._relay, self._generation, i, self._paths[i], self.folder))
+            self.pool.start(_Job(self._relay, self._generation, i, self._paths[i], self.folder, self.side))
 
     def wait(self, msecs: int = 30000) -> bool:
         return self.pool.waitForDone(msecs)
