@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -44,7 +45,7 @@ from desktop_app.core.search import Ranking, rank
 from desktop_app.core.thumbnails import thumbnail_folder
 from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
-from desktop_app.gui.preview import PreviewDialog
+from desktop_app.gui.preview import PreviewDialog, reveal_in_file_manager
 from desktop_app.gui.thumbs import ThumbnailService
 from desktop_app.gui.worker import PipelineWorker
 
@@ -87,6 +88,8 @@ class MainWindow(QMainWindow):
         self.map = MapView(self.thumbnails)
         self.map.selectionChanged.connect(self._selection_changed)
         self.map.itemActivated.connect(self._preview)
+        self.map.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.map.customContextMenuRequested.connect(self._map_menu)
         self.stack = QStackedWidget()
         self.stack.addWidget(self._empty_state())
         self.stack.addWidget(self.map)
@@ -385,6 +388,10 @@ class MainWindow(QMainWindow):
         self._idle(f"{s['items']:,} items ({s['embedded']:,} read now, {s['from_cache']:,} from cache, "
                    f"{s['skipped']:,} skipped) · {len(self.analysis.clusters)} groups · {s['seconds']:.1f} s")
         self.library.show_library(self.folders, [i.path for i in result.items], result.skipped)
+        used = self.base.params.get("clusterer", {})
+        if used.get("name") != self.clusterer_box.currentData() or any(
+                used.get(k) != v for k, v in self._cluster_params().items()):
+            self._recluster_timer.start()  # the settings were changed while the analysis ran
         self.analysisFinished.emit()
 
     def _show_analysis(self, refit: bool = False) -> None:
@@ -522,6 +529,29 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(self.result.items[i].path)
         elif n:
             self.statusBar().showMessage(f"{n:,} selected")
+
+    def _map_menu(self, pos: Any) -> None:
+        """Right-click on the map: act on the item under the pointer (selecting it first)."""
+        if self.result is None:
+            return
+        scene_pos = self.map.mapToScene(pos)
+        points = self.map.scatter.pointsAt(self.map.scatter.mapFromScene(scene_pos))
+        if len(points):
+            index = int(points[0].data())
+            if index not in self.map.selected:
+                self.map.set_selection({index})
+        menu = QMenu(self)
+        if len(self.map.selected) == 1:
+            index = next(iter(self.map.selected))
+            menu.addAction("Preview", lambda: self._preview(index))
+            menu.addAction("More Like This", self.more_like_this)
+            menu.addAction("Reveal in File Manager",
+                           lambda: reveal_in_file_manager(self.result.items[index].path))
+        if self.map.selected:
+            menu.addAction(self.act_new_group)
+            menu.addAction(self.act_zoom_sel)
+        menu.addAction(self.act_fit)
+        menu.exec(self.map.mapToGlobal(pos))
 
     def _preview(self, index: int) -> None:
         if self.result is None or self.analysis is None:
