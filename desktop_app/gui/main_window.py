@@ -458,7 +458,7 @@ class MainWindow(QMainWindow):
                 self.model_box.setCurrentIndex(0)
 
     def _failed(self, message: str, details: str) -> None:
-        self._idle("Failed")
+        self._idle(f"Failed: {message}")
         self.show_error(message, details)
         self.jobFailed.emit(message)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
 
 from desktop_app.gui.palette import group_colour
@@ -216,6 +216,14 @@ class MapView(pg.PlotWidget):
         """Items to draw as thumbnails now, or None when too many are in view (dots only)."""
         visible = self.visible_items()
         return visible if len(visible) <= THUMB_LIMIT else None
+
+    def changeEvent(self, ev) -> None:  # noqa: N802
+        """Follow the system switching between light and dark while the app runs."""
+        if ev.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and hasattr(
+                self, "selection_overlay"):  # Qt sends one while the widget is still being built
+            self.setBackground(self.palette().base().color())
+            self.selection_overlay.setPen(pg.mkPen(self.palette().text().color(), width=2))
+        super().changeEvent(ev)
 
     def keyPressEvent(self, ev) -> None:  # noqa: N802
         key = ev.key()

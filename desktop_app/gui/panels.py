@@ -42,7 +42,8 @@ class LibraryPanel(QTreeWidget):
                          None)
             counts[owner or str(Path(p).parent)] += 1
         for folder in folders:
-            row = QTreeWidgetItem(self, [Path(folder).name or folder, str(counts.get(folder, 0))])
+            count = str(counts.get(folder, 0)) if item_paths else ""  # blank until the folder has been read
+            row = QTreeWidgetItem(self, [Path(folder).name or folder, count])
             row.setToolTip(0, folder)
             row.setData(0, Qt.ItemDataRole.UserRole, folder)
         if skipped:

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
-from desktop_app.core.errors import Cancelled, PhotoAtlasError
+from desktop_app.core.errors import Cancelled, ModelUnavailable, PhotoAtlasError
 from desktop_app.core.progress import CancelToken, ProgressEvent
 
 MIN_PROGRESS_INTERVAL = 0.05  # s: at most ~20 progress updates a second reach the GUI thread
@@ -61,6 +61,8 @@ class PipelineWorker(QThread):
                 gen.close()  # on cancel or error: lets the generator stop its decode pool and close the cache
         except Cancelled:
             self.cancelled.emit()
+        except ModelUnavailable as exc:
+            self.failed.emit(f"{exc.user_message} In the window: Model ▸ Local model folder…", exc.details)
         except PhotoAtlasError as exc:
             self.failed.emit(exc.user_message, exc.details)
         except MemoryError:

@@ -157,7 +157,7 @@ def test_a_worker_error_reaches_the_user_as_one_message(qtbot, tmp_path, library
     with qtbot.waitSignal(w.jobFailed, timeout=WAIT) as failed:
         w.add_paths([str(library)], analyze=True)
     assert "model" in failed.args[0].lower() and "Traceback" not in failed.args[0]
-    assert w.stage_label.text() == "Failed"
+    assert w.stage_label.text().startswith("Failed: ")
 
 
 def test_closing_mid_run_is_clean(qtbot, tmp_path, library) -> None:
