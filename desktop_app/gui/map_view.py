@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem
 
 from desktop_app.gui.palette import group_colour
 from desktop_app.gui.thumbs import ThumbnailService
@@ -24,21 +25,66 @@ POINT_PX = 8
 
 
 class _SelectViewBox(pg.ViewBox):
-    """Shift-drag: select a rectangle (Ctrl+Shift adds to the selection). Plain drag pans, wheel zooms."""
+    """Shift-drag selects a rectangle, Alt-drag a freehand lasso (Ctrl adds to the selection).
+    Plain drag pans, the wheel zooms."""
 
     rectSelected = Signal(object, bool)
+    lassoSelected = Signal(object, bool)  # (n, 2) array of polygon vertices in data coordinates
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._lasso: list[QPointF] = []
+        self._lasso_item = QGraphicsPathItem()
+        self._lasso_item.setPen(pg.mkPen((80, 80, 80), width=1, style=Qt.PenStyle.DashLine, cosmetic=True))
+        self._lasso_item.setZValue(1e9)
+        self._lasso_item.hide()
+        self.addItem(self._lasso_item, ignoreBounds=True)
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt naming)
-        if ev.button() == Qt.MouseButton.LeftButton and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+        mods = ev.modifiers()
+        add = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        if ev.button() == Qt.MouseButton.LeftButton and mods & Qt.KeyboardModifier.AltModifier:
+            ev.accept()
+            if ev.isStart():
+                self._lasso = [self.mapToView(ev.buttonDownPos())]
+            self._lasso.append(self.mapToView(ev.pos()))
+            path = QPainterPath(self._lasso[0])
+            for p in self._lasso[1:]:
+                path.lineTo(p)
+            path.closeSubpath()
+            self._lasso_item.setPath(path)
+            self._lasso_item.show()
+            if ev.isFinish():
+                self._lasso_item.hide()
+                polygon = np.array([[p.x(), p.y()] for p in self._lasso], np.float64)
+                self._lasso = []
+                if len(polygon) >= 3:
+                    self.lassoSelected.emit(polygon, add)
+            return
+        if ev.button() == Qt.MouseButton.LeftButton and mods & Qt.KeyboardModifier.ShiftModifier:
             ev.accept()
             if ev.isFinish():
                 self.rbScaleBox.hide()
                 rect = QRectF(self.mapToView(ev.buttonDownPos()), self.mapToView(ev.pos())).normalized()
-                self.rectSelected.emit(rect, bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier))
+                self.rectSelected.emit(rect, add)
             else:
                 self.updateScaleBox(ev.buttonDownPos(), ev.pos())
             return
         super().mouseDragEvent(ev, axis)
+
+
+def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Mask of ``points`` (n, 2) inside ``polygon`` (m, 2), by ray casting over the edges (vectorised)."""
+    x, y = points[:, 0], points[:, 1]
+    inside = np.zeros(len(points), bool)
+    x0, y0 = polygon[:, 0], polygon[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    for ax, ay, bx, by in zip(x0, y0, x1, y1):
+        crosses = (ay > y) != (by > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = ax + (y - ay) * (bx - ax) / (by - ay)
+        inside ^= crosses & (x < at)
+    return inside
 
 
 class ThumbnailLayer(pg.GraphicsObject):
@@ -91,7 +137,8 @@ class ThumbnailLayer(pg.GraphicsObject):
 
 
 class MapView(pg.PlotWidget):
-    """Zoom with the wheel or +/-, pan by dragging or with the arrow keys, Shift-drag to select."""
+    """Zoom with the wheel or +/-, pan by dragging or with the arrow keys; Shift-drag selects a rectangle,
+    Alt-drag a lasso."""
 
     selectionChanged = Signal()
     itemActivated = Signal(int)
@@ -129,6 +176,7 @@ class MapView(pg.PlotWidget):
         self.addItem(self.thumb_layer)
         self.scatter.sigClicked.connect(self._clicked)
         self.box.rectSelected.connect(self._rect_selected)
+        self.box.lassoSelected.connect(self._lasso_selected)
         self.scene().sigMouseClicked.connect(self._scene_clicked)
         self.thumbnails.ready.connect(lambda _i: self.thumb_layer.update())
         self._request_timer = QTimer(self, singleShot=True, interval=60)
@@ -318,6 +366,13 @@ class MapView(pg.PlotWidget):
             points = self.scatter.pointsAt(self.scatter.mapFromScene(ev.scenePos()))
             if not len(points) and self.selected:
                 self.set_selection(set())  # a click on empty map clears the selection
+
+    def _lasso_selected(self, polygon: np.ndarray, add: bool) -> None:
+        inside = inside_polygon(self.coords.astype(np.float64), polygon)
+        if self.hidden_groups:
+            inside &= ~np.isin(self.labels, list(self.hidden_groups))
+        chosen = set(np.nonzero(inside)[0].tolist())
+        self.set_selection(self.selected | chosen if add else chosen)
 
     def _rect_selected(self, rect: QRectF, add: bool) -> None:
         x, y = self.coords[:, 0], self.coords[:, 1]

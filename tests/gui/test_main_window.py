@@ -206,3 +206,25 @@ def test_gui_with_a_missing_folder_exits_2() -> None:
     run = subprocess.run([sys.executable, "-m", "desktop_app", "gui", "/no/such/folder", "--quit-when-done"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert run.returncode == 2 and "no such file or folder" in run.stderr
+
+
+def test_rectangle_and_lasso_select_what_they_enclose(qtbot, window, library) -> None:
+    """The view box's rectangle / lasso signals (what Shift-drag and Alt-drag emit) select what they enclose."""
+    analysed(qtbot, window, library)
+    view = window.map
+    view.box.rectSelected.emit(view.data_rect(), False)
+    assert view.selected == set(range(len(window.result.items)))
+
+    group = window.analysis.clusters[0]
+    members = np.nonzero(window.analysis.labels == group.id)[0]
+    pts = view.coords[members]
+    lo, hi = pts.min(axis=0) - 0.01, pts.max(axis=0) + 0.01
+    others = np.delete(view.coords, members, axis=0)
+    if ((others >= lo) & (others <= hi)).all(axis=1).any():
+        pytest.skip("another group's point lies inside this group's box on this layout")
+    polygon = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+    view.box.lassoSelected.emit(polygon, False)
+    assert view.selected == set(members.tolist())
+    far_away = np.array([[1e6, 1e6], [1e6 + 1, 1e6], [1e6, 1e6 + 1]])
+    view.box.lassoSelected.emit(far_away, True)  # Ctrl: adds (nothing there) and keeps the rest
+    assert view.selected == set(members.tolist())
