@@ -64,6 +64,7 @@ def main() -> int:
         return _run([BIN / "photoatlas", *args])
     if what == "test":
         setup("test")
+        ensure_debian_tools()
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"}
         for step in (["lint-imports"], ["ruff", "check", "desktop_app", "tests", "benchmarks", "bootstrap.py"]):
             if _run([BIN / step[0], *step[1:]], env=env) != 0:

@@ -104,6 +104,30 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--quit-when-done", action="store_true",
                      help="quit after the analysis (and screenshot): exit 0, or 1 if anything failed")
 
+    export = sub.add_parser("export", help="copy, link or move the groups into one folder per group",
+                            description="Export the groups of a results document into DEST, one folder per group. "
+                            "Never overwrites; a journal in DEST makes it resumable and undoable "
+                            "(photoatlas undo DEST).")
+    export.add_argument("results", type=Path, metavar="RESULTS.json")
+    export.add_argument("dest", type=Path, metavar="DEST")
+    export.add_argument("--mode", choices=["copy", "hardlink", "symlink", "move"], default="copy",
+                        help="copy (default), hardlink or symlink (copy where impossible), or move")
+    export.add_argument("--groups", default=None, metavar="ID,...", help="only these group ids (default all)")
+    export.add_argument("--include-noise", action="store_true", help="also export ungrouped items to Unsorted/")
+    export.add_argument("--companions", action="store_true",
+                        help="take same-stem sidecars along: .xmp, .txt captions, the RAW of a RAW+JPEG pair")
+    export.add_argument("--verify", action="store_true", help="compare SHA-256 of every copy (size always is)")
+    export.add_argument("--xmp", action="store_true",
+                        help="write each image's group name as keywords into an XMP sidecar next to the original")
+    export.add_argument("--xmp-on-copies", action="store_true", help="put the XMP sidecars next to the exported files")
+    export.add_argument("--xmp-naming", choices=["lightroom", "darktable"], default="lightroom",
+                        help="IMG_1.xmp (lightroom, capture one) or IMG_1.jpg.xmp (darktable, digikam)")
+    export.add_argument("--dry-run", action="store_true", help="print what would happen; touch nothing")
+    undo = sub.add_parser("undo", help="reverse the exports into DEST",
+                          description="Reverse what 'photoatlas export' did in DEST: moved files go back, created "
+                          "files are removed (never a file that changed since or that PhotoAtlas did not make).")
+    undo.add_argument("dest", type=Path, metavar="DEST")
+
     for name, what in (("search", "items best matching a text QUERY"), ("similar", "items most like the item PATH")):
         cmd = sub.add_parser(name, help=f"rank the {what}", description=f"Print the {what}, best first, "
                              "from a results document written by 'photoatlas analyze'.")
@@ -257,6 +281,43 @@ def _summary(result: Any) -> str:
             f"{s['skipped']} skipped; {s['seconds']:.1f} s")
 
 
+def _export(args: argparse.Namespace) -> int:
+    from desktop_app.core.export import ExportOptions, plan_export, run_export, undo_export
+    from desktop_app.core.pipeline import EmbedResult
+    from desktop_app.core.progress import drive
+
+    printer = _ProgressPrinter(False)
+    try:
+        if args.command == "undo":
+            summary = drive(undo_export(args.dest), printer)
+            printer.close()
+            print(f"reversed {summary.reversed} files in {args.dest}")
+            for path, why in summary.refused:
+                print(f"  kept {path}: {why}", file=sys.stderr)
+            return 0
+        if not args.results.is_file():
+            raise BadArgument(f"no such results document: {args.results}")
+        groups = None
+        if args.groups:
+            try:
+                groups = {int(g) for g in args.groups.split(",") if g.strip()}
+            except ValueError:
+                raise BadArgument(f"--groups takes ids like 0,3,7; got {args.groups!r}") from None
+        options = ExportOptions(mode=args.mode, groups=groups, include_noise=args.include_noise,
+                                companions=args.companions, verify=args.verify, dry_run=args.dry_run, xmp=args.xmp,
+                                xmp_on_copies=args.xmp_on_copies, xmp_naming=args.xmp_naming)
+        result = EmbedResult.load(args.results)
+        if args.dry_run:
+            for p in plan_export(result, args.dest.expanduser().resolve(), options):
+                print(f"{'exists' if p.done else args.mode}  {p.source} -> {p.target}")
+        summary = drive(run_export(result, args.dest, options), printer)
+    finally:
+        printer.close()
+    for line in summary.lines():
+        print(line)
+    return 0 if not summary.failed else 1
+
+
 def _run_gui(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
@@ -307,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("search", "similar"):
             return _rank(args)
+        if args.command in ("export", "undo"):
+            return _export(args)
         result = _run_pipeline(args)
         if args.command == "analyze":
             result.save(args.output)

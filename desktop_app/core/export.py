@@ -1,0 +1,572 @@
+"""Export groups into folders (copy, hardlink, symlink, move) without ever losing or overwriting a file.
+
+    summary = drive(run_export(result, "/photos/sorted", ExportOptions(mode="copy")), print)
+    drive(undo_export("/photos/sorted"), print)
+
+Safety rules, in the order they bite:
+  * every operation is written to a journal (``DEST/.photoatlas-journal.jsonl``, fsynced) *before* it runs,
+    and marked done after, so an interrupted export can be completed or undone;
+  * data is written to a temporary name (``.photoatlas-tmp-…``) in the target folder, fsynced, its size
+    (and with ``verify`` its SHA-256) checked, then linked into place with ``os.link``, which fails instead
+    of replacing an existing file; nothing half-written ever carries a final name;
+  * a move deletes its source only after the copy is verified (or is one atomic rename on one filesystem);
+  * names never collide (``IMG_0001 (2).jpg``) and group folder names can never leave DEST;
+  * running the same export again skips what the journal says is already there.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from desktop_app.core.errors import BadArgument, PhotoAtlasError
+from desktop_app.core.items import RAW_EXTENSIONS
+from desktop_app.core.progress import CancelToken, ProgressEvent
+
+JOURNAL = ".photoatlas-journal.jsonl"
+TMP_PREFIX = ".photoatlas-tmp-"
+UNSORTED = "Unsorted"
+MAX_NAME = 120  # characters of a folder or file name we create (every filesystem allows 255 bytes)
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+_ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+CHUNK = 1 << 20
+
+Mode = Literal["copy", "hardlink", "symlink", "move"]
+
+
+class ExportError(PhotoAtlasError):
+    """The export cannot go on (destination not writable, disk full); what was done is in the journal."""
+
+
+@dataclass
+class ExportOptions:
+    mode: Mode = "copy"
+    groups: set[int] | None = None  # None: every group
+    include_noise: bool = False
+    companions: bool = False
+    verify: bool = False  # also compare SHA-256 (size is always checked)
+    dry_run: bool = False
+    xmp: bool = False
+    xmp_on_copies: bool = False
+    xmp_naming: Literal["lightroom", "darktable"] = "lightroom"
+
+
+@dataclass
+class Planned:
+    source: Path
+    target: Path
+    group_id: int
+    group_name: str
+    item: int  # row in the results document (-1 for a companion)
+    done: bool = False  # already exported by an earlier run
+
+
+@dataclass
+class ExportSummary:
+    dest: Path
+    planned: int = 0
+    done: int = 0
+    skipped_existing: int = 0
+    fallbacks: dict[str, int] = field(default_factory=dict)  # "hardlink->copy": n
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    xmp_written: int = 0
+    dry_run: bool = False
+
+    def lines(self) -> list[str]:
+        what = "would export" if self.dry_run else "exported"
+        out = [f"{what} {self.done} files into {self.dest} ({self.skipped_existing} already there)"]
+        out += [f"  {n} files: {how} (not possible here)" for how, n in self.fallbacks.items()]
+        out += [f"  failed {p}: {why}" for p, why in self.failed[:20]]
+        if self.xmp_written:
+            out.append(f"  keywords written to {self.xmp_written} XMP sidecars")
+        return out
+
+
+# -- names ---------------------------------------------------------------------------------------------
+def safe_name(name: str, fallback: str = "untitled") -> str:
+    """A file or folder name that is legal on Windows, macOS and Linux and cannot point elsewhere."""
+    cleaned = re.sub(r"\.{2,}", "_", _ILLEGAL.sub("_", name))  # no "..", so never a parent folder
+    cleaned = cleaned.strip().strip(". ")  # no trailing dot/space (Windows), no leading dot (hidden)
+    if not cleaned or set(cleaned) <= {".", "_", " "}:
+        cleaned = fallback
+    if cleaned.split(".")[0].upper() in _WINDOWS_RESERVED:
+        cleaned = f"_{cleaned}"
+    if len(cleaned) > MAX_NAME:
+        stem, dot, ext = cleaned.rpartition(".")
+        cleaned = (stem[:MAX_NAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else cleaned[:MAX_NAME]
+        cleaned = cleaned.rstrip(". ") or fallback
+    return cleaned
+
+
+def group_folder(group_id: int, name: str) -> str:
+    """``03 beach sunset``: number first so folders sort like the groups; noise goes to ``Unsorted``."""
+    if group_id < 0:
+        return UNSORTED
+    return safe_name(f"{group_id + 1:02d} {name}".replace(",", ""), fallback=f"{group_id + 1:02d}")
+
+
+def _with_suffix_number(name: str, n: int) -> str:
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem} ({n}).{ext}" if dot and stem else f"{name} ({n})"
+
+
+# -- journal ---------------------------------------------------------------------------------------------
+class Journal:
+    """Append-only JSON lines in DEST; each line is fsynced before the operation it describes runs."""
+
+    def __init__(self, dest: Path) -> None:
+        self.path = dest / JOURNAL
+        self.entries: list[dict[str, Any]] = []
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    self.entries.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash: its operation never started
+        self._file: Any = None
+
+    def write(self, **entry: Any) -> None:
+        if self._file is None:
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the run)
+        entry.setdefault("time", round(time.time(), 3))
+        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.entries.append(entry)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def completed(self) -> dict[str, dict[str, Any]]:
+        """Finished operations that were not undone, by target path."""
+        ops: dict[str, dict[str, Any]] = {}
+        finished: set[str] = set()
+        for e in self.entries:
+            if e.get("op") in ("copy", "hardlink", "symlink", "move"):
+                ops[e["dst"]] = e
+            elif e.get("op") == "done":
+                finished.add(e["dst"])
+            elif e.get("op") == "undone":
+                finished.discard(e["dst"])
+                ops.pop(e["dst"], None)
+        return {dst: e for dst, e in ops.items() if dst in finished}
+
+    def started(self) -> dict[str, dict[str, Any]]:
+        """Operations written but not marked done (an interrupted run), by target path."""
+        done = self.completed()
+        out: dict[str, dict[str, Any]] = {}
+        for e in self.entries:
+            if e.get("op") in ("copy", "hardlink", "symlink", "move") and e["dst"] not in done:
+                out[e["dst"]] = e
+            elif e.get("op") in ("undone", "abandoned"):
+                out.pop(e["dst"], None)
+        return out
+
+
+# -- planning --------------------------------------------------------------------------------------------
+def _companions(source: Path) -> list[Path]:
+    """Same-stem sidecars in the image's folder: .xmp (both namings), .txt captions, the RAW of a RAW+JPEG."""
+    found = []
+    try:
+        siblings = list(source.parent.iterdir())
+    except OSError:
+        return []
+    for other in siblings:
+        if other == source or not other.is_file():
+            continue
+        ext = other.suffix.lower()
+        if other.name.lower() == source.name.lower() + ".xmp":
+            found.append(other)
+        elif other.stem == source.stem and (ext in (".xmp", ".txt") or ext in RAW_EXTENSIONS):
+            found.append(other)
+    return sorted(found)
+
+
+def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned]:
+    """What goes where. Targets never collide with each other or with files already in DEST; sources the
+    journal says were already exported (and are still there, unchanged) are marked ``done``."""
+    analysis = result.analysis
+    if analysis is None:
+        raise BadArgument("the results document has no groups yet; run 'photoatlas analyze' first")
+    names = {c.id: c.name for c in analysis.clusters}
+    if options.groups is not None:
+        unknown = sorted(options.groups - set(names))
+        if unknown:
+            raise BadArgument(f"no group with id {unknown[0]} (ids go from 0 to {max(names, default=-1)})")
+    dest = Path(dest)
+    previous = Journal(dest).completed() if dest.exists() else {}
+    exported_from = {(e["src"], str(Path(e["dst"]).parent)): dst for dst, e in previous.items()}
+    taken: set[str] = set()
+    plan: list[Planned] = []
+    planned_sources: set[Path] = set()
+    chosen = []
+    for row, item in enumerate(result.items):
+        label = int(analysis.labels[row])
+        if label < 0 and not options.include_noise:
+            continue
+        if label >= 0 and options.groups is not None and label not in options.groups:
+            continue
+        chosen.append((row, item, label))
+    exported_images = {item.path for _, item, _ in chosen if item.kind == "image"}
+    for row, item, label in chosen:
+        if options.companions and item.caption_of and item.caption_of in exported_images:
+            continue  # a caption travels with its picture (below)
+        source = Path(item.path)
+        if source in planned_sources:
+            continue  # already on its way as another picture's companion (the RAW of a RAW+JPEG pair)
+        folder = dest / group_folder(label, names.get(label, ""))
+        group = names.get(label, UNSORTED)
+        main = _place(source, folder, taken, exported_from)
+        plan.append(Planned(source, main[0], label, group, row, main[1]))
+        planned_sources.add(source)
+        if options.companions and item.kind == "image":
+            for extra in _companions(source):
+                if extra in planned_sources:
+                    continue
+                # Companions follow the main file's (possibly numbered) stem: IMG_1 (2).jpg + IMG_1 (2).xmp.
+                stem = main[0].name[: -len(source.suffix)] if source.suffix else main[0].name
+                tail = extra.name[len(source.stem):] if extra.name.startswith(source.stem) else extra.suffix
+                target = folder / safe_name(stem + tail)
+                done = exported_from.get((str(extra), str(folder))) is not None
+                if done:
+                    target = Path(exported_from[(str(extra), str(folder))])
+                elif str(target) in taken or target.exists() or target.is_symlink():
+                    target = _place(extra, folder, taken, {})[0]
+                taken.add(str(target))
+                planned_sources.add(extra)
+                plan.append(Planned(extra, target, label, group, -1, done))
+    return plan
+
+
+def _place(source: Path, folder: Path, taken: set[str], exported_from: dict[tuple[str, str], str],
+           ) -> tuple[Path, bool]:
+    earlier = exported_from.get((str(source), str(folder)))
+    if earlier is not None and (Path(earlier).exists() or Path(earlier).is_symlink()):
+        taken.add(earlier)
+        return Path(earlier), True
+    name = safe_name(source.name)
+    n = 1
+    candidate = folder / name
+    while str(candidate) in taken or candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = folder / _with_suffix_number(name, n)
+    taken.add(str(candidate))
+    return candidate, False
+
+
+# -- doing -----------------------------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _link_into_place(tmp: Path, target: Path) -> None:
+    """Give ``tmp`` its final name without ever replacing an existing file."""
+    try:
+        os.link(tmp, target)  # fails with EEXIST rather than replacing
+        os.unlink(tmp)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            os.unlink(tmp)
+            raise
+        if target.exists() or target.is_symlink():  # pragma: no cover - raced by someone else
+            raise FileExistsError(errno.EEXIST, "exists", str(target)) from None
+        os.rename(tmp, target)  # filesystems without hard links (FAT, some network shares)
+
+
+def _copy_verified(source: Path, target: Path, verify: bool) -> None:
+    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{target.name}"[:200])
+    try:
+        with open(source, "rb") as src, open(tmp, "xb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+            dst.flush()
+            os.fsync(dst.fileno())
+        shutil.copystat(source, tmp)
+        if tmp.stat().st_size != source.stat().st_size:
+            raise ExportError(f"copy of {source} came out the wrong size; nothing was replaced")
+        if verify and _sha256(tmp) != _sha256(source):
+            raise ExportError(f"copy of {source} differs from the original; nothing was replaced")
+        _link_into_place(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _do(p: Planned, mode: Mode, verify: bool, summary: ExportSummary) -> str:
+    """Carry out one planned operation; returns the method actually used."""
+    p.target.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "hardlink":
+        try:
+            os.link(p.source, p.target)
+            return "hardlink"
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise
+            _copy_verified(p.source, p.target, verify)
+            return "hardlink->copy"
+    if mode == "symlink":
+        try:
+            os.symlink(os.path.relpath(p.source, p.target.parent), p.target)
+            return "symlink"
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise
+            _copy_verified(p.source, p.target, verify)
+            return "symlink->copy"
+    if mode == "move":
+        if p.source.stat().st_dev == p.target.parent.stat().st_dev:
+            if p.target.exists() or p.target.is_symlink():
+                raise FileExistsError(errno.EEXIST, "exists", str(p.target))
+            os.rename(p.source, p.target)  # one atomic step: the file is always in exactly one place
+            return "move"
+        _copy_verified(p.source, p.target, verify)
+        os.unlink(p.source)  # only now: the copy is in place and verified
+        return "move (copy, verify, delete)"
+    _copy_verified(p.source, p.target, verify)
+    return "copy"
+
+
+def _finish_interrupted(journal: Journal) -> None:
+    """Complete or clean up what a killed run left: temporary files go; a verified cross-device move whose
+    source still exists gets its source deleted only if the target is the same size."""
+    for dst, e in journal.started().items():
+        target, source = Path(dst), Path(e["src"])
+        present = target.exists() or target.is_symlink()
+        if present and e["op"] == "move" and source.exists() and target.stat().st_size == e["size"] and \
+                source.stat().st_size == e["size"] and os.path.getmtime(source) == os.path.getmtime(target):
+            os.unlink(source)
+        if present:
+            journal.write(op="done", dst=dst)
+        else:
+            journal.write(op="abandoned", dst=dst)
+
+
+def _clean_temporaries(dest: Path) -> None:
+    for tmp in dest.rglob(f"{TMP_PREFIX}*"):
+        tmp.unlink(missing_ok=True)
+
+
+def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions | None = None,
+               cancel: CancelToken | None = None) -> Generator[ProgressEvent, None, ExportSummary]:
+    """Export the groups of ``result`` into ``dest``; yields progress, returns an ``ExportSummary``.
+
+    One file that cannot be exported is reported in the summary and the rest go on; a destination that
+    cannot be written at all (read-only, full) stops the export with ``ExportError``.
+    """
+    options = options or ExportOptions()
+    cancel = cancel or CancelToken()
+    dest = Path(dest).expanduser().resolve()
+    summary = ExportSummary(dest=dest, dry_run=options.dry_run)
+    if not options.dry_run:
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            journal = Journal(dest)
+            _finish_interrupted(journal)
+            _clean_temporaries(dest)
+        except OSError as exc:
+            raise ExportError(f"cannot write to {dest}: {exc.strerror or exc}") from None
+    plan = plan_export(result, dest, options)
+    summary.planned = len(plan)
+    yield ProgressEvent("export", 0, len(plan), f"{options.mode} into {dest}")
+    if options.dry_run:
+        summary.skipped_existing = sum(p.done for p in plan)
+        summary.done = len(plan) - summary.skipped_existing
+        return summary
+    try:
+        journal.write(op="begin", mode=options.mode, items=len(plan))
+        for k, p in enumerate(plan):
+            cancel.raise_if_cancelled()
+            if p.done:
+                summary.skipped_existing += 1
+                continue
+            try:
+                st = p.source.stat()
+            except OSError as exc:
+                summary.failed.append((str(p.source), exc.strerror or str(exc)))
+                continue
+            journal.write(op=options.mode, src=str(p.source), dst=str(p.target), size=st.st_size,
+                          mtime_ns=st.st_mtime_ns, group=p.group_id)
+            try:
+                how = _do(p, options.mode, options.verify, summary)
+            except OSError as exc:
+                journal.write(op="abandoned", dst=str(p.target))
+                if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG):
+                    raise ExportError(f"stopped: {exc.strerror} while writing {p.target}; nothing was lost, "
+                                      f"{summary.done} files were exported (run the export again to finish)"
+                                      ) from None
+                summary.failed.append((str(p.source), exc.strerror or str(exc)))
+                continue
+            journal.write(op="done", dst=str(p.target))
+            summary.done += 1
+            if "->" in how or "(" in how:
+                summary.fallbacks[how] = summary.fallbacks.get(how, 0) + 1
+            if k % 20 == 0:
+                yield ProgressEvent("export", k + 1, len(plan), p.target.name)
+        write_manifests(result, dest, plan)
+        if options.xmp:
+            summary.xmp_written = _write_xmp(result, dest, plan, options, journal)
+    finally:
+        journal.close()
+    yield ProgressEvent("export", len(plan), len(plan), "done")
+    return summary
+
+
+def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOptions, journal: Journal) -> int:
+    """Keywords into sidecars; each one journaled (with a backup of a sidecar that existed) so undo can
+    remove what it created and restore what it changed."""
+    from desktop_app.core.xmp import sidecar_path, write_keywords
+
+    backups = dest / ".photoatlas-xmp-backup"
+    written = 0
+    for p in plan:
+        if p.item < 0 or result.items[p.item].kind != "image":
+            continue
+        image = p.target if (options.xmp_on_copies or options.mode == "move") else p.source
+        sidecar = sidecar_path(image, options.xmp_naming)
+        backup = None
+        if sidecar.exists():
+            backups.mkdir(exist_ok=True)
+            backup = backups / f"{uuid.uuid4().hex}.xmp"
+            shutil.copy2(sidecar, backup)
+        journal.write(op="xmp", dst=str(sidecar), backup=str(backup) if backup else None)
+        if write_keywords(image, [p.group_name], options.xmp_naming) is None:
+            journal.write(op="xmp-failed", dst=str(sidecar))
+            continue
+        st = sidecar.stat()
+        journal.write(op="xmp-done", dst=str(sidecar), size=st.st_size, mtime_ns=st.st_mtime_ns)
+        written += 1
+    return written
+
+
+def write_manifests(result: Any, dest: Path, plan: Iterable[Planned]) -> None:
+    """``groups.csv`` and ``groups.json`` in DEST: a row per exported item (companions are not listed)."""
+    analysis = result.analysis
+    rows = []
+    for p in plan:
+        if p.item < 0:
+            continue
+        rows.append({"original_path": str(p.source), "exported_path": str(p.target), "group_id": p.group_id,
+                     "group_name": p.group_name, "x": round(float(analysis.coords[p.item, 0]), 5),
+                     "y": round(float(analysis.coords[p.item, 1]), 5),
+                     "outlier_score": round(float(analysis.outlier_scores[p.item]), 4),
+                     "kind": result.items[p.item].kind})
+    for name, write in (("groups.json", lambda f: json.dump(rows, f, indent=1, ensure_ascii=False)),
+                        ("groups.csv", lambda f: _csv(f, rows))):
+        tmp = dest / f"{TMP_PREFIX}{name}"
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            write(f)
+        os.replace(tmp, dest / name)  # our own manifest: replacing the previous one is the point
+
+
+def _csv(f: Any, rows: list[dict[str, Any]]) -> None:
+    writer = csv.DictWriter(f, fieldnames=["original_path", "exported_path", "group_id", "group_name", "x", "y",
+                                           "outlier_score", "kind"])
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+# -- undo -------------------------------------------------------------------------------------------------
+@dataclass
+class UndoSummary:
+    reversed: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+
+def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, UndoSummary]:
+    """Reverse the exports recorded in DEST's journal: moved files go back, created files are removed —
+    but only files the export created and that have not changed since."""
+    dest = Path(dest).expanduser().resolve()
+    if not (dest / JOURNAL).exists():
+        raise BadArgument(f"{dest} has no PhotoAtlas export journal; nothing to undo")
+    journal = Journal(dest)
+    _finish_interrupted(journal)
+    summary = UndoSummary()
+    done = journal.completed()
+    yield ProgressEvent("undo", 0, len(done), str(dest))
+    try:
+        _undo_xmp(journal, summary)
+        for k, (dst, e) in enumerate(reversed(list(done.items()))):
+            target, source = Path(dst), Path(e["src"])
+            why = _refusal(target, source, e)
+            if why:
+                summary.refused.append((dst, why))
+                continue
+            journal.write(op="undo", dst=dst)
+            if e["op"] == "move":
+                source.parent.mkdir(parents=True, exist_ok=True)
+                if target.stat().st_dev == source.parent.stat().st_dev:
+                    os.rename(target, source)
+                else:
+                    _copy_verified(target, source, verify=True)
+                    os.unlink(target)
+            else:
+                target.unlink()
+            journal.write(op="undone", dst=dst)
+            summary.reversed += 1
+            if k % 20 == 0:
+                yield ProgressEvent("undo", k + 1, len(done), target.name)
+        for folder in sorted({Path(d).parent for d in done}, key=lambda p: -len(p.parts)):
+            try:
+                folder.rmdir()  # only empty folders we made
+            except OSError:
+                pass
+    finally:
+        journal.close()
+    yield ProgressEvent("undo", len(done), len(done), "done")
+    return summary
+
+
+def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
+    """Newest first: remove sidecars we created, restore the ones we changed — if nobody edited them since."""
+    pending: dict[str, dict[str, Any]] = {}
+    entries: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for e in journal.entries:
+        if e.get("op") == "xmp":
+            pending[e["dst"]] = e
+        elif e.get("op") == "xmp-done" and e["dst"] in pending:
+            entries.append((pending.pop(e["dst"]), e))
+        elif e.get("op") == "xmp-undone":
+            entries = [(a, b) for a, b in entries if b["dst"] != e["dst"]]
+    for start, done in reversed(entries):
+        sidecar = Path(done["dst"])
+        if not sidecar.exists():
+            continue
+        st = sidecar.stat()
+        if st.st_size != done["size"] or st.st_mtime_ns != done["mtime_ns"]:
+            summary.refused.append((str(sidecar), "sidecar changed since PhotoAtlas wrote it; left alone"))
+            continue
+        if start.get("backup") and Path(start["backup"]).exists():
+            os.replace(start["backup"], sidecar)
+        else:
+            sidecar.unlink()
+        journal.write(op="xmp-undone", dst=str(sidecar))
+        summary.reversed += 1
+
+
+def _refusal(target: Path, source: Path, e: dict[str, Any]) -> str:
+    if e["op"] == "symlink":
+        return "" if target.is_symlink() else "no longer the link PhotoAtlas made"
+    if not target.exists():
+        return "no longer there"
+    st = target.stat()
+    if st.st_size != e["size"] or (e["op"] != "hardlink" and st.st_mtime_ns != e["mtime_ns"]):
+        return "changed since it was exported; left alone"
+    if e["op"] == "move" and (source.exists() or source.is_symlink()):
+        return f"something else now lives at {source}; left alone"
+    return ""
