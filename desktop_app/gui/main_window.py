@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster
 from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
+from desktop_app.core.export import ExportOptions, run_export, undo_export
 from desktop_app.core.layout import REDUCERS
 from desktop_app.core.pipeline import EmbedResult, EmbedSettings, run_analysis
 from desktop_app.core.progress import CancelToken, ProgressEvent
@@ -43,6 +45,7 @@ from desktop_app.core.project import PROJECT_SUFFIX, Project
 from desktop_app.core.results import write_csv
 from desktop_app.core.search import Ranking, rank
 from desktop_app.core.thumbnails import thumbnail_folder
+from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
 from desktop_app.gui.preview import PreviewDialog, reveal_in_file_manager
@@ -62,6 +65,7 @@ class MainWindow(QMainWindow):
 
     analysisFinished = Signal()
     jobFailed = Signal(str)
+    exportFinished = Signal(object)  # ExportSummary or UndoSummary
 
     def __init__(self, *, model: str | None = None, cache_dir: Path | None = None, offline: bool = False,
                  interactive_errors: bool = True, remember_layout: bool = True) -> None:
@@ -79,6 +83,7 @@ class MainWindow(QMainWindow):
         self.analysis: Analysis | None = None  # ... with the user's edits on top
         self.edits = GroupEdits()
         self.project_path: Path | None = None
+        self.last_export: Path | None = None
         self.worker: PipelineWorker | None = None
         self._stage_started = (None, 0.0)
         self._last_ranking: Ranking | None = None
@@ -167,7 +172,11 @@ class MainWindow(QMainWindow):
         self.act_open = self._action("Open Project…", self.choose_project, S.Open)
         self.act_save = self._action("Save Project", self.save_project, S.Save)
         self.act_save_as = self._action("Save Project As…", lambda: self.save_project(ask=True), S.SaveAs)
-        self.act_export = self._action("Export Results…", self.export_results, "Ctrl+E",
+        self.act_export_groups = self._action("Export Groups…", self.export_groups, "Ctrl+E",
+                                              tip="Copy, link or move the groups into folders; XMP keywords")
+        self.act_undo_export = self._action("Undo Last Export", self.undo_last_export,
+                                            tip="Reverse the last export (moved files go back)")
+        self.act_export = self._action("Export Results…", self.export_results, "Ctrl+Shift+E",
                                        tip="Write the results document (JSON) and a table (CSV)")
         self.act_quit = self._action("Quit", self.close, S.Quit)
         self.act_analyze = self._action("Analyze", self.analyze, "Ctrl+R", tip="Read, embed and map the library")
@@ -248,7 +257,7 @@ class MainWindow(QMainWindow):
             file.addAction(a)
         self.recent_menu = file.addMenu("Recent Folders")
         file.addSeparator()
-        for a in (self.act_save, self.act_save_as, self.act_export):
+        for a in (self.act_save, self.act_save_as, self.act_export_groups, self.act_undo_export, self.act_export):
             file.addAction(a)
         file.addSeparator()
         file.addAction(self.act_quit)
@@ -365,7 +374,8 @@ class MainWindow(QMainWindow):
         label = {"scan": "Looking for pictures and notes", "download": "Downloading the model",
                  "load-model": "Loading the model", "embed": "Reading pictures and notes",
                  "layout": "Drawing the map", "name": "Naming groups", "cluster": "Finding groups",
-                 "search": "Searching", "done": "Done"}.get(event.stage, event.stage)
+                 "search": "Searching", "export": "Exporting", "undo": "Undoing the export",
+                 "done": "Done"}.get(event.stage, event.stage)
         text = f"{label}: {event.message}" if event.message else label
         if event.total:
             self.progress.setRange(0, event.total)
@@ -689,6 +699,43 @@ class MainWindow(QMainWindow):
         self.add_paths(project.folders, analyze=False)
         self.analyze()
 
+    def export_groups(self) -> None:
+        if self.result is None or self.analysis is None or self.busy():
+            return
+        dialog = ExportDialog(self.analysis, self._last_dir(), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.export_groups_to(dialog.destination(), dialog.options())
+
+    def export_groups_to(self, dest: Path, options: ExportOptions) -> None:
+        """Run the export on the worker thread; a summary (with any fallbacks or failures) follows."""
+        assert self.result is not None
+        self.result.analysis = self.analysis  # with the user's renames, merges and moves
+
+        result = self.result
+        self._start(lambda token: run_export(result, dest, options, token),
+                    lambda summary: self._export_done(dest, summary), "Exporting")
+
+    def _export_done(self, dest: Path, summary: Any) -> None:
+        self.last_export = dest
+        self._idle(summary.lines()[0])
+        self._update_actions()
+        self.exportFinished.emit(summary)
+        if self.interactive_errors:
+            QMessageBox.information(self, "Export finished", "\n".join(summary.lines()))
+
+    def undo_last_export(self) -> None:
+        if self.last_export is None or self.busy():
+            return
+        dest = self.last_export
+        self._start(lambda token: undo_export(dest), self._undo_done, "Undoing the export")
+
+    def _undo_done(self, summary: Any) -> None:
+        self.last_export = None
+        kept = f"; kept {len(summary.refused)} changed or foreign files" if summary.refused else ""
+        self._idle(f"Undid the export: {summary.reversed} files reversed{kept}")
+        self._update_actions()
+        self.exportFinished.emit(summary)
+
     def export_results(self) -> None:
         if self.result is None:
             return
@@ -765,6 +812,8 @@ class MainWindow(QMainWindow):
         for a in (self.act_export, self.act_fit, self.act_outliers, self.act_select_all, self.act_save,
                   self.act_save_as):
             a.setEnabled(has_map)
+        self.act_export_groups.setEnabled(has_map and not busy)
+        self.act_undo_export.setEnabled(self.last_export is not None and not busy)
         self.act_more.setEnabled(has_map and len(self.map.selected) == 1 and not busy)
         self.act_new_group.setEnabled(has_map and bool(self.map.selected))
         self.act_zoom_sel.setEnabled(has_map and bool(self.map.selected))

@@ -228,3 +228,27 @@ def test_rectangle_and_lasso_select_what_they_enclose(qtbot, window, library) ->
     far_away = np.array([[1e6, 1e6], [1e6 + 1, 1e6], [1e6, 1e6 + 1]])
     view.box.lassoSelected.emit(far_away, True)  # Ctrl: adds (nothing there) and keeps the rest
     assert view.selected == set(members.tolist())
+
+
+def test_export_groups_from_the_window_and_undo(qtbot, window, library, tmp_path) -> None:
+    from desktop_app.core.export import ExportOptions
+    from desktop_app.gui.export_dialog import ExportDialog
+
+    analysed(qtbot, window, library)
+    dialog = ExportDialog(window.analysis, str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.dest.setText(str(tmp_path / "out"))
+    dialog.groups.item(0).setCheckState(Qt.CheckState.Unchecked)
+    options = dialog.options()
+    assert options.mode == "copy" and window.analysis.clusters[0].id not in options.groups
+    dest = tmp_path / "out"
+    with qtbot.waitSignal(window.exportFinished, timeout=WAIT) as done:
+        window.export_groups_to(dest, ExportOptions(mode="copy"))
+    assert done.args[0].done == len([i for i in window.analysis.labels if i >= 0])
+    exported = [p for p in dest.rglob("*") if p.is_file() and not p.name.startswith(".") and p.parent != dest]
+    assert len(exported) == done.args[0].done and (dest / "groups.csv").exists()
+    assert window.act_undo_export.isEnabled()
+    with qtbot.waitSignal(window.exportFinished, timeout=WAIT):
+        window.undo_last_export()
+    assert not [p for p in dest.rglob("*") if p.is_file() and p.parent != dest]
+    assert all(Path(i.path).exists() for i in window.result.items)  # originals untouched throughout
