@@ -214,17 +214,23 @@ def _companions(source: Path) -> list[Path]:
     return sorted(found)
 
 
-def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned]:
-    """What goes where. Targets never collide with each other or with files already in DEST; sources the
-    journal says were already exported (and are still there, unchanged) are marked ``done``."""
-    analysis = result.analysis
-    if analysis is None:
+def _check_groups(result: Any, options: ExportOptions) -> dict[int, str]:
+    """Group names by id; raises ``BadArgument`` when there are no groups or an asked-for id is unknown."""
+    if result.analysis is None:
         raise BadArgument("the results document has no groups yet; run 'photoatlas analyze' first")
-    names = {c.id: c.name for c in analysis.clusters}
+    names = {c.id: c.name for c in result.analysis.clusters}
     if options.groups is not None:
         unknown = sorted(options.groups - set(names))
         if unknown:
             raise BadArgument(f"no group with id {unknown[0]} (ids go from 0 to {max(names, default=-1)})")
+    return names
+
+
+def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned]:
+    """What goes where. Targets never collide with each other or with files already in DEST; sources the
+    journal says were already exported (and are still there, unchanged) are marked ``done``."""
+    names = _check_groups(result, options)
+    analysis = result.analysis
     dest = Path(dest)
     previous = Journal(dest).completed() if dest.exists() else {}
     exported_from = {(e["src"], str(Path(e["dst"]).parent)): dst for dst, e in previous.items()}
@@ -240,13 +246,16 @@ def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned
             continue
         chosen.append((row, item, label))
     exported_images = {item.path for _, item, _ in chosen if item.kind == "image"}
+    folders: dict[int, Path] = {}
     for row, item, label in chosen:
         if options.companions and item.caption_of and item.caption_of in exported_images:
             continue  # a caption travels with its picture (below)
         source = Path(item.path)
         if source in planned_sources:
             continue  # already on its way as another picture's companion (the RAW of a RAW+JPEG pair)
-        folder = dest / group_folder(label, names.get(label, ""))
+        if label not in folders:
+            folders[label] = dest / group_folder(label, names.get(label, ""))
+        folder = folders[label]
         group = names.get(label, UNSORTED)
         main = _place(source, folder, taken, exported_from)
         plan.append(Planned(source, main[0], label, group, row, main[1]))
@@ -272,18 +281,21 @@ def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned
 
 def _place(source: Path, folder: Path, taken: set[str], exported_from: dict[tuple[str, str], str],
            ) -> tuple[Path, bool]:
-    earlier = exported_from.get((str(source), str(folder)))
-    if earlier is not None and (Path(earlier).exists() or Path(earlier).is_symlink()):
+    """A target in ``folder`` for ``source`` that collides with nothing (strings inside: pathlib costs
+    more than the filesystem check at 10k files)."""
+    folder_s = str(folder)
+    earlier = exported_from.get((str(source), folder_s))
+    if earlier is not None and os.path.lexists(earlier):
         taken.add(earlier)
         return Path(earlier), True
     name = safe_name(source.name)
     n = 1
-    candidate = folder / name
-    while str(candidate) in taken or os.path.lexists(candidate):
+    candidate = os.path.join(folder_s, name)
+    while candidate in taken or os.path.lexists(candidate):
         n += 1
-        candidate = folder / _with_suffix_number(name, n)
-    taken.add(str(candidate))
-    return candidate, False
+        candidate = os.path.join(folder_s, _with_suffix_number(name, n))
+    taken.add(candidate)
+    return Path(candidate), False
 
 
 # -- doing -----------------------------------------------------------------------------------------------
@@ -400,11 +412,13 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
     dest = Path(dest).expanduser().resolve()
     summary = ExportSummary(dest=dest, dry_run=options.dry_run)
     if not options.dry_run:
+        _check_groups(result, options)  # a bad group id fails before anything is written
         try:
             dest.mkdir(parents=True, exist_ok=True)
             journal = Journal(dest)
-            _finish_interrupted(journal)
+            _finish_interrupted(journal)  # settle what an interrupted run left, so the plan below knows it
             _clean_temporaries(dest)
+            journal.write(op="begin", mode=options.mode)  # also proves DEST is writable
         except OSError as exc:
             raise ExportError(f"cannot write to {dest}: {exc.strerror or exc}") from None
     plan = plan_export(result, dest, options)
@@ -417,7 +431,6 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="photoatlas-export")
     made: set[Path] = set()
     try:
-        journal.write(op="begin", mode=options.mode, items=len(plan))
         summary.skipped_existing = sum(p.done for p in plan)
         todo = [p for p in plan if not p.done]
         for start in range(0, len(todo), BATCH):
@@ -505,15 +518,12 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
 def write_manifests(result: Any, dest: Path, plan: Iterable[Planned]) -> None:
     """``groups.csv`` and ``groups.json`` in DEST: a row per exported item (companions are not listed)."""
     analysis = result.analysis
-    rows = []
-    for p in plan:
-        if p.item < 0:
-            continue
-        rows.append({"original_path": str(p.source), "exported_path": str(p.target), "group_id": p.group_id,
-                     "group_name": p.group_name, "x": round(float(analysis.coords[p.item, 0]), 5),
-                     "y": round(float(analysis.coords[p.item, 1]), 5),
-                     "outlier_score": round(float(analysis.outlier_scores[p.item]), 4),
-                     "kind": result.items[p.item].kind})
+    coords = analysis.coords.tolist()  # plain floats: numpy scalar access per row costs more than the row
+    scores = analysis.outlier_scores.tolist()
+    rows = [{"original_path": str(p.source), "exported_path": str(p.target), "group_id": p.group_id,
+             "group_name": p.group_name, "x": round(coords[p.item][0], 5), "y": round(coords[p.item][1], 5),
+             "outlier_score": round(scores[p.item], 4), "kind": result.items[p.item].kind}
+            for p in plan if p.item >= 0]
     # One row per line: readable, and json's C encoder (indent= would fall back to the slow Python one).
     for name, write in (("groups.json", lambda f: f.write(
                             "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n")),
@@ -524,11 +534,13 @@ def write_manifests(result: Any, dest: Path, plan: Iterable[Planned]) -> None:
         os.replace(tmp, dest / name)  # our own manifest: replacing the previous one is the point
 
 
+MANIFEST_COLUMNS = ["original_path", "exported_path", "group_id", "group_name", "x", "y", "outlier_score", "kind"]
+
+
 def _csv(f: Any, rows: list[dict[str, Any]]) -> None:
-    writer = csv.DictWriter(f, fieldnames=["original_path", "exported_path", "group_id", "group_name", "x", "y",
-                                           "outlier_score", "kind"])
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(f)
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows([[r[c] for c in MANIFEST_COLUMNS] for r in rows])
 
 
 # -- undo -------------------------------------------------------------------------------------------------

@@ -346,3 +346,26 @@ def test_an_unwritable_destination_is_one_clear_error(tmp_path: Path, lib) -> No
     with pytest.raises(ExportError, match="cannot write to"):
         drive(run_export(result, blocker / "dest", ExportOptions()))
     assert (src / "trip/IMG_0001.jpg").exists() and not (blocker.parent / JOURNAL).exists()
+
+
+def test_a_read_only_destination_is_one_clear_line_and_nothing_moves(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg", "b.jpg"]})
+    results = tmp_path / "r.json"
+    result.save(results)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.chmod(dest, 0o555)
+    cmd = _export_cmd(results, dest, "move")
+    if os.geteuid() == 0:
+        # Root writes anywhere; drop the capability that lets it, so permissions apply as for a user.
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without util-linux setpriv")
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
+    try:
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        os.chmod(dest, 0o755)
+    assert run.returncode == 1 and "cannot write to" in run.stderr and "Permission denied" in run.stderr
+    assert "Traceback" not in run.stderr and (src / "a.jpg").exists() and not list(dest.iterdir())
