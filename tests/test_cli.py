@@ -213,3 +213,17 @@ def test_similar_with_an_unknown_path_exits_2(shapes_results) -> None:
     out, _ = shapes_results
     run = photoatlas("similar", str(out), "/not/analysed.jpg")
     assert run.returncode == 2 and "is not in" in run.stderr
+
+
+def test_export_dry_run_then_export_and_undo_through_the_cli(shapes_results, tmp_path) -> None:
+    out, _ = shapes_results
+    dest = tmp_path / "sorted"
+    dry = photoatlas("export", str(out), str(dest), "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.count(" -> ") == 12 and not dest.exists()
+    run = photoatlas("export", str(out), str(dest), "--groups", "0,1", "--mode", "hardlink")
+    assert run.returncode == 0, run.stderr
+    assert "exported 8 files" in run.stdout and len(list(dest.glob("0*/*.png"))) == 8
+    bad = photoatlas("export", str(out), str(dest), "--groups", "7")
+    assert bad.returncode == 2 and "no group with id 7" in bad.stderr
+    undo = photoatlas("undo", str(dest))
+    assert undo.returncode == 0 and "reversed 8 files" in undo.stdout and not list(dest.glob("0*/*.png"))
