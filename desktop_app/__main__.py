@@ -4,4 +4,5 @@ import sys
 
 from desktop_app.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # also imported by helper processes started with "spawn"
+    sys.exit(main())

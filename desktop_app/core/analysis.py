@@ -34,6 +34,7 @@ from desktop_app.core.cluster import (
     make_clusterer,
     renumber_by_size,
 )
+from desktop_app.core.isolated import run_isolated
 from desktop_app.core.layout import (
     isolation_scores,
     make_reducer,
@@ -58,6 +59,7 @@ OUTLIER_THRESHOLD = 0.75  # score from which an item is flagged for review (see 
 ISOLATION_NEIGHBOURS = 5
 REPRESENTATIVES = 5
 EXTEND_MIN_OVERLAP = 0.5  # extend an old layout when at least half of today's items were in it
+ISOLATE_ABOVE = 24  # items: from here UMAP / t-SNE really run (and numba compiles) — in the helper process
 
 
 @dataclass
@@ -176,10 +178,18 @@ def _reduced_space(space: str, compute: Any, shared: _Shared, ids: np.ndarray, c
     return coords, "fitted"
 
 
-def _fit(reducer: Any, shared: _Shared) -> np.ndarray:
+def _fit(reducer: Any, shared: _Shared, cancel: CancelToken) -> np.ndarray:
     k = getattr(reducer.config, "n_neighbors", None)
     neighbours = shared.neighbours(min(k, max(1, len(shared.vectors) - 1))) if k else None
-    return np.asarray(reducer.fit_transform(shared.pca, neighbours), np.float32)
+    if reducer.name == "pca" or len(shared.vectors) < ISOLATE_ABOVE:
+        return _fit_here(reducer, shared.pca, neighbours)
+    # UMAP / t-SNE hold the GIL for seconds: a helper process keeps the GUI fluid and Cancel immediate.
+    return run_isolated(_fit_here, reducer, shared.pca, neighbours, cancel=cancel)
+
+
+def _fit_here(reducer: Any, x: np.ndarray, neighbours: Any) -> np.ndarray:
+    """Module level so the helper process can run it."""
+    return np.asarray(reducer.fit_transform(x, neighbours), np.float32)
 
 
 def _extend(previous: tuple[np.ndarray, np.ndarray], vectors: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
@@ -218,7 +228,7 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
     yield ProgressEvent("layout", 0, 2, "drawing the map")
     t = time.perf_counter()
     display_params = {"model": model_key, **reducer_params(reducer)}
-    coords, how_display = _reduced_space("display", lambda: _fit(reducer, shared), shared, ids, cache,
+    coords, how_display = _reduced_space("display", lambda: _fit(reducer, shared, cancel), shared, ids, cache,
                                          display_params, settings.relayout)
     timings["layout"] = time.perf_counter() - t
     cancel.raise_if_cancelled()
@@ -229,7 +239,7 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
                                    n_neighbors=CLUSTER_SPACE["n_neighbors"], min_dist=CLUSTER_SPACE["min_dist"],
                                    n_epochs=CLUSTER_SPACE["n_epochs"])
     space_params = {"model": model_key, **reducer_params(cluster_reducer)}
-    space, how_space = _reduced_space("cluster", lambda: _fit(cluster_reducer, shared), shared, ids, cache,
+    space, how_space = _reduced_space("cluster", lambda: _fit(cluster_reducer, shared, cancel), shared, ids, cache,
                                       space_params, settings.relayout)
     timings["cluster_space"] = time.perf_counter() - t
     t = time.perf_counter()

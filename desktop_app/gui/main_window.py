@@ -696,6 +696,10 @@ class MainWindow(QMainWindow):
         self.edits = project.edits
         self.folders = []
         self.result = None
+        missing = [f for f in project.folders if not os.path.exists(f)]
+        if missing:
+            self.show_error(f"{len(missing)} folder(s) of this project are not there any more "
+                            f"(moved, or on a disk that is not connected): {missing[0]}", "\n".join(missing))
         self.add_paths(project.folders, analyze=False)
         self.analyze()
 
