@@ -259,20 +259,12 @@ def _rank(args: argparse.Namespace) -> int:
 
 
 def _query_vector(args: argparse.Namespace, model: dict[str, Any]) -> Any:
-    from desktop_app.core.cache import EmbeddingCache
-    from desktop_app.core.embed import ModelSpec, resolve_model
-    from desktop_app.core.pipeline import CachedTextEncoder, EmbedSettings
+    from desktop_app.core.pipeline import EmbedSettings, query_vector
 
     if not args.query.strip():
         raise BadArgument("the search query is empty")
-    spec = ModelSpec.parse(model.get("name", ""))
-    settings = EmbedSettings(model=str(spec), device=args.device, cache_dir=args.cache_dir, offline=args.offline)
-    with EmbeddingCache(args.cache_dir) as cache:
-        resolved = resolve_model(spec, offline=args.offline)
-        if model.get("key") and resolved.key != model["key"]:
-            raise BadArgument(f"the model {spec} on this machine differs from the one that made {args.results}; "
-                              "run 'photoatlas analyze' again")
-        return CachedTextEncoder(resolved, cache, settings)([args.query])[0]
+    settings = EmbedSettings(device=args.device, cache_dir=args.cache_dir, offline=args.offline)
+    return query_vector(model, args.query, settings)
 
 
 def _summary(result: Any) -> str:

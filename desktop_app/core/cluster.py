@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from desktop_app.core.errors import BadArgument
+from desktop_app.core.layout import is_degenerate
 
 AGGLOMERATIVE_MAX_ITEMS = 30_000  # its memory grows with n^2
 
@@ -97,7 +98,7 @@ class _Clusterer:
         if n == 0:
             empty = np.zeros(0, np.float32)
             return Clustering(np.zeros(0, np.int64), empty, empty)
-        if n < 3 or float(np.ptp(space.vectors, axis=0).max(initial=0.0)) < 1e-6:
+        if is_degenerate(space.vectors):
             # Too few, or nothing to tell apart: one group (a user who drops two photos sees one group).
             return Clustering(np.zeros(n, np.int64), np.zeros(n, np.float32), np.ones(n, np.float32))
         return self._fit(space)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from desktop_app.core.embed import sha256_file
 from desktop_app.core.errors import BadArgument, PhotoAtlasError
 from desktop_app.core.items import RAW_EXTENSIONS
 from desktop_app.core.progress import CancelToken, ProgressEvent
@@ -299,14 +299,6 @@ def _place(source: Path, folder: Path, taken: set[str], exported_from: dict[tupl
 
 
 # -- doing -----------------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _link_into_place(tmp: Path, target: Path) -> None:
     """Give ``tmp`` its final name without ever replacing an existing file."""
     try:
@@ -339,7 +331,7 @@ def _copy_verified(source: Path, target: Path, verify: bool) -> None:
         shutil.copystat(source, tmp)
         if tmp.stat().st_size != source.stat().st_size:
             raise ExportError(f"copy of {source} came out the wrong size; nothing was replaced")
-        if verify and _sha256(tmp) != _sha256(source):
+        if verify and sha256_file(tmp) != sha256_file(source):
             raise ExportError(f"copy of {source} differs from the original; nothing was replaced")
         _link_into_place(tmp, target)
     except BaseException:
@@ -347,26 +339,21 @@ def _copy_verified(source: Path, target: Path, verify: bool) -> None:
         raise
 
 
-def _do(p: Planned, mode: Mode, verify: bool, summary: ExportSummary | None) -> str:
+def _do(p: Planned, mode: Mode, verify: bool) -> str:
     """Carry out one planned operation (its folder exists); returns the method actually used."""
-    if mode == "hardlink":
+    if mode in ("hardlink", "symlink"):
         try:
-            os.link(p.source, p.target)
-            return "hardlink"
+            if mode == "hardlink":
+                os.link(p.source, p.target)
+            else:
+                os.symlink(os.path.relpath(p.source, p.target.parent), p.target)
+            return mode
         except OSError as exc:
             if exc.errno == errno.EEXIST:
                 raise
+            # Across filesystems, or where links are not supported / not permitted.
             _copy_verified(p.source, p.target, verify)
-            return "hardlink->copy"
-    if mode == "symlink":
-        try:
-            os.symlink(os.path.relpath(p.source, p.target.parent), p.target)
-            return "symlink"
-        except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                raise
-            _copy_verified(p.source, p.target, verify)
-            return "symlink->copy"
+            return f"{mode}->copy"
     if mode == "move":
         if p.source.stat().st_dev == p.target.parent.stat().st_dev:
             if p.target.exists() or p.target.is_symlink():
@@ -483,7 +470,7 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
 def _attempt(p: Planned, options: ExportOptions) -> str | OSError:
     """One operation on a worker thread: the method used, or the OSError that stopped it."""
     try:
-        return _do(p, options.mode, options.verify, None)
+        return _do(p, options.mode, options.verify)
     except OSError as exc:
         return exc
 

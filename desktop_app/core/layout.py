@@ -187,8 +187,7 @@ class _Base:
     def _fallback(self, x: np.ndarray) -> np.ndarray | None:
         """Spiral or PCA result when the input is too small for the real method, else None."""
         if is_degenerate(x):
-            return self._remember(x, spiral(len(x)) if self.n_components == 2 else _pad(spiral(len(x)),
-                                                                                       self.n_components))
+            return self._remember(x, _pad(spiral(len(x)), self.n_components))
         if len(x) < MIN_POINTS_FOR_MANIFOLD:
             return self._remember(x, _pca(x, self.n_components, self.seed))
         return None

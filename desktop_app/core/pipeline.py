@@ -270,6 +270,21 @@ class CachedTextEncoder:
         return np.stack([found[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
 
 
+def query_vector(model: dict[str, Any], text: str, settings: EmbedSettings) -> np.ndarray:
+    """The CLIP text vector of ``text`` for the model a results document was made with (``model`` is its
+    ``model`` section); cached, and the model is loaded only for a text never seen before.
+
+    Raises ``BadArgument`` when the model on this machine is not the one that made the document.
+    """
+    spec = ModelSpec.parse(model.get("name", ""))
+    with EmbeddingCache(settings.cache_dir) as cache:
+        resolved = resolve_model(spec, offline=settings.offline)
+        if model.get("key") and resolved.key != model["key"]:
+            raise BadArgument(f"the model {spec} on this machine differs from the one that made these results; "
+                              "analyze the library again")
+        return CachedTextEncoder(resolved, cache, settings)([text])[0]
+
+
 def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, cancel: CancelToken,
            ) -> Generator[ProgressEvent, None, tuple[EmbedResult, ResolvedModel, Embedder | None]]:
     started = time.perf_counter()

@@ -39,7 +39,7 @@ from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.export import ExportOptions, run_export, undo_export
 from desktop_app.core.layout import REDUCERS
-from desktop_app.core.pipeline import EmbedResult, EmbedSettings, run_analysis
+from desktop_app.core.pipeline import EmbedResult, EmbedSettings, query_vector, run_analysis
 from desktop_app.core.progress import CancelToken, ProgressEvent
 from desktop_app.core.project import PROJECT_SUFFIX, Project
 from desktop_app.core.results import write_csv
@@ -582,15 +582,8 @@ class MainWindow(QMainWindow):
         result, settings = self.result, self.embed_settings()
 
         def job(token: CancelToken):
-            from desktop_app.core.cache import EmbeddingCache
-            from desktop_app.core.embed import ModelSpec, resolve_model
-            from desktop_app.core.pipeline import CachedTextEncoder
-
             yield ProgressEvent("search", 0, 1, f"“{query}”")
-            with EmbeddingCache(settings.cache_dir) as cache:
-                resolved = resolve_model(ModelSpec.parse(result.model["name"]), offline=settings.offline)
-                vector = CachedTextEncoder(resolved, cache, settings)([query])[0]
-            return rank(result.vectors, vector, top=SEARCH_HITS)
+            return rank(result.vectors, query_vector(result.model, query, settings), top=SEARCH_HITS)
 
         self._start(job, lambda ranking: self._show_ranking(ranking, f"“{query}”"), "Searching")
 

@@ -87,13 +87,10 @@ def test_groups_are_named_from_the_vocabulary(library, analysed) -> None:
 
 
 def test_a_red_circle_query_ranks_red_circles_first(analysed) -> None:
-    from desktop_app.core.cache import EmbeddingCache
-    from desktop_app.core.embed import ModelSpec, resolve_model
-    from desktop_app.core.pipeline import CachedTextEncoder
+    from desktop_app.core.pipeline import query_vector
 
     result, settings = analysed
-    with EmbeddingCache(settings.cache_dir) as cache:
-        query = CachedTextEncoder(resolve_model(ModelSpec.parse(TINY_MODEL)), cache, settings)(["a red circle"])[0]
+    query = query_vector(result.model, "a red circle", settings)
     top = rank(result.vectors, query, top=PER_GROUP).top(PER_GROUP)
     assert all("red-circle" in Path(result.items[i].path).name for i, _ in top)
 

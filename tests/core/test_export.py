@@ -38,21 +38,15 @@ from desktop_app.core.xmp import read_keywords, sidecar_path, write_keywords
 def make_library(root: Path, groups: dict[str, list[str]], size: int = 2048, noise: list[str] = ()) -> EmbedResult:
     """Files on disk (random bytes) and a results document that puts them in the named groups."""
     rng = random.Random(0)
-    items, labels, names = [], [], []
-    for gid, (name, files) in enumerate(groups.items()):
-        names.append(name)
-        for rel in files:
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(rng.randbytes(size))
-            items.append(path)
-            labels.append(gid)
-    for rel in noise:
+    names = list(groups)
+    wanted = [(rel, gid) for gid, files in enumerate(groups.values()) for rel in files] + [(r, -1) for r in noise]
+    items, labels = [], []
+    for rel, gid in wanted:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(rng.randbytes(size))
         items.append(path)
-        labels.append(-1)
+        labels.append(gid)
     n = len(items)
     vectors = np.random.default_rng(0).normal(size=(n, 8)).astype(np.float32)
     labels_arr = np.array(labels, np.int64)
