@@ -16,8 +16,10 @@ from typing import Any
 
 from desktop_app import __version__
 from desktop_app.core.cluster import CLUSTERERS
+from desktop_app.core.duplicates import BURST_SECONDS, BURST_SIMILARITY, DEFAULT_THRESHOLD
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
+from desktop_app.core.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
 from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS
 from desktop_app.core.layout import REDUCERS
 
@@ -122,11 +124,59 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--xmp-on-copies", action="store_true", help="put the XMP sidecars next to the exported files")
     export.add_argument("--xmp-naming", choices=["lightroom", "darktable"], default="lightroom",
                         help="IMG_1.xmp (lightroom, capture one) or IMG_1.jpg.xmp (darktable, digikam)")
+    export.add_argument("--best-only", action="store_true",
+                        help="of each near-duplicate or burst set (photoatlas duplicates), only the best frame")
+    export.add_argument("--best-rating", type=int, default=None, metavar="0-5",
+                        help="write this star rating (xmp:Rating) into the sidecar of each set's best frame")
+    export.add_argument("--best-label", default=None, metavar="LABEL",
+                        help="write this colour label (xmp:Label, e.g. Green) into each best frame's sidecar")
     export.add_argument("--dry-run", action="store_true", help="print what would happen; touch nothing")
     undo = sub.add_parser("undo", help="reverse the exports into DEST",
                           description="Reverse what 'photoatlas export' did in DEST: moved files go back, created "
                           "files are removed (never a file that changed since or that PhotoAtlas did not make).")
     undo.add_argument("dest", type=Path, metavar="DEST")
+
+    dups = sub.add_parser("duplicates", help="find near-duplicates and bursts, each with its best frame",
+                          description="Group near-identical pictures (resized, recompressed, cropped copies) and "
+                          "bursts (same camera, seconds apart, alike), pick the best frame of each by sharpness, "
+                          "clipping and resolution, print them and keep them in RESULTS.json for "
+                          "'photoatlas export --best-only'.")
+    dups.add_argument("results", type=Path, metavar="RESULTS.json")
+    dups.add_argument("--threshold", type=float, default=None,
+                      help=f"cosine similarity from which pictures are near-duplicates (default {DEFAULT_THRESHOLD})")
+    dups.add_argument("--burst-seconds", type=float, default=None,
+                      help=f"longest gap between two shots of a burst (default {BURST_SECONDS:g} s)")
+    dups.add_argument("--burst-similarity", type=float, default=None,
+                      help=f"how alike two shots of a burst must be (default {BURST_SIMILARITY})")
+    dups.add_argument("--json", action="store_true", help="print the sets as JSON")
+    dups.add_argument("--no-save", action="store_true", help="do not write the sets into RESULTS.json")
+    dups.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    classify = sub.add_parser("classify", help="group the items by prompts you type (and 'Other')",
+                              description="Replace the groups of RESULTS.json by one group per prompt: every item "
+                              "goes to the prompt it matches best, or to 'Other' when no prompt stands out for it. "
+                              "The map stays; export the new groups with 'photoatlas export'.")
+    classify.add_argument("results", type=Path, metavar="RESULTS.json")
+    classify.add_argument("--prompts", required=True, help='comma-separated, e.g. "ceremony, portraits, food"')
+    classify.add_argument("--margin", type=float, default=PROMPT_MARGIN,
+                          help="how far (in standard deviations above the item's similarity to everyday concepts) "
+                          f"the best prompt must stand out, else 'Other' (default {PROMPT_MARGIN})")
+    events = sub.add_parser("events", help="group the pictures into events by capture time and place",
+                            description="Replace the groups of RESULTS.json by events: shots more than GAP hours "
+                            "apart (or far apart on the GPS) start a new event, named by its dates.")
+    events.add_argument("results", type=Path, metavar="RESULTS.json")
+    events.add_argument("--gap-hours", type=float, default=EVENT_GAP_HOURS,
+                        help=f"a longer pause starts a new event (default {EVENT_GAP_HOURS:g})")
+    events.add_argument("--max-km", type=float, default=EVENT_MAX_KM,
+                        help=f"a longer jump between geotagged shots an hour apart starts one too "
+                        f"(default {EVENT_MAX_KM:g})")
+    for cmd in (classify, events):
+        cmd.add_argument("--json", action="store_true", help="print the groups as JSON")
+        cmd.add_argument("--no-save", action="store_true", help="do not write the groups into RESULTS.json")
+    for cmd in (dups, classify):
+        cmd.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding cache")
+        cmd.add_argument("--offline", action="store_true", help="never touch the network")
+    classify.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
 
     for name, what in (("search", "items best matching a text QUERY"), ("similar", "items most like the item PATH")):
         cmd = sub.add_parser(name, help=f"rank the {what}", description=f"Print the {what}, best first, "
@@ -233,14 +283,9 @@ def _analysis_settings(args: argparse.Namespace) -> Any:
 
 def _rank(args: argparse.Namespace) -> int:
     """``search`` and ``similar``: rank the items of a results document."""
-    from desktop_app.core.pipeline import EmbedResult
     from desktop_app.core.search import rank
 
-    if not args.results.is_file():
-        raise BadArgument(f"no such results document: {args.results}")
-    result = EmbedResult.load(args.results)
-    if len(result.vectors) != len(result.items):
-        raise BadArgument(f"the vectors beside {args.results} are missing; run 'photoatlas analyze' again")
+    result = _load_results(args.results)
     if args.command == "similar":
         wanted = os.path.abspath(args.query)
         index = next((i for i, it in enumerate(result.items) if it.path in (args.query, wanted)), None)
@@ -297,7 +342,8 @@ def _export(args: argparse.Namespace) -> int:
                 raise BadArgument(f"--groups takes ids like 0,3,7; got {args.groups!r}") from None
         options = ExportOptions(mode=args.mode, groups=groups, include_noise=args.include_noise,
                                 companions=args.companions, verify=args.verify, dry_run=args.dry_run, xmp=args.xmp,
-                                xmp_on_copies=args.xmp_on_copies, xmp_naming=args.xmp_naming)
+                                xmp_on_copies=args.xmp_on_copies, xmp_naming=args.xmp_naming,
+                                best_only=args.best_only, best_rating=args.best_rating, best_label=args.best_label)
         result = EmbedResult.load(args.results)
         if args.dry_run:
             for p in plan_export(result, args.dest.expanduser().resolve(), options):
@@ -308,6 +354,84 @@ def _export(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line)
     return 0 if not summary.failed else 1
+
+
+def _load_results(path: Path) -> Any:
+    from desktop_app.core.pipeline import EmbedResult
+
+    if not path.is_file():
+        raise BadArgument(f"no such results document: {path}")
+    result = EmbedResult.load(path)
+    if len(result.vectors) != len(result.items):
+        raise BadArgument(f"the vectors beside {path} are missing; run 'photoatlas analyze' again")
+    return result
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    """Find near-duplicate and burst sets, print them with their best frames, keep them in the document."""
+    from dataclasses import replace
+
+    from desktop_app.core.duplicates import sets_to_json
+    from desktop_app.core.pipeline import run_duplicates
+    from desktop_app.core.progress import drive
+
+    result = _load_results(args.results)
+    settings = result.cull_settings
+    for name in ("threshold", "burst_seconds", "burst_similarity"):
+        if getattr(args, name) is not None:
+            settings = replace(settings, **{name: getattr(args, name)})
+    if not -1.0 <= settings.threshold <= 1.0 or not -1.0 <= settings.burst_similarity <= 1.0:
+        raise BadArgument("--threshold and --burst-similarity are cosine similarities between -1 and 1")
+    printer = _ProgressPrinter(args.quiet or args.json)
+    try:
+        sets = drive(run_duplicates(result, settings), printer)
+    finally:
+        printer.close()
+    if not args.no_save:
+        result.save(args.results)
+    if args.json:
+        print(json.dumps(sets_to_json(sets, result.paths, settings)["sets"], ensure_ascii=False, indent=1))
+        return 0
+    extra = sum(len(s.members) - 1 for s in sets)
+    print(f"{len(sets)} sets ({sum(s.kind == 'burst' for s in sets)} bursts); keeping only the best frames "
+          f"would leave out {extra} of {len(result.items)} items")
+    for number, s in enumerate(sets, 1):
+        print(f"{number:4d}. {s.kind} of {len(s.members)}, best: {result.items[s.best].path}"
+              + (" (your pick)" if s.chosen_by == "user" else ""))
+        for member, q in zip(s.members, s.qualities):
+            mark = "*" if member == s.best else " "
+            detail = (f"sharpness {q.sharpness:8.1f}  clipped {100 * (q.highlights + q.shadows):4.1f} %  "
+                      f"{q.megapixels:5.1f} MP" if q.readable else "unreadable")
+            print(f"      {mark} {detail}  {result.items[member].path}")
+    return 0
+
+
+def _regroup(args: argparse.Namespace) -> int:
+    """``classify`` and ``events``: replace the groups of a results document, keeping its map."""
+    from desktop_app.core.groupings import parse_prompts
+    from desktop_app.core.pipeline import EmbedSettings, group_by_events, group_by_prompts
+
+    result = _load_results(args.results)
+    if args.command == "classify":
+        prompts = parse_prompts(args.prompts)
+        settings = EmbedSettings(device=args.device, cache_dir=args.cache_dir, offline=args.offline)
+        analysis = group_by_prompts(result, prompts, settings, args.margin)
+    else:
+        if args.gap_hours <= 0 or args.max_km <= 0:
+            raise BadArgument("--gap-hours and --max-km must be more than 0")
+        analysis = group_by_events(result, args.gap_hours, args.max_km)
+    if not args.no_save:
+        result.save(args.results)
+    if args.json:
+        print(json.dumps([{"id": c.id, "name": c.name, "size": c.size,
+                           "paths": [result.items[i].path for i in range(len(result.items))
+                                     if analysis.labels[i] == c.id]} for c in analysis.clusters],
+                         ensure_ascii=False, indent=1))
+    else:
+        _print_groups(analysis, shown=50)
+        if not args.no_save:
+            print(f"saved in {args.results}; export them with: photoatlas export {args.results} DEST")
+    return 0
 
 
 def _run_gui(args: argparse.Namespace) -> int:
@@ -362,6 +486,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rank(args)
         if args.command in ("export", "undo"):
             return _export(args)
+        if args.command == "duplicates":
+            return _duplicates(args)
+        if args.command in ("classify", "events"):
+            return _regroup(args)
         result = _run_pipeline(args)
         if args.command == "analyze":
             result.save(args.output)

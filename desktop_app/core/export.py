@@ -63,6 +63,13 @@ class ExportOptions:
     xmp: bool = False
     xmp_on_copies: bool = False
     xmp_naming: Literal["lightroom", "darktable"] = "lightroom"
+    best_only: bool = False  # of each near-duplicate / burst set, only its best frame
+    best_rating: int | None = None  # write xmp:Rating (0-5) on the best frame of each set
+    best_label: str | None = None  # write xmp:Label ("Green", "Pick"...) on the best frame of each set
+
+    @property
+    def writes_sidecars(self) -> bool:
+        return self.xmp or self.best_rating is not None or bool(self.best_label)
 
 
 @dataclass
@@ -214,11 +221,25 @@ def _companions(source: Path) -> list[Path]:
     return sorted(found)
 
 
+def _not_best(result: Any) -> set[int]:
+    """Rows that ``--best-only`` leaves out: every member of a duplicate/burst set but its best frame."""
+    return {m for s in result.similar_sets or [] for m in s.others}
+
+
+def _best_frames(result: Any) -> set[int]:
+    return {s.best for s in result.similar_sets or []}
+
+
 def _check_groups(result: Any, options: ExportOptions) -> dict[int, str]:
     """Group names by id; raises ``BadArgument`` when there are no groups or an asked-for id is unknown."""
     if result.analysis is None:
         raise BadArgument("the results document has no groups yet; run 'photoatlas analyze' first")
     names = {c.id: c.name for c in result.analysis.clusters}
+    uses_sets = options.best_only or options.best_rating is not None or bool(options.best_label)
+    if uses_sets and getattr(result, "similar_sets", None) is None:
+        raise BadArgument("no near-duplicates or bursts were looked for yet; run 'photoatlas duplicates' first")
+    if options.best_rating is not None and not 0 <= options.best_rating <= 5:
+        raise BadArgument("a rating goes from 0 to 5")
     if options.groups is not None:
         unknown = sorted(options.groups - set(names))
         if unknown:
@@ -238,7 +259,10 @@ def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned
     plan: list[Planned] = []
     planned_sources: set[Path] = set()
     chosen = []
+    left_out = _not_best(result) if options.best_only else set()
     for row, item in enumerate(result.items):
+        if row in left_out:
+            continue
         label = int(analysis.labels[row])
         if label < 0 and not options.include_noise:
             continue
@@ -260,22 +284,24 @@ def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned
         main = _place(source, folder, taken, exported_from)
         plan.append(Planned(source, main[0], label, group, row, main[1]))
         planned_sources.add(source)
+        extras = [Path(item.raw)] if getattr(item, "raw", None) else []  # a RAW+JPEG pair always travels together
         if options.companions and item.kind == "image":
-            for extra in _companions(source):
-                if extra in planned_sources:
-                    continue
-                # Companions follow the main file's (possibly numbered) stem: IMG_1 (2).jpg + IMG_1 (2).xmp.
-                stem = main[0].name[: -len(source.suffix)] if source.suffix else main[0].name
-                tail = extra.name[len(source.stem):] if extra.name.startswith(source.stem) else extra.suffix
-                target = folder / safe_name(stem + tail)
-                done = exported_from.get((str(extra), str(folder))) is not None
-                if done:
-                    target = Path(exported_from[(str(extra), str(folder))])
-                elif str(target) in taken or target.exists() or target.is_symlink():
-                    target = _place(extra, folder, taken, {})[0]
-                taken.add(str(target))
-                planned_sources.add(extra)
-                plan.append(Planned(extra, target, label, group, -1, done))
+            extras += _companions(source)
+        for extra in extras:
+            if extra in planned_sources:
+                continue
+            # Companions follow the main file's (possibly numbered) stem: IMG_1 (2).jpg + IMG_1 (2).xmp.
+            stem = main[0].name[: -len(source.suffix)] if source.suffix else main[0].name
+            tail = extra.name[len(source.stem):] if extra.name.startswith(source.stem) else extra.suffix
+            target = folder / safe_name(stem + tail)
+            done = exported_from.get((str(extra), str(folder))) is not None
+            if done:
+                target = Path(exported_from[(str(extra), str(folder))])
+            elif str(target) in taken or target.exists() or target.is_symlink():
+                target = _place(extra, folder, taken, {})[0]
+            taken.add(str(target))
+            planned_sources.add(extra)
+            plan.append(Planned(extra, target, label, group, -1, done))
     return plan
 
 
@@ -458,7 +484,7 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
             yield ProgressEvent("export", summary.skipped_existing + start + len(batch), len(plan),
                                 batch[-1].target.name if batch else "")
         write_manifests(result, dest, plan)
-        if options.xmp:
+        if options.writes_sidecars:
             summary.xmp_written = _write_xmp(result, dest, plan, options, journal)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -482,8 +508,12 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
 
     backups = dest / ".photoatlas-xmp-backup"
     written = 0
+    best = _best_frames(result) if (options.best_rating is not None or options.best_label) else set()
     for p in plan:
         if p.item < 0 or result.items[p.item].kind != "image":
+            continue
+        is_best = p.item in best
+        if not options.xmp and not is_best:
             continue
         image = p.target if (options.xmp_on_copies or options.mode == "move") else p.source
         sidecar = sidecar_path(image, options.xmp_naming)
@@ -493,7 +523,9 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
             backup = backups / f"{uuid.uuid4().hex}.xmp"
             shutil.copy2(sidecar, backup)
         journal.write(op="xmp", dst=str(sidecar), backup=str(backup) if backup else None)
-        if write_keywords(image, [p.group_name], options.xmp_naming) is None:
+        keywords = [p.group_name] if options.xmp else []
+        if write_keywords(image, keywords, options.xmp_naming, rating=options.best_rating if is_best else None,
+                          label=options.best_label if is_best else None) is None:
             journal.write(op="xmp-failed", dst=str(sidecar))
             continue
         st = sidecar.stat()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,13 +27,16 @@ Kind = Literal["image", "text"]
 
 @dataclass(frozen=True)
 class Item:
-    """A file PhotoAtlas can embed. ``caption_of`` links ``IMG_1.txt`` to ``IMG_1.jpg`` in the same folder."""
+    """A file PhotoAtlas can embed. ``caption_of`` links ``IMG_1.txt`` to ``IMG_1.jpg`` in the same folder;
+    ``raw`` is the RAW file shot together with this JPEG (``IMG_1.CR3`` beside ``IMG_1.jpg``): the pair is one
+    item, embedded from the JPEG, and travels together in an export."""
 
     path: Path
     kind: Kind
     size: int
     mtime_ns: int
     caption_of: Path | None = None
+    raw: Path | None = None
 
     @property
     def is_raw(self) -> bool:
@@ -130,7 +133,7 @@ class _Walker:
                 rec = Skipped(path, _os_reason(exc))
             if rec is not None and self._first_time(rec):
                 records.append(rec)
-        yield from _pair_captions(records)
+        yield from _pair_companions(records)
         for sub in subfolders:
             yield from self.walk(sub, ancestors | {key})
 
@@ -144,12 +147,22 @@ class _Walker:
         return True
 
 
-def _pair_captions(records: list[Item | Skipped]) -> Iterator[Item | Skipped]:
-    """Record ``caption_of`` on text items that share a stem with an image in the same folder."""
-    images = {r.path.stem: r.path for r in records if isinstance(r, Item) and r.kind == "image"}
+def _pair_companions(records: list[Item | Skipped]) -> Iterator[Item | Skipped]:
+    """Within one folder: a RAW file and a picture with the same stem become one item (the picture, with
+    ``raw`` set), and text items sharing a stem with a picture get ``caption_of``."""
+    files = [r for r in records if isinstance(r, Item)]
+    raws = {r.path.stem: r.path for r in files if r.is_raw}
+    viewable = {r.path.stem for r in files if r.kind == "image" and not r.is_raw}
+    images = {r.path.stem: r.path for r in files if r.kind == "image" and not (r.is_raw and r.path.stem in viewable)}
     for rec in records:
-        if isinstance(rec, Item) and rec.kind == "text" and rec.path.stem in images:
-            rec = Item(rec.path, rec.kind, rec.size, rec.mtime_ns, caption_of=images[rec.path.stem])
+        if isinstance(rec, Item):
+            stem = rec.path.stem
+            if rec.is_raw and stem in viewable:
+                continue  # shown and embedded through its JPEG
+            if rec.kind == "image" and not rec.is_raw and stem in raws:
+                rec = replace(rec, raw=raws[stem])
+            elif rec.kind == "text" and stem in images:
+                rec = replace(rec, caption_of=images[stem])
         yield rec
 
 

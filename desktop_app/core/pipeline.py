@@ -16,9 +16,9 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,13 @@ import numpy as np
 from desktop_app import __version__
 from desktop_app.core.analysis import Analysis, AnalysisSettings, analyze
 from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.duplicates import CullSettings, SimilarSet, find_sets, sets_from_json, sets_to_json
 from desktop_app.core.embed import DEFAULT_MODEL, Embedder, ModelSpec, ResolvedModel, resolve_model, sha256_file
 from desktop_app.core.errors import BadArgument, UnreadableFile
+from desktop_app.core.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
 from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS, load_image
 from desktop_app.core.items import Item, Skipped, scan
+from desktop_app.core.photo_meta import PhotoMeta, read_all
 from desktop_app.core.progress import CancelToken, ProgressEvent, drive  # noqa: F401  (drive: re-exported)
 from desktop_app.core.results import add_analysis, analysis_arrays, read_analysis
 from desktop_app.core.texts import read_text
@@ -64,6 +67,8 @@ class ItemRecord:
     mtime_ns: int
     caption_of: str | None = None
     snippet: str | None = None
+    raw: str | None = None  # the RAW file of a RAW+JPEG pair (this record is the JPEG)
+    meta: dict[str, Any] | None = None  # PhotoMeta.to_json(): EXIF time, camera, GPS (read on first need)
 
 
 @dataclass
@@ -77,6 +82,12 @@ class EmbedResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     analysis: Analysis | None = None
+    similar_sets: list[SimilarSet] | None = None  # near-duplicates and bursts (None: not looked for yet)
+    cull_settings: CullSettings = field(default_factory=CullSettings)
+
+    @property
+    def paths(self) -> list[str]:
+        return [i.path for i in self.items]
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -89,6 +100,8 @@ class EmbedResult:
         }
         if self.analysis is not None:
             add_analysis(doc, self.analysis)
+        if self.similar_sets is not None:
+            doc["similar_sets"] = sets_to_json(self.similar_sets, self.paths, self.cull_settings)
         return doc
 
     def save(self, path: Path, *, with_vectors: bool = True) -> None:
@@ -129,8 +142,11 @@ class EmbedResult:
                 arrays = {k: npz[k] for k in npz.files}
         vectors = arrays.get("vectors", np.zeros((0, int(doc.get("model", {}).get("dim", 0))), np.float32))
         skipped = [Skipped(Path(s["path"]), s["reason"]) for s in doc.get("skipped", [])]
+        cull = doc.get("similar_sets") or {}
         return cls(model=doc.get("model", {}), items=items, vectors=vectors, skipped=skipped,
-                   stats=doc.get("stats", {}), analysis=read_analysis(doc, arrays))
+                   stats=doc.get("stats", {}), analysis=read_analysis(doc, arrays),
+                   similar_sets=sets_from_json(cull, [i.path for i in items]),
+                   cull_settings=CullSettings(**cull.get("params", {})))
 
 
 Progress = Generator[ProgressEvent, None, EmbedResult]
@@ -270,9 +286,10 @@ class CachedTextEncoder:
         return np.stack([found[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
 
 
-def query_vector(model: dict[str, Any], text: str, settings: EmbedSettings) -> np.ndarray:
-    """The CLIP text vector of ``text`` for the model a results document was made with (``model`` is its
-    ``model`` section); cached, and the model is loaded only for a text never seen before.
+@contextmanager
+def document_encoder(model: dict[str, Any], settings: EmbedSettings) -> Iterator[CachedTextEncoder]:
+    """A cached text encoder for the model a results document was made with (``model``: its ``model``
+    section); the model itself is loaded only for a text never seen before.
 
     Raises ``BadArgument`` when the model on this machine is not the one that made the document.
     """
@@ -282,7 +299,48 @@ def query_vector(model: dict[str, Any], text: str, settings: EmbedSettings) -> n
         if model.get("key") and resolved.key != model["key"]:
             raise BadArgument(f"the model {spec} on this machine differs from the one that made these results; "
                               "analyze the library again")
-        return CachedTextEncoder(resolved, cache, settings)([text])[0]
+        yield CachedTextEncoder(resolved, cache, settings)
+
+
+def query_vector(model: dict[str, Any], text: str, settings: EmbedSettings) -> np.ndarray:
+    """The CLIP text vector of ``text`` in the space of a results document's model (see ``document_encoder``)."""
+    with document_encoder(model, settings) as encode:
+        return encode([text])[0]
+
+
+def _needs_map(result: EmbedResult) -> Analysis:
+    if result.analysis is None:
+        raise BadArgument("the results document has no map yet; run 'photoatlas analyze' first")
+    if len(result.vectors) != len(result.items):
+        raise BadArgument("the vectors of this results document are missing; run 'photoatlas analyze' again")
+    return result.analysis
+
+
+def group_by_prompts(result: EmbedResult, prompts: Sequence[str], settings: EmbedSettings,
+                     margin: float = PROMPT_MARGIN, vocabulary: Path | None = None) -> Analysis:
+    """Regroup ``result`` by typed prompts (zero-shot, with "Other"), keeping its map; returns the analysis.
+
+    The prompts and the vocabulary's reference concepts are embedded with the document's model (cached).
+    """
+    from desktop_app.core import groupings
+    from desktop_app.core.naming import concept_vectors, load_vocabulary
+
+    base = _needs_map(result)
+    with document_encoder(result.model, settings) as encode:
+        prompt_vecs = groupings.prompt_vectors(prompts, encode)
+        reference = concept_vectors(load_vocabulary(vocabulary), encode)
+    result.analysis = groupings.group_by_prompts(base, result.vectors, prompts, prompt_vecs, reference, margin)
+    return result.analysis
+
+
+def group_by_events(result: EmbedResult, gap_hours: float = EVENT_GAP_HOURS,
+                    max_km: float = EVENT_MAX_KM) -> Analysis:
+    """Regroup ``result`` into events by capture time and place, keeping its map; returns the analysis."""
+    from desktop_app.core import groupings
+
+    base = _needs_map(result)
+    result.analysis = groupings.group_by_events(base, result.vectors, photo_metas(result), gap_hours, max_km)
+    return result.analysis
 
 
 def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, cancel: CancelToken,
@@ -362,7 +420,7 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         status, snippet, vec = vectors[item.path]
         records.append(ItemRecord(path=str(item.path), kind=item.kind, status=status, size=item.size,
                                   mtime_ns=item.mtime_ns, caption_of=str(item.caption_of) if item.caption_of else None,
-                                  snippet=snippet))
+                                  snippet=snippet, raw=str(item.raw) if item.raw else None))
         matrix.append(vec)
     bad_paths = {s.path for s in skipped}
     skipped.sort(key=lambda s: str(s.path))
@@ -381,3 +439,30 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
     yield ProgressEvent("done", len(records), len(records),
                         f"{stats['embedded']} embedded, {stats['from_cache']} from cache, {stats['skipped']} skipped")
     return result, resolved, embedder
+
+
+def photo_metas(result: EmbedResult) -> list[PhotoMeta]:
+    """EXIF time, camera and place of every item, read from the files the first time and then kept in the
+    results document (notes have none)."""
+    todo = [i for i, it in enumerate(result.items) if it.meta is None and it.kind == "image"]
+    for i, meta in zip(todo, read_all([result.items[i].path for i in todo])):
+        result.items[i].meta = meta.to_json()
+    return [PhotoMeta.from_json(it.meta) for it in result.items]
+
+
+def run_duplicates(result: EmbedResult, settings: CullSettings | None = None, cancel: CancelToken | None = None,
+                   picks: set[str] | None = None) -> Generator[ProgressEvent, None, list[SimilarSet]]:
+    """Find near-duplicate and burst sets (with their best frames) and keep them in ``result``.
+
+    ``picks``: best frames the user chose; by default the ones chosen in the sets found before are kept.
+    """
+    settings = settings or result.cull_settings
+    if picks is None:
+        picks = {result.items[s.best].path for s in result.similar_sets or [] if s.chosen_by == "user"}
+    yield ProgressEvent("duplicates", 0, None, "reading capture times")
+    metas = photo_metas(result)
+    sets = yield from find_sets(result.vectors, [i.kind for i in result.items], result.paths, metas, settings,
+                                cancel, picks)
+    result.similar_sets, result.cull_settings = sets, settings
+    yield ProgressEvent("done", len(sets), len(sets), f"{len(sets)} sets of near-duplicates or bursts")
+    return sets

@@ -21,6 +21,7 @@ NS = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
     "dc": "http://purl.org/dc/elements/1.1/",
     "lr": "http://ns.adobe.com/lightroom/1.0/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
 }
 for _prefix, _uri in NS.items():
     ET.register_namespace(_prefix, _uri)
@@ -62,10 +63,23 @@ def read_keywords(sidecar: Path) -> list[str]:
     return [li.text or "" for li in tree.getroot().iterfind(".//dc:subject/rdf:Bag/rdf:li", NS)]
 
 
+def _set_simple(description: ET.Element, prefix: str, name: str, value: str) -> None:
+    """Set a simple property, whether the sidecar keeps it as an attribute (Lightroom) or an element."""
+    attribute = _q(prefix, name)
+    if attribute in description.attrib:
+        description.set(attribute, value)
+        return
+    prop = description.find(f"{prefix}:{name}", NS)
+    if prop is None:
+        prop = ET.SubElement(description, attribute)
+    prop.text = value
+
+
 def write_keywords(image: Path, keywords: list[str], naming: Literal["lightroom", "darktable"] = "lightroom",
-                   ) -> Path | None:
-    """Add ``keywords`` to the image's sidecar (creating it if needed); returns the sidecar, or None when an
-    existing sidecar is not valid XML (it is left untouched rather than replaced)."""
+                   *, rating: int | None = None, label: str | None = None) -> Path | None:
+    """Add ``keywords`` to the image's sidecar (creating it if needed), and set ``xmp:Rating`` / ``xmp:Label``
+    when given; returns the sidecar, or None when an existing sidecar is not valid XML (it is left untouched
+    rather than replaced)."""
     sidecar = sidecar_path(image, naming)
     if sidecar.exists():
         try:
@@ -81,8 +95,14 @@ def write_keywords(image: Path, keywords: list[str], naming: Literal["lightroom"
         if rdf is None:
             rdf = ET.SubElement(root, _q("rdf", "RDF"))
         description = ET.SubElement(rdf, _q("rdf", "Description"), {_q("rdf", "about"): ""})
+    if rating is not None:
+        _set_simple(description, "xmp", "Rating", str(int(rating)))
+    if label:
+        _set_simple(description, "xmp", "Label", label)
     for prefix, name, values in (("dc", "subject", keywords),
                                  ("lr", "hierarchicalSubject", [f"{HIERARCHY_ROOT}|{k}" for k in keywords])):
+        if not values:
+            continue
         bag = _bag(description, prefix, name)
         present = {li.text for li in bag.iterfind("rdf:li", NS)}
         for value in values:

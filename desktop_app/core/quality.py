@@ -1,0 +1,88 @@
+"""How good a frame is, from measurable things: sharpness, clipped highlights and shadows, resolution.
+
+Sharpness is the variance of the Laplacian (the usual focus measure) on a preview of fixed size
+(``PREVIEW`` px on the long side), so a downscaled copy does not look sharper than its original just
+because it has fewer pixels; resolution counts separately. Scores compare frames *within* one
+duplicate or burst group; they mean nothing across groups.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop_app.core.errors import UnreadableFile
+from desktop_app.core.images import load_image
+
+PREVIEW = 512  # px, long side of the picture sharpness is measured on
+CLIP_HIGH, CLIP_LOW = 250, 5  # 8-bit luminance at or beyond which a pixel counts as clipped
+CLIP_WEIGHT = 4.0  # score lost per unit fraction of clipped pixels (10 % clipped costs 0.4)
+RESOLUTION_WEIGHT = 0.25  # score per doubling of megapixels
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Measured qualities of one frame; ``score`` combines them (higher is better, None: unreadable)."""
+
+    sharpness: float = 0.0
+    highlights: float = 0.0  # fraction of pixels clipped white
+    shadows: float = 0.0  # fraction of pixels clipped black
+    megapixels: float = 0.0
+    readable: bool = True
+
+    @property
+    def score(self) -> float:
+        if not self.readable:
+            return -math.inf
+        return (math.log1p(self.sharpness) - CLIP_WEIGHT * (self.highlights + self.shadows)
+                + RESOLUTION_WEIGHT * math.log2(max(self.megapixels, 1e-3)))
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        data["score"] = round(self.score, 4) if self.readable else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Quality:
+        return cls(float(data.get("sharpness", 0)), float(data.get("highlights", 0)),
+                   float(data.get("shadows", 0)), float(data.get("megapixels", 0)), bool(data.get("readable", True)))
+
+
+def laplacian_variance(gray: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian of a 2-D luminance array (0..255)."""
+    g = gray.astype(np.float32)
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return 0.0
+    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def measure(path: str | Path) -> Quality:
+    """Measure one image file; an unreadable file gets ``readable=False`` (never the best frame)."""
+    try:
+        decoded = load_image(Path(path), min_side=PREVIEW)
+    except UnreadableFile:
+        return Quality(readable=False)
+    im = decoded.image
+    im.thumbnail((PREVIEW, PREVIEW))
+    gray = np.asarray(im.convert("L"))
+    w, h = decoded.original_size
+    return Quality(sharpness=laplacian_variance(gray), highlights=float((gray >= CLIP_HIGH).mean()),
+                   shadows=float((gray <= CLIP_LOW).mean()), megapixels=w * h / 1e6)
+
+
+def measure_all(paths: Sequence[str | Path], workers: int = 2) -> list[Quality]:
+    """``measure`` for many files in a small pool (decoding releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(measure, paths))
+
+
+def best_of(qualities: Sequence[Quality]) -> int:
+    """Index of the best frame (the first one on a tie, so the pick is stable)."""
+    return max(range(len(qualities)), key=lambda i: (qualities[i].score, -i))
