@@ -25,9 +25,10 @@ class GroupEdits:
     renames: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # (name, member paths then)
     assignments: dict[str, str] = field(default_factory=dict)  # item path -> group name
     hidden: set[str] = field(default_factory=set)  # names of hidden groups
+    picks: set[str] = field(default_factory=set)  # paths chosen as the best frame of their duplicate/burst set
 
     def is_empty(self) -> bool:
-        return not (self.renames or self.assignments or self.hidden)
+        return not (self.renames or self.assignments or self.hidden or self.picks)
 
     # -- recording ---------------------------------------------------------------------------------
     def rename(self, analysis: Analysis, paths: list[str], cluster_id: int, name: str) -> None:
@@ -53,13 +54,14 @@ class GroupEdits:
     # -- saving ------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"renames": [{"name": n, "members": sorted(m)} for n, m in self.renames],
-                "assignments": dict(sorted(self.assignments.items())), "hidden": sorted(self.hidden)}
+                "assignments": dict(sorted(self.assignments.items())), "hidden": sorted(self.hidden),
+                "picks": sorted(self.picks)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GroupEdits:
         return cls(renames=[(str(r["name"]), frozenset(r["members"])) for r in data.get("renames", [])],
                    assignments={str(k): str(v) for k, v in data.get("assignments", {}).items()},
-                   hidden={str(h) for h in data.get("hidden", [])})
+                   hidden={str(h) for h in data.get("hidden", [])}, picks={str(p) for p in data.get("picks", [])})
 
 
 def apply_edits(analysis: Analysis, vectors: np.ndarray, paths: list[str], edits: GroupEdits) -> Analysis:

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from desktop_app.core.errors import BadArgument
+from desktop_app.resources import resource
 
-DEFAULT_VOCABULARY = Path(__file__).resolve().parents[2] / "resources" / "vocabulary.txt"
+DEFAULT_VOCABULARY = resource("vocabulary.txt")
 DEFAULT_TEMPLATES = ("a photo of {}.", "a photograph of {}.", "a picture of {}.")
 SECOND_NAME_MARGIN = 0.01  # a runner-up within this cosine of the winner is named too
 

@@ -29,7 +29,8 @@ MODES = [("Copy (originals stay where they are)", "copy"), ("Hard links (no extr
 
 
 class ExportDialog(QDialog):
-    def __init__(self, analysis: Analysis, start_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(self, analysis: Analysis, start_dir: str, parent: QWidget | None = None, *,
+                 has_sets: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Groups")
         layout = QVBoxLayout(self)
@@ -63,7 +64,13 @@ class ExportDialog(QDialog):
         self.xmp_naming.addItem("IMG_0001.jpg.xmp (darktable, digiKam)", "darktable")
         self.xmp_naming.setEnabled(False)
         self.xmp.toggled.connect(self.xmp_naming.setEnabled)
-        for box in (self.noise, self.companions, self.verify, self.xmp):
+        # Only offered once near-duplicates and bursts were looked for (Cull > Find Duplicates & Bursts).
+        self.best_only = QCheckBox("Only the best frame of each near-duplicate or burst set")
+        self.best_rating = QCheckBox("Mark each set's best frame with 5 stars (XMP rating)")
+        for box in (self.best_only, self.best_rating):
+            box.setEnabled(has_sets)
+            box.setToolTip("" if has_sets else "Find duplicates and bursts first (Cull menu)")
+        for box in (self.noise, self.companions, self.verify, self.xmp, self.best_only, self.best_rating):
             form.addRow("", box)
         form.addRow("Sidecar names", self.xmp_naming)
         layout.addLayout(form)
@@ -87,4 +94,6 @@ class ExportDialog(QDialog):
                   if self.groups.item(i).checkState() == Qt.CheckState.Checked}
         return ExportOptions(mode=self.mode.currentData(), groups=chosen, include_noise=self.noise.isChecked(),
                              companions=self.companions.isChecked(), verify=self.verify.isChecked(),
-                             xmp=self.xmp.isChecked(), xmp_naming=self.xmp_naming.currentData())
+                             xmp=self.xmp.isChecked(), xmp_naming=self.xmp_naming.currentData(),
+                             best_only=self.best_only.isChecked(),
+                             best_rating=5 if self.best_rating.isChecked() else None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -35,26 +35,39 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster
+from desktop_app.core.duplicates import hidden_by_sets
 from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.export import ExportOptions, run_export, undo_export
+from desktop_app.core.groupings import parse_prompts
 from desktop_app.core.layout import REDUCERS
-from desktop_app.core.pipeline import EmbedResult, EmbedSettings, query_vector, run_analysis
+from desktop_app.core.pipeline import (
+    EmbedResult,
+    EmbedSettings,
+    group_by_events,
+    group_by_prompts,
+    query_vector,
+    run_analysis,
+    run_duplicates,
+)
 from desktop_app.core.progress import CancelToken, ProgressEvent
 from desktop_app.core.project import PROJECT_SUFFIX, Project
 from desktop_app.core.results import write_csv
 from desktop_app.core.search import Ranking, rank
 from desktop_app.core.thumbnails import thumbnail_folder
+from desktop_app.gui.culling import CullingPanel
 from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
 from desktop_app.gui.preview import PreviewDialog, reveal_in_file_manager
 from desktop_app.gui.thumbs import ThumbnailService
 from desktop_app.gui.worker import PipelineWorker
+from desktop_app.resources import icon_files
 
 MODELS = [("Default", DEFAULT_MODEL), ("Faster", FASTER_MODEL), ("More accurate", MORE_ACCURATE_MODEL)]
 CLUSTERER_LABELS = [("HDBSCAN", "hdbscan"), ("K-Means", "kmeans"),
-                    ("Agglomerative", "agglomerative")]
+                    ("Agglomerative", "agglomerative"), ("By prompts", "prompts"), ("By events", "events")]
+REGROUPINGS = ("prompts", "events")  # not clusterers: they regroup an existing map (core/groupings.py)
 SEARCH_HITS = 50
 GUI_BATCH = 8  # CPU batches of 8 keep Cancel well under a second with a ViT-B model
 MAX_RECENT = 8
@@ -108,19 +121,23 @@ class MainWindow(QMainWindow):
         self.groups.visibilityChanged.connect(self._visibility_changed)
         self.groups.mergeRequested.connect(self._merge_groups)
         self.groups.moveSelectionRequested.connect(self._move_selection_to)
+        self.culling = CullingPanel()
+        self.culling.setActivated.connect(self._set_activated)
         self.hits = QListWidget()
         self.hits.itemActivated.connect(self._hit_activated)
         self.hits.itemClicked.connect(self._hit_activated)
         self._docks = {}
         for title, widget, area in (("Library", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
                                     ("Groups", self.groups, Qt.DockWidgetArea.RightDockWidgetArea),
-                                    ("Search Results", self.hits, Qt.DockWidgetArea.RightDockWidgetArea)):
+                                    ("Search Results", self.hits, Qt.DockWidgetArea.RightDockWidgetArea),
+                                    ("Duplicates & Bursts", self.culling, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self._docks[title] = dock
         self._docks["Search Results"].hide()
+        self._docks["Duplicates & Bursts"].hide()
 
         # Parameter changes re-cluster after a short pause (typing "25" is one re-cluster, not two).
         self._recluster_timer = QTimer(self, singleShot=True, interval=350)
@@ -194,6 +211,12 @@ class MainWindow(QMainWindow):
         self.act_merge = self._action("Merge Selected Groups",
                                       lambda: self._merge_groups(self.groups.selected_groups()), "Ctrl+Shift+M")
         self.act_search = self._action("Search", lambda: self.search_box.setFocus(), S.Find)
+        self.act_find_dups = self._action("Find Duplicates && Bursts", self.find_duplicates, "Ctrl+D",
+                                          tip="Group near-identical shots and bursts; pick the best frame of each")
+        self.act_collapse = self._action("Collapse Duplicates && Bursts", self._show_collapsed, "Ctrl+Shift+D",
+                                         checkable=True, tip="Show each set as its best frame with a count")
+        self.act_make_best = self._action("Make Best Frame", self.make_best_frame, "Ctrl+B",
+                                          tip="Make the selected picture the best frame of its set")
 
     def _build_toolbar(self, model: str | None) -> None:
         bar = QToolBar("Main")
@@ -232,7 +255,13 @@ class MainWindow(QMainWindow):
         self.param_box.valueChanged.connect(lambda _v: self._recluster_timer.start())
         self.param_label = QLabel()
         bar.addWidget(self.param_label)
-        bar.addWidget(self.param_box)
+        self._param_action = bar.addWidget(self.param_box)
+        self.prompts_edit = QLineEdit()
+        self.prompts_edit.setPlaceholderText("ceremony, portraits, food, landscape")
+        self.prompts_edit.setToolTip("One group per prompt (comma-separated); items matching none go to “Other”")
+        self.prompts_edit.setMinimumWidth(220)
+        self.prompts_edit.returnPressed.connect(self._recluster)
+        self._prompts_action = bar.addWidget(self.prompts_edit)
         self._clusterer_changed()
         bar.addSeparator()
         bar.addAction(self.act_analyze)
@@ -270,6 +299,9 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
+        cull = menus.addMenu("&Cull")
+        for a in (self.act_find_dups, self.act_collapse, self.act_make_best):
+            cull.addAction(a)
         groups = menus.addMenu("&Groups")
         for a in (self.act_analyze, self.act_cancel, self.act_new_group, self.act_merge, self.act_more):
             groups.addAction(a)
@@ -318,7 +350,10 @@ class MainWindow(QMainWindow):
 
     # -- analysis -----------------------------------------------------------------------------------
     def analysis_settings(self) -> AnalysisSettings:
-        return AnalysisSettings(reducer=self.reducer_box.currentData(), clusterer=self.clusterer_box.currentData(),
+        name = self.clusterer_box.currentData()
+        if name in REGROUPINGS:  # the map is built with the default clusterer, then regrouped
+            return AnalysisSettings(reducer=self.reducer_box.currentData())
+        return AnalysisSettings(reducer=self.reducer_box.currentData(), clusterer=name,
                                 cluster_params=self._cluster_params())
 
     def embed_settings(self) -> EmbedSettings:
@@ -416,6 +451,8 @@ class MainWindow(QMainWindow):
         else:
             self.map.set_labels(self.analysis.labels, names)
         self.map.set_hidden_groups(hidden)
+        if refit:
+            self._show_collapsed()
         self.groups.show_groups(self.analysis.clusters, int((self.analysis.labels < 0).sum()), hidden)
         if self.act_outliers.isChecked():
             self.map.set_highlight(self.analysis.outliers)
@@ -429,8 +466,18 @@ class MainWindow(QMainWindow):
         kinds = [i.kind for i in result.items]
         texts = [None if i.kind != "text" else (i.snippet or "") for i in result.items]
 
+        if name == "prompts" and not params.get("prompts"):
+            self._idle("Type prompts, e.g. “ceremony, portraits, food”, and press Enter")
+            return
+        settings = self.embed_settings()
+
         def job(token: CancelToken):
             yield ProgressEvent("cluster", 0, 1, f"finding groups ({name})")
+            if name in REGROUPINGS:
+                result.analysis = base
+                if name == "prompts":
+                    return group_by_prompts(result, params["prompts"], settings)
+                return group_by_events(result)
             return recluster(base, result.vectors, kinds, texts, name, params)
 
         def done(analysis: Analysis) -> None:
@@ -443,6 +490,13 @@ class MainWindow(QMainWindow):
     def _cluster_params(self) -> dict[str, Any]:
         value = self.param_box.value()
         name = self.clusterer_box.currentData()
+        if name == "prompts":
+            try:
+                return {"prompts": parse_prompts(self.prompts_edit.text())}
+            except Exception:  # noqa: BLE001 — no prompts typed yet
+                return {}
+        if name == "events":
+            return {}
         if name == "hdbscan":
             return {"min_cluster_size": value} if value else {}
         if name == "kmeans":
@@ -451,7 +505,9 @@ class MainWindow(QMainWindow):
 
     def _clusterer_changed(self) -> None:
         name = self.clusterer_box.currentData()
-        self.param_label.setText("  min size " if name == "hdbscan" else "  groups ")
+        self._prompts_action.setVisible(name == "prompts")
+        self._param_action.setVisible(name not in REGROUPINGS)
+        self.param_label.setText({"hdbscan": "  min size ", "prompts": "  ", "events": ""}.get(name, "  groups "))
         self.param_box.setToolTip("Smallest group HDBSCAN may form (auto grows with the library)"
                                   if name == "hdbscan" else "Number of groups (auto: the best silhouette)")
         self.param_box.setMinimum(0 if name != "hdbscan" else 0)
@@ -557,6 +613,8 @@ class MainWindow(QMainWindow):
             menu.addAction("More Like This", self.more_like_this)
             menu.addAction("Reveal in File Manager",
                            lambda: reveal_in_file_manager(self.result.items[index].path))
+            if self._set_of_selection() is not None:
+                menu.addAction(self.act_make_best)
         if self.map.selected:
             menu.addAction(self.act_new_group)
             menu.addAction(self.act_zoom_sel)
@@ -699,7 +757,7 @@ class MainWindow(QMainWindow):
     def export_groups(self) -> None:
         if self.result is None or self.analysis is None or self.busy():
             return
-        dialog = ExportDialog(self.analysis, self._last_dir(), self)
+        dialog = ExportDialog(self.analysis, self._last_dir(), self, has_sets=bool(self.result.similar_sets))
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export_groups_to(dialog.destination(), dialog.options())
 
@@ -815,6 +873,61 @@ class MainWindow(QMainWindow):
         self.act_new_group.setEnabled(has_map and bool(self.map.selected))
         self.act_zoom_sel.setEnabled(has_map and bool(self.map.selected))
         self.search_box.setEnabled(has_map)
+        self.act_find_dups.setEnabled(has_map and not busy)
+        has_sets = self.result is not None and bool(self.result.similar_sets)
+        self.act_collapse.setEnabled(has_sets)
+        self.act_make_best.setEnabled(has_sets and self._set_of_selection() is not None)
+
+    # -- culling ------------------------------------------------------------------------------------
+    def find_duplicates(self) -> None:
+        """Near-duplicates and bursts on the worker thread; then the panel, and the map collapsed."""
+        if self.result is None or self.busy():
+            return
+        result, picks = self.result, set(self.edits.picks)
+        self._start(lambda token: run_duplicates(result, cancel=token, picks=picks), self._duplicates_found,
+                    "Finding duplicates")
+
+    def _duplicates_found(self, sets: list) -> None:
+        assert self.result is not None
+        self.culling.show_sets(sets, self.result.paths)
+        self._docks["Duplicates & Bursts"].show()
+        self._docks["Duplicates & Bursts"].raise_()
+        self.act_collapse.setChecked(bool(sets))
+        self._show_collapsed()
+        self._idle(f"{len(sets)} sets of near-duplicates or bursts")
+
+    def _show_collapsed(self) -> None:
+        sets = self.result.similar_sets if self.result is not None else None
+        if not sets or not self.act_collapse.isChecked():
+            self.map.set_collapsed(None, {})
+            return
+        self.map.set_collapsed(hidden_by_sets(sets, len(self.result.items)), {s.best: len(s.members) for s in sets})
+
+    def _set_activated(self, index: int) -> None:
+        assert self.result is not None and self.result.similar_sets is not None
+        s = self.result.similar_sets[index]
+        self.map.set_selection(s.members)
+        self.map.zoom_to(s.members)
+        self._selection_changed()
+
+    def _set_of_selection(self) -> Any:
+        if self.result is None or not self.result.similar_sets or len(self.map.selected) != 1:
+            return None
+        row = next(iter(self.map.selected))
+        return next((s for s in self.result.similar_sets if row in s.members), None)
+
+    def make_best_frame(self) -> None:
+        """The selected picture becomes its set's best frame (remembered in the project)."""
+        s = self._set_of_selection()
+        if s is None or self.result is None:
+            return
+        row = next(iter(self.map.selected))
+        self.edits.picks -= {self.result.items[m].path for m in s.members}
+        self.edits.picks.add(self.result.items[row].path)
+        s.best, s.chosen_by = row, "user"
+        self.culling.show_sets(self.result.similar_sets, self.result.paths)
+        self._show_collapsed()
+        self._idle(f"{Path(self.result.items[row].path).name} is now the best frame of its set")
 
     def _about(self) -> None:
         from desktop_app import __version__
@@ -847,7 +960,14 @@ def _duration(seconds: float) -> str:
 
 def application() -> QApplication:
     """The QApplication (created once), named so QSettings and the cache find their folders."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing or QApplication(sys.argv[:1])
     app.setOrganizationName("PhotoAtlas")
     app.setApplicationName("PhotoAtlas")
+    if existing is None:
+        icon = QIcon()
+        for png in icon_files():
+            icon.addFile(str(png))
+        app.setWindowIcon(icon)
+        app.setDesktopFileName("photoatlas")  # Wayland/X11 match the window to photoatlas.desktop's icon
     return app  # type: ignore[return-value]

@@ -133,6 +133,14 @@ class ThumbnailLayer(pg.GraphicsObject):
             painter.setPen(QPen(colour, 3 if i in view.selected else 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(target)
+            count = view.badges.get(int(i))
+            if count:  # a collapsed set: its best frame says how many frames it stands for
+                badge = QRectF(target.right() - 20, target.top() - 8, 26, 16)
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QBrush(QColor(20, 20, 20, 220)))
+                painter.drawRoundedRect(badge, 8, 8)
+                painter.setPen(QColor(255, 255, 255))
+                painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"×{count}")
         painter.restore()
 
 
@@ -163,6 +171,8 @@ class MapView(pg.PlotWidget):
         self.group_names: dict[int, str] = {}
         self.selected: set[int] = set()
         self.hidden_groups: set[int] = set()
+        self.collapsed: np.ndarray | None = None
+        self.badges: dict[int, int] = {}
         self.scores: np.ndarray | None = None  # search similarity, or None
         self.highlight: np.ndarray | None = None  # mask of highlighted items (search hits, outliers)
         self.scatter = pg.ScatterPlotItem(pxMode=True, size=POINT_PX, hoverable=True, tip=self._tip,
@@ -191,7 +201,8 @@ class MapView(pg.PlotWidget):
         self.thumb_layer.prepareGeometryChange()
         self.kinds, self.paths, self.snippets = list(kinds), list(paths), list(snippets)
         self.selected.clear()
-        self.scores = self.highlight = None
+        self.scores = self.highlight = self.collapsed = None
+        self.badges = {}
         self.thumbnails.set_items(self.paths, self.kinds)
         self.set_labels(labels, group_names)
         self.fit_all()
@@ -203,6 +214,13 @@ class MapView(pg.PlotWidget):
 
     def set_hidden_groups(self, hidden: set[int]) -> None:
         self.hidden_groups = set(hidden)
+        self._redraw()
+
+    def set_collapsed(self, hidden: np.ndarray | None, badges: dict[int, int]) -> None:
+        """Collapse duplicate/burst sets: ``hidden`` rows are left out, and each set's best frame (the keys of
+        ``badges``) carries its set's size as a badge. None expands everything."""
+        self.collapsed = None if hidden is None else np.asarray(hidden, bool)
+        self.badges = dict(badges) if hidden is not None else {}
         self._redraw()
 
     def set_highlight(self, mask: np.ndarray | None) -> None:
@@ -256,9 +274,15 @@ class MapView(pg.PlotWidget):
         r = self.box.viewRect()
         x, y = self.coords[:, 0], self.coords[:, 1]
         mask = (x >= r.left()) & (x <= r.right()) & (y >= r.top()) & (y <= r.bottom())
-        if self.hidden_groups:
-            mask &= ~np.isin(self.labels, list(self.hidden_groups))
-        return np.nonzero(mask)[0]
+        return np.nonzero(mask & self._shown())[0]
+
+    def _shown(self) -> np.ndarray:
+        """Items not hidden by an unticked group or by a collapsed duplicate/burst set."""
+        n = len(self.coords)
+        shown = ~np.isin(self.labels, list(self.hidden_groups)) if self.hidden_groups else np.ones(n, bool)
+        if self.collapsed is not None and len(self.collapsed) == len(shown):
+            shown &= ~self.collapsed
+        return shown
 
     def thumbnail_items(self) -> np.ndarray | None:
         """Items to draw as thumbnails now, or None when too many are in view (dots only)."""
@@ -297,8 +321,7 @@ class MapView(pg.PlotWidget):
             self.scatter.setData([], [])
             self._draw_selection()
             return
-        shown = ~np.isin(self.labels, list(self.hidden_groups)) if self.hidden_groups else np.ones(n, bool)
-        idx = np.nonzero(shown)[0]
+        idx = np.nonzero(self._shown())[0]
         ids = np.unique(self.labels)
         table = np.empty(2 * len(ids), dtype=object)  # [normal brushes..., faded brushes...]
         for j, label in enumerate(ids):
@@ -341,6 +364,8 @@ class MapView(pg.PlotWidget):
         text = f"{Path(self.paths[i]).name}\n{group}"
         if self.scores is not None:
             text += f"\nmatch {self.scores[i]:.2f}"
+        if self.badges.get(i):
+            text += f"\nbest of {self.badges[i]} similar frames"
         if self.kinds[i] == "text" and self.snippets[i]:
             text += f"\n“{self.snippets[i][:140]}”"
         return text

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, TINY_MODEL
-from near_dups import blurred, near_duplicates
-from PIL import Image
+from near_dups import blurred, near_duplicate_library, save_photo
 from shapes import draw_shape
 
 from desktop_app.core.analysis import AnalysisSettings
@@ -36,43 +35,9 @@ from desktop_app.core.pipeline import (
 from desktop_app.core.progress import drive
 from desktop_app.core.quality import laplacian_variance, measure
 
-# Classes the tiny model tells far apart (yellow is left out: a brightened yellow drifts towards white).
-DISTINCT = [("red", "circle"), ("blue", "square"), ("green", "triangle"), ("purple", "circle"), ("orange", "triangle")]
-
 
 def _settings(tmp_path: Path) -> EmbedSettings:
     return EmbedSettings(model=TINY_MODEL, cache_dir=tmp_path / "cache", batch_size=8)
-
-
-def _save(img: Image.Image, path: Path, *, taken: str | None = None, camera: tuple[str, str] = ("Canon", "EOS R5"),
-          subsec: str | None = None, gps: tuple[float, float] | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    exif = Image.Exif()
-    if taken:
-        exif[271], exif[272] = camera
-        sub = exif.get_ifd(0x8769)
-        sub[36867] = taken
-        if subsec:
-            sub[37521] = subsec
-    if gps:
-        g = exif.get_ifd(0x8825)
-        lat, lon = gps
-        g[1], g[2] = ("N" if lat >= 0 else "S"), (abs(lat), 0.0, 0.0)
-        g[3], g[4] = ("E" if lon >= 0 else "W"), (abs(lon), 0.0, 0.0)
-    img.convert("RGB").save(path, quality=92, exif=exif)
-    return path
-
-
-def _near_duplicate_library(root: Path) -> dict[str, set[str]]:
-    """Five distinct pictures, each with four edited copies; returns the expected sets (by path)."""
-    expected = {}
-    for k, (colour, shape) in enumerate(DISTINCT):
-        original = draw_shape(colour, shape, "large", 256, random.Random(k))
-        paths = {str(_save(original, root / f"{colour}-{shape}.jpg"))}
-        for how, copy in near_duplicates(original).items():
-            paths.add(str(_save(copy, root / "copies" / f"{colour}-{shape}-{how}.jpg")))
-        expected[f"{colour} {shape}"] = paths
-    return expected
 
 
 def test_exact_pair_search_matches_brute_force_and_has_no_self_pairs() -> None:
@@ -88,7 +53,7 @@ def test_exact_pair_search_matches_brute_force_and_has_no_self_pairs() -> None:
 
 
 def test_near_duplicates_are_grouped_and_distinct_pictures_are_not(tmp_path: Path) -> None:
-    expected = _near_duplicate_library(tmp_path / "lib")
+    expected = near_duplicate_library(tmp_path / "lib")
     result = drive(run_embedding([tmp_path / "lib"], _settings(tmp_path)))
     sets = drive(run_duplicates(result, CullSettings(threshold=0.94)))
     found = [{result.items[m].path for m in s.members} for s in sets]
@@ -105,8 +70,8 @@ def test_near_duplicates_are_grouped_and_distinct_pictures_are_not(tmp_path: Pat
 
 def test_best_frame_is_the_sharp_one_and_the_scores_say_why(tmp_path: Path) -> None:
     original = draw_shape("red", "circle", "large", 400, random.Random(3))
-    sharp = _save(original, tmp_path / "lib" / "b-sharp.jpg")
-    soft = _save(blurred(original), tmp_path / "lib" / "a-blurred.jpg")  # first in scan order: no lucky tie
+    sharp = save_photo(original, tmp_path / "lib" / "b-sharp.jpg")
+    soft = save_photo(blurred(original), tmp_path / "lib" / "a-blurred.jpg")  # first in scan order: no lucky tie
     assert measure(sharp).sharpness > 3 * measure(soft).sharpness
     result = drive(run_embedding([tmp_path / "lib"], _settings(tmp_path)))
     sets = drive(run_duplicates(result, CullSettings(threshold=0.9)))
@@ -117,8 +82,8 @@ def test_best_frame_is_the_sharp_one_and_the_scores_say_why(tmp_path: Path) -> N
 
 def test_user_pick_overrides_and_survives_a_rerun(tmp_path: Path) -> None:
     original = draw_shape("blue", "square", "large", 300, random.Random(4))
-    sharp = _save(original, tmp_path / "lib" / "sharp.jpg")
-    soft = _save(blurred(original), tmp_path / "lib" / "soft.jpg")
+    sharp = save_photo(original, tmp_path / "lib" / "sharp.jpg")
+    soft = save_photo(blurred(original), tmp_path / "lib" / "soft.jpg")
     result = drive(run_embedding([tmp_path / "lib"], _settings(tmp_path)))
     drive(run_duplicates(result, CullSettings(threshold=0.9), picks={str(soft)}))
     assert result.items[result.similar_sets[0].best].path == str(soft)
@@ -133,13 +98,13 @@ def test_user_pick_overrides_and_survives_a_rerun(tmp_path: Path) -> None:
 def test_bursts_come_from_capture_times_of_one_camera(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     for n in range(3):  # three shots in 1.2 s: a burst
-        _save(draw_shape("green", "triangle", "large", 200, random.Random(10 + n)), lib / f"burst-{n}.jpg",
+        save_photo(draw_shape("green", "triangle", "large", 200, random.Random(10 + n)), lib / f"burst-{n}.jpg",
               taken="2026:06:14 15:02:07", subsec=f"{n * 6}0")
-    _save(draw_shape("green", "triangle", "large", 200, random.Random(20)), lib / "later.jpg",
+    save_photo(draw_shape("green", "triangle", "large", 200, random.Random(20)), lib / "later.jpg",
           taken="2026:06:14 16:30:00")  # same subject, an hour and a half later: not part of it
-    _save(draw_shape("green", "triangle", "large", 200, random.Random(21)), lib / "other-camera.jpg",
+    save_photo(draw_shape("green", "triangle", "large", 200, random.Random(21)), lib / "other-camera.jpg",
           taken="2026:06:14 15:02:08", camera=("Nikon", "Z8"))  # same second, another photographer
-    _save(draw_shape("red", "circle", "large", 200, random.Random(22)), lib / "unlike.jpg",
+    save_photo(draw_shape("red", "circle", "large", 200, random.Random(22)), lib / "unlike.jpg",
           taken="2026:06:14 15:02:08")  # same camera, same second, different picture
     assert read_meta(lib / "burst-1.jpg").taken == pytest.approx(read_meta(lib / "burst-0.jpg").taken + 0.6)
     result = drive(run_embedding([lib], _settings(tmp_path)))
@@ -151,7 +116,7 @@ def test_bursts_come_from_capture_times_of_one_camera(tmp_path: Path) -> None:
 
 def test_raw_and_jpeg_with_one_stem_are_one_item_and_travel_together(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
-    _save(draw_shape("red", "circle", "large", 128, random.Random(1)), lib / "IMG_0001.JPG")
+    save_photo(draw_shape("red", "circle", "large", 128, random.Random(1)), lib / "IMG_0001.JPG")
     (lib / "IMG_0001.CR3").write_bytes(b"stand-in RAW: rawpy is not needed, the JPEG is embedded")
     (lib / "IMG_0002.NEF").write_bytes(b"a RAW on its own stays an item of its own")
     items = [r for r in scan([lib]) if isinstance(r, Item)]
@@ -194,7 +159,7 @@ def test_events_split_on_long_pauses_and_name_their_dates(tmp_path: Path) -> Non
 
     lib = tmp_path / "lib"
     for n, when in enumerate(["2026:06:14 10:00:00", "2026:06:14 11:00:00", "2026:06:20 09:00:00"]):
-        _save(draw_shape("red", "circle", "large", 96, random.Random(n)), lib / f"p{n}.jpg", taken=when)
+        save_photo(draw_shape("red", "circle", "large", 96, random.Random(n)), lib / f"p{n}.jpg", taken=when)
     result = drive(run_analysis([lib], _settings(tmp_path), AnalysisSettings(clusterer="none")))
     analysis = group_by_events(result)
     assert [c.name for c in analysis.clusters] == ["14 Jun 2026", "20 Jun 2026"]
@@ -203,9 +168,9 @@ def test_events_split_on_long_pauses_and_name_their_dates(tmp_path: Path) -> Non
 
 def test_export_best_only_with_a_rating_read_back_by_exiftool(tmp_path: Path) -> None:
     original = draw_shape("purple", "circle", "large", 300, random.Random(5))
-    sharp = _save(original, tmp_path / "lib" / "keep.jpg")
-    _save(blurred(original), tmp_path / "lib" / "drop.jpg")
-    _save(draw_shape("green", "triangle", "large", 300, random.Random(6)), tmp_path / "lib" / "single.jpg")
+    sharp = save_photo(original, tmp_path / "lib" / "keep.jpg")
+    save_photo(blurred(original), tmp_path / "lib" / "drop.jpg")
+    save_photo(draw_shape("green", "triangle", "large", 300, random.Random(6)), tmp_path / "lib" / "single.jpg")
     result = drive(run_analysis([tmp_path / "lib"], _settings(tmp_path), AnalysisSettings(clusterer="none")))
     with pytest.raises(BadArgument, match="duplicates"):
         drive(run_export(result, tmp_path / "out", ExportOptions(include_noise=True, best_only=True)))
@@ -223,7 +188,7 @@ def test_export_best_only_with_a_rating_read_back_by_exiftool(tmp_path: Path) ->
 
 
 def test_cli_duplicates_classify_and_events(tmp_path: Path) -> None:
-    _near_duplicate_library(tmp_path / "lib")
+    near_duplicate_library(tmp_path / "lib")
     env_cli = [sys.executable, "-m", "desktop_app"]
     results = tmp_path / "r.json"
     cache = ["--cache-dir", str(tmp_path / "cache")]
