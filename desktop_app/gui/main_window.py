@@ -130,14 +130,14 @@ class MainWindow(QMainWindow):
         for title, widget, area in (("Library", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
                                     ("Groups", self.groups, Qt.DockWidgetArea.RightDockWidgetArea),
                                     ("Search Results", self.hits, Qt.DockWidgetArea.RightDockWidgetArea),
-                                    ("Duplicates & Bursts", self.culling, Qt.DockWidgetArea.RightDockWidgetArea)):
+                                    ("Duplicates and Bursts", self.culling, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self._docks[title] = dock
         self._docks["Search Results"].hide()
-        self._docks["Duplicates & Bursts"].hide()
+        self._docks["Duplicates and Bursts"].hide()
 
         # Parameter changes re-cluster after a short pause (typing "25" is one re-cluster, not two).
         self._recluster_timer = QTimer(self, singleShot=True, interval=350)
@@ -890,8 +890,8 @@ class MainWindow(QMainWindow):
     def _duplicates_found(self, sets: list) -> None:
         assert self.result is not None
         self.culling.show_sets(sets, self.result.paths)
-        self._docks["Duplicates & Bursts"].show()
-        self._docks["Duplicates & Bursts"].raise_()
+        self._docks["Duplicates and Bursts"].show()
+        self._docks["Duplicates and Bursts"].raise_()
         self.act_collapse.setChecked(bool(sets))
         self._show_collapsed()
         self._idle(f"{len(sets)} sets of near-duplicates or bursts")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, TINY_MODEL
-from near_dups import blurred, near_duplicate_library, save_photo
+from near_dups import DISTINCT, blurred, near_duplicate_library, save_photo
 from shapes import draw_shape
 
 from desktop_app.core.analysis import AnalysisSettings
@@ -64,8 +64,9 @@ def test_near_duplicates_are_grouped_and_distinct_pictures_are_not(tmp_path: Pat
     print(f"near-duplicates with the tiny model at 0.94: precision {precision:.2f}, recall {recall:.2f}")
     assert precision == 1.0 and recall == 1.0
     assert all(s.kind == "duplicates" for s in sets)
-    # The best frame is an original or a same-size copy, never the half-size one.
-    assert not any(result.items[s.best].path.endswith("-resized.jpg") for s in sets)
+    # The best frame is the untouched original: not the half-size, recompressed, cropped or brightened copy.
+    assert sorted(Path(result.items[s.best].path).name for s in sets) == sorted(
+        f"{colour}-{shape}.jpg" for colour, shape in DISTINCT)
 
 
 def test_best_frame_is_the_sharp_one_and_the_scores_say_why(tmp_path: Path) -> None:
