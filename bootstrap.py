@@ -3,6 +3,7 @@
 
     python3 bootstrap.py run     # set up, then open the app on the sample folder in resources/sample
     python3 bootstrap.py test    # set up (with test tools), then run every check and test
+    python3 bootstrap.py installer [--smoke-test]   # set up with PyInstaller, build this platform's app
 
 Idempotent: the venv is reused, and packages are only (re)installed when pyproject.toml changes.
 Works on Linux, macOS and Windows with Python 3.11 or newer; only the standard library is used here.
@@ -70,6 +71,9 @@ def main() -> int:
             if _run([BIN / step[0], *step[1:]], env=env) != 0:
                 return 1
         return _run([PYTHON, "-m", "pytest", *sys.argv[2:]], env=env)
+    if what == "installer":
+        setup("installer")
+        return _run([PYTHON, ROOT / "installer" / "build.py", *sys.argv[2:]])
     print(__doc__)
     return 2
 
