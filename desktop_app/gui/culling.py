@@ -33,18 +33,24 @@ class CullingPanel(QWidget):
     """``setActivated(index)``: the user picked a set (select its members on the map)."""
 
     setActivated = Signal(int)
+    HINT = "Cull > Find Duplicates & Bursts looks for near-identical shots and bursts."
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.summary = QLabel("Cull > Find Duplicates && Bursts looks for near-identical shots.")
+        self.summary = QLabel(self.HINT)
         self.summary.setWordWrap(True)
         self.list = QListWidget()
         self.list.itemClicked.connect(lambda row: self.setActivated.emit(row.data(Qt.ItemDataRole.UserRole)))
         self.list.itemActivated.connect(lambda row: self.setActivated.emit(row.data(Qt.ItemDataRole.UserRole)))
         layout.addWidget(self.summary)
         layout.addWidget(self.list, 1)
+
+    def clear(self) -> None:
+        """A new library or analysis: the sets found before no longer apply."""
+        self.list.clear()
+        self.summary.setText(self.HINT)
 
     def show_sets(self, sets: list[SimilarSet], paths: list[str]) -> None:
         self.list.clear()

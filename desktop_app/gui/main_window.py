@@ -426,6 +426,7 @@ class MainWindow(QMainWindow):
 
     def _analysis_done(self, result: EmbedResult) -> None:
         self.result = result
+        self.culling.clear()
         self.base = result.analysis
         self.stack.setCurrentWidget(self.map)
         self._show_analysis(refit=True)
@@ -904,7 +905,8 @@ class MainWindow(QMainWindow):
         self.map.set_collapsed(hidden_by_sets(sets, len(self.result.items)), {s.best: len(s.members) for s in sets})
 
     def _set_activated(self, index: int) -> None:
-        assert self.result is not None and self.result.similar_sets is not None
+        if self.result is None or not self.result.similar_sets or index >= len(self.result.similar_sets):
+            return
         s = self.result.similar_sets[index]
         self.map.set_selection(s.members)
         self.map.zoom_to(s.members)

@@ -64,6 +64,11 @@ def test_duplicates_collapse_on_the_map_and_the_best_frame_can_be_changed(qtbot,
     exported = sorted(p.name for p in dest.rglob("*.jpg"))
     assert len(exported) == 5 and Path(window.result.items[other].path).name in exported
 
+    with qtbot.waitSignal(window.analysisFinished, timeout=WAIT):
+        window.analyze()  # a new analysis: the sets found before no longer apply
+    assert window.culling.list.count() == 0 and window.map.collapsed is None
+    assert len(window.map.scatter.data) == 25
+
 
 def test_groups_from_typed_prompts(qtbot, window) -> None:
     _analyse(qtbot, window, ROOT / "resources" / "sample")
