@@ -29,6 +29,14 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    # Qt reads XDG_CONFIG_HOME once per process: point QSettings at this test's folder explicitly, or one
+    # test's saved choices (say, the "By prompts" grouping) would greet the next test's window.
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:
+        return
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.NativeFormat, scope, str(home / "config"))
 
 
 @pytest.fixture(scope="session")

@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self.worker: PipelineWorker | None = None
         self._stage_started = (None, 0.0)
         self._last_ranking: Ranking | None = None
+        self._closing = False
 
         side = round(THUMB_PX * max(1.0, self.devicePixelRatioF()))
         self.thumbnails = ThumbnailService(thumbnail_folder(cache_dir), self, side=side)
@@ -376,6 +377,8 @@ class MainWindow(QMainWindow):
         return self.worker is not None and self.worker.isRunning()
 
     def _start(self, make: Any, on_success: Any, what: str) -> None:
+        if self._closing:
+            return  # a timer that fires while the window closes must not start a thread nobody will wait for
         worker = PipelineWorker(make, self)
         worker.progress.connect(self._progress)
         worker.succeeded.connect(on_success)
@@ -460,7 +463,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _recluster(self) -> None:
-        if self.result is None or self.base is None or self.busy():
+        self._recluster_timer.stop()  # Enter in the prompts box and a pending parameter change: one job, not two
+        if self.result is None or self.base is None or self.busy() or self._closing:
             return
         result, base = self.result, self.base
         name, params = self.clusterer_box.currentData(), self._cluster_params()
@@ -939,6 +943,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         """Closing mid-run cancels the job and waits for it: the cache is only written in whole transactions."""
+        self._closing = True
+        self._recluster_timer.stop()
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
             self.worker.wait(15000)
