@@ -401,7 +401,7 @@ def _duplicates(args: argparse.Namespace) -> int:
         for member, q in zip(s.members, s.qualities):
             mark = "*" if member == s.best else " "
             detail = (f"sharpness {q.sharpness:8.1f}  clipped {100 * (q.highlights + q.shadows):4.1f} %  "
-                      f"{q.megapixels:5.1f} MP" if q.readable else "unreadable")
+                      f"{q.megapixels:5.{1 if q.megapixels >= 1 else 2}f} MP" if q.readable else "unreadable")
             print(f"      {mark} {detail}  {result.items[member].path}")
     return 0
 

@@ -99,7 +99,7 @@ class ExportSummary:
         out += [f"  {n} files: {how} (not possible here)" for how, n in self.fallbacks.items()]
         out += [f"  failed {p}: {why}" for p, why in self.failed[:20]]
         if self.xmp_written:
-            out.append(f"  keywords written to {self.xmp_written} XMP sidecars")
+            out.append(f"  {self.xmp_written} XMP sidecars written (keywords, or the best frames' rating/label)")
         return out
 
 
