@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self._stage_started = (None, 0.0)
         self._last_ranking: Ranking | None = None
         self._closing = False
+        self._expanded: set[int] = set()  # duplicate/burst sets shown open while the others are collapsed
 
         side = round(THUMB_PX * max(1.0, self.devicePixelRatioF()))
         self.thumbnails = ThumbnailService(thumbnail_folder(cache_dir), self, side=side)
@@ -430,6 +431,7 @@ class MainWindow(QMainWindow):
     def _analysis_done(self, result: EmbedResult) -> None:
         self.result = result
         self.culling.clear()
+        self._expanded.clear()
         self.base = result.analysis
         self.stack.setCurrentWidget(self.map)
         self._show_analysis(refit=True)
@@ -620,6 +622,11 @@ class MainWindow(QMainWindow):
                            lambda: reveal_in_file_manager(self.result.items[index].path))
             if self._set_of_selection() is not None:
                 menu.addAction(self.act_make_best)
+                number = self.result.similar_sets.index(self._set_of_selection())
+                if self.act_collapse.isChecked():
+                    opened = number in self._expanded
+                    menu.addAction("Collapse This Set" if opened else "Expand This Set",
+                                   lambda: self._toggle_set(number, not opened))
         if self.map.selected:
             menu.addAction(self.act_new_group)
             menu.addAction(self.act_zoom_sel)
@@ -695,8 +702,12 @@ class MainWindow(QMainWindow):
 
     # -- projects and export ------------------------------------------------------------------------
     def project(self) -> Project:
+        # The Groups box as the user left it, "By prompts" with its prompts included (analysis_settings() would
+        # give the clusterer the map is first built with).
+        chosen = AnalysisSettings(reducer=self.reducer_box.currentData(), clusterer=self.clusterer_box.currentData(),
+                                  cluster_params=self._cluster_params())
         return Project(folders=list(self.folders), model=self.model_box.currentData() or DEFAULT_MODEL,
-                       analysis=self.analysis_settings(), edits=self.edits)
+                       analysis=chosen, edits=self.edits)
 
     def save_project(self, ask: bool = False) -> bool:
         path = self.project_path
@@ -743,6 +754,7 @@ class MainWindow(QMainWindow):
         self.clusterer_box.blockSignals(True)
         self.param_box.blockSignals(True)
         self.clusterer_box.setCurrentIndex(max(0, self.clusterer_box.findData(project.analysis.clusterer)))
+        self.prompts_edit.setText(", ".join(project.analysis.cluster_params.get("prompts", [])))
         self._clusterer_changed()
         value = next(iter(project.analysis.cluster_params.values()), 0)
         self.param_box.setValue(value if isinstance(value, int) else 0)
@@ -898,20 +910,29 @@ class MainWindow(QMainWindow):
         self._docks["Duplicates and Bursts"].show()
         self._docks["Duplicates and Bursts"].raise_()
         self.act_collapse.setChecked(bool(sets))
+        self._expanded.clear()
         self._show_collapsed()
         self._idle(f"{len(sets)} sets of near-duplicates or bursts")
 
     def _show_collapsed(self) -> None:
+        """Each set as its best frame with a count, except the sets the user opened (``_expanded``)."""
         sets = self.result.similar_sets if self.result is not None else None
         if not sets or not self.act_collapse.isChecked():
             self.map.set_collapsed(None, {})
             return
-        self.map.set_collapsed(hidden_by_sets(sets, len(self.result.items)), {s.best: len(s.members) for s in sets})
+        closed = [s for i, s in enumerate(sets) if i not in self._expanded]
+        self.map.set_collapsed(hidden_by_sets(closed, len(self.result.items)), {s.best: len(s.members) for s in closed})
+
+    def _toggle_set(self, index: int, expanded: bool) -> None:
+        (self._expanded.add if expanded else self._expanded.discard)(index)
+        self._show_collapsed()
 
     def _set_activated(self, index: int) -> None:
+        """A row of the panel: open that set on the map (to compare its frames) and select them."""
         if self.result is None or not self.result.similar_sets or index >= len(self.result.similar_sets):
             return
         s = self.result.similar_sets[index]
+        self._toggle_set(index, True)
         self.map.set_selection(s.members)
         self.map.zoom_to(s.members)
         self._selection_changed()

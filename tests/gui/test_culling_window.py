@@ -48,8 +48,13 @@ def test_duplicates_collapse_on_the_map_and_the_best_frame_can_be_changed(qtbot,
     # Pick another frame of the first set as its best: remembered, and --best-only exports it.
     first = sets[0]
     other = first.others[0]
+    window.act_collapse.trigger()  # collapsed again; clicking a set in the panel opens just that one
     window.culling.setActivated.emit(0)
     assert window.map.selected == set(first.members)
+    assert len(window.map.scatter.data) == 5 + 4 and first.best not in window.map.badges
+    window._toggle_set(0, False)
+    assert len(window.map.scatter.data) == 5
+    window.act_collapse.trigger()
     window.map.set_selection({other})
     window._selection_changed()
     assert window.act_make_best.isEnabled()
@@ -70,7 +75,7 @@ def test_duplicates_collapse_on_the_map_and_the_best_frame_can_be_changed(qtbot,
     assert len(window.map.scatter.data) == 25
 
 
-def test_groups_from_typed_prompts(qtbot, window) -> None:
+def test_groups_from_typed_prompts_and_a_project_keeps_them(qtbot, window, tmp_path) -> None:
     _analyse(qtbot, window, ROOT / "resources" / "sample")
     window.clusterer_box.setCurrentIndex(window.clusterer_box.findData("prompts"))
     assert window._prompts_action.isVisible() and not window._param_action.isVisible()
@@ -85,3 +90,15 @@ def test_groups_from_typed_prompts(qtbot, window) -> None:
     names = {Path(p).name for p in members}
     assert {f"red-circle-{n}.jpg" for n in (1, 2, 3)} <= names
     assert all(n.startswith(("red-circle", "orange-circle")) for n in names)  # to the tiny model orange ~ red
+
+    project = tmp_path / "sample.photoatlas"
+    assert window.save_project_to(project)
+    reopened = MainWindow(model=TINY_MODEL, cache_dir=window.cache_dir, interactive_errors=False)
+    qtbot.addWidget(reopened)
+    with qtbot.waitSignal(reopened.analysisFinished, timeout=WAIT):
+        reopened.open_project(project)
+    assert reopened.clusterer_box.currentData() == "prompts"
+    assert reopened.prompts_edit.text() == "red circle, blue square"
+    qtbot.waitUntil(lambda: reopened.base.params["clusterer"]["name"] == "prompts" and not reopened.busy(),
+                    timeout=WAIT)
+    assert {c.name for c in reopened.analysis.clusters} == {"red circle", "blue square", OTHER}
