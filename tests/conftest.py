@@ -39,6 +39,20 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
         QSettings.setPath(QSettings.Format.NativeFormat, scope, str(home / "config"))
 
 
+GUI_WAIT = 180_000  # ms: generous, CI machines are slow; no GUI test makes a timing assertion
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The main window with the tiny model and a cache of its own, shown (offscreen)."""
+    from desktop_app.gui.main_window import MainWindow
+
+    w = MainWindow(model=TINY_MODEL, cache_dir=tmp_path / "cache", interactive_errors=False)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
 @pytest.fixture(scope="session")
 def tiny_resolved():
     from desktop_app.core.embed import ModelSpec, resolve_model

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ DEFAULT_THRESHOLD = 0.94  # cosine; see docs/CULLING.md for how it was chosen
 BURST_SECONDS = 2.0
 BURST_SIMILARITY = 0.80
 TILE = 8192
+QUALITY_WORKERS = 2  # frames of a set decoded at once for the best-frame pick
 BF16_MARGIN = 0.02  # > worst-case bf16 error of a dot product of unit vectors (2u + u^2 + output rounding)
 
 SetKind = Literal["duplicates", "burst"]
@@ -85,9 +87,9 @@ def similar_pairs(vectors: np.ndarray, threshold: float, cancel: CancelToken | N
     found_j: list[np.ndarray] = []
     done = 0
     with torch.inference_mode():
-        for a in starts:
+        for ai, a in enumerate(starts):
             block = xb[a:a + tile]
-            for b in starts[starts.index(a):]:
+            for b in starts[ai:]:
                 s = block @ xb[b:b + tile].T
                 if a == b:
                     s = torch.triu(s, diagonal=1)  # each pair once, never an item with itself
@@ -136,13 +138,7 @@ def find_sets(vectors: np.ndarray, kinds: Sequence[str], paths: Sequence[str], m
     if len(images) < 2:
         return []
     # Pairs are found on the image rows only, then mapped back to document rows.
-    gen = similar_pairs(vectors[images], settings.threshold, cancel)
-    while True:
-        try:
-            yield next(gen)
-        except StopIteration as stop:
-            di, dj, _ = stop.value
-            break
+    di, dj, _ = yield from similar_pairs(vectors[images], settings.threshold, cancel)
     bi, bj = burst_pairs(metas, vectors, images.tolist(), settings.burst_seconds, settings.burst_similarity)
     burst_rows = set(bi.tolist()) | set(bj.tolist())
     rows = np.concatenate([images[di], bi])
@@ -158,18 +154,17 @@ def find_sets(vectors: np.ndarray, kinds: Sequence[str], paths: Sequence[str], m
     sets: list[SimilarSet] = []
     todo = sum(len(m) for m in members_of)
     measured = 0
-    for members in members_of:
-        qualities = []
-        for r in members:
-            qualities.append(measure(paths[r]))
-            measured += 1
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        yield ProgressEvent("quality", measured, todo, "measuring sharpness and exposure")
-        kind: SetKind = "burst" if any(r in burst_rows for r in members) else "duplicates"
-        s = SimilarSet(kind, members, qualities, members[best_of(qualities)])
-        apply_pick(s, paths, picks)
-        sets.append(s)
+    with ThreadPoolExecutor(max_workers=QUALITY_WORKERS) as pool:  # decoding releases the GIL
+        for members in members_of:
+            qualities = list(pool.map(measure, [paths[r] for r in members]))
+            measured += len(members)
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            yield ProgressEvent("quality", measured, todo, "measuring sharpness and exposure")
+            kind: SetKind = "burst" if any(r in burst_rows for r in members) else "duplicates"
+            s = SimilarSet(kind, members, qualities, members[best_of(qualities)])
+            apply_pick(s, paths, picks)
+            sets.append(s)
     return sets
 
 

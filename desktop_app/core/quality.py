@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,12 +59,6 @@ class Quality:
                    float(data.get("shadows", 0)), float(data.get("megapixels", 0)), bool(data.get("readable", True)))
 
 
-def laplacian_variance(gray: np.ndarray) -> float:
-    """Variance of the 4-neighbour Laplacian of a 2-D luminance array (0..255)."""
-    lap = _laplacian(gray)
-    return float(lap.var()) if lap.size else 0.0
-
-
 def _laplacian(gray: np.ndarray) -> np.ndarray:
     g = gray.astype(np.float32)
     if g.shape[0] < 3 or g.shape[1] < 3:
@@ -99,12 +92,6 @@ def measure(path: str | Path) -> Quality:
     w, h = decoded.original_size
     return Quality(sharpness=focus(gray), highlights=float((gray >= CLIP_HIGH).mean()),
                    shadows=float((gray <= CLIP_LOW).mean()), megapixels=w * h / 1e6)
-
-
-def measure_all(paths: Sequence[str | Path], workers: int = 2) -> list[Quality]:
-    """``measure`` for many files in a small pool (decoding releases the GIL)."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(measure, paths))
 
 
 def best_of(qualities: Sequence[Quality]) -> int:

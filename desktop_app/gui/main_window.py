@@ -38,6 +38,7 @@ from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster
 from desktop_app.core.duplicates import hidden_by_sets
 from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
+from desktop_app.core.errors import BadArgument
 from desktop_app.core.export import ExportOptions, run_export, undo_export
 from desktop_app.core.groupings import parse_prompts
 from desktop_app.core.layout import REDUCERS
@@ -351,12 +352,15 @@ class MainWindow(QMainWindow):
             self.add_paths(paths, analyze=True)
 
     # -- analysis -----------------------------------------------------------------------------------
-    def analysis_settings(self) -> AnalysisSettings:
-        name = self.clusterer_box.currentData()
-        if name in REGROUPINGS:  # the map is built with the default clusterer, then regrouped
-            return AnalysisSettings(reducer=self.reducer_box.currentData())
-        return AnalysisSettings(reducer=self.reducer_box.currentData(), clusterer=name,
+    def chosen_settings(self) -> AnalysisSettings:
+        """The toolbar as the user left it ("By prompts" with its prompts): what a project remembers."""
+        return AnalysisSettings(reducer=self.reducer_box.currentData(), clusterer=self.clusterer_box.currentData(),
                                 cluster_params=self._cluster_params())
+
+    def analysis_settings(self) -> AnalysisSettings:
+        """What the analysis runs with: a regrouping is applied after a map made with the default clusterer."""
+        chosen = self.chosen_settings()
+        return AnalysisSettings(reducer=chosen.reducer) if chosen.clusterer in REGROUPINGS else chosen
 
     def embed_settings(self) -> EmbedSettings:
         return EmbedSettings(model=self.model_box.currentData() or DEFAULT_MODEL, cache_dir=self.cache_dir,
@@ -500,7 +504,7 @@ class MainWindow(QMainWindow):
         if name == "prompts":
             try:
                 return {"prompts": parse_prompts(self.prompts_edit.text())}
-            except Exception:  # noqa: BLE001 — no prompts typed yet
+            except BadArgument:  # no prompts typed yet
                 return {}
         if name == "events":
             return {}
@@ -620,9 +624,10 @@ class MainWindow(QMainWindow):
             menu.addAction("More Like This", self.more_like_this)
             menu.addAction("Reveal in File Manager",
                            lambda: reveal_in_file_manager(self.result.items[index].path))
-            if self._set_of_selection() is not None:
+            in_set = self._set_of_selection()
+            if in_set is not None:
                 menu.addAction(self.act_make_best)
-                number = self.result.similar_sets.index(self._set_of_selection())
+                number = self.result.similar_sets.index(in_set)
                 if self.act_collapse.isChecked():
                     opened = number in self._expanded
                     menu.addAction("Collapse This Set" if opened else "Expand This Set",
@@ -702,12 +707,8 @@ class MainWindow(QMainWindow):
 
     # -- projects and export ------------------------------------------------------------------------
     def project(self) -> Project:
-        # The Groups box as the user left it, "By prompts" with its prompts included (analysis_settings() would
-        # give the clusterer the map is first built with).
-        chosen = AnalysisSettings(reducer=self.reducer_box.currentData(), clusterer=self.clusterer_box.currentData(),
-                                  cluster_params=self._cluster_params())
         return Project(folders=list(self.folders), model=self.model_box.currentData() or DEFAULT_MODEL,
-                       analysis=chosen, edits=self.edits)
+                       analysis=self.chosen_settings(), edits=self.edits)
 
     def save_project(self, ask: bool = False) -> bool:
         path = self.project_path
@@ -738,8 +739,6 @@ class MainWindow(QMainWindow):
             self.open_project(Path(name))
 
     def open_project(self, path: Path) -> None:
-        from desktop_app.core.errors import BadArgument
-
         try:
             project = Project.load(path)
         except BadArgument as exc:

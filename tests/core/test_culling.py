@@ -33,7 +33,7 @@ from desktop_app.core.pipeline import (
     run_embedding,
 )
 from desktop_app.core.progress import drive
-from desktop_app.core.quality import laplacian_variance, measure
+from desktop_app.core.quality import focus, measure
 
 
 def _settings(tmp_path: Path) -> EmbedSettings:
@@ -78,7 +78,7 @@ def test_best_frame_is_the_sharp_one_and_the_scores_say_why(tmp_path: Path) -> N
     sets = drive(run_duplicates(result, CullSettings(threshold=0.9)))
     assert len(sets) == 1
     assert result.items[sets[0].best].path == str(sharp)
-    assert laplacian_variance(np.full((10, 10), 7.0)) == 0.0
+    assert focus(np.full((10, 10), 7.0)) == 0.0
 
 
 def test_user_pick_overrides_and_survives_a_rerun(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import GUI_WAIT as WAIT
 from conftest import ROOT, TINY_MODEL
 from near_dups import near_duplicate_library
 
@@ -14,16 +15,6 @@ pytest.importorskip("PySide6")
 from desktop_app.core.export import ExportOptions  # noqa: E402
 from desktop_app.core.groupings import OTHER  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
-
-WAIT = 180_000
-
-
-@pytest.fixture
-def window(qtbot, tmp_path) -> MainWindow:
-    w = MainWindow(model=TINY_MODEL, cache_dir=tmp_path / "cache", interactive_errors=False)
-    qtbot.addWidget(w)
-    w.show()
-    return w
 
 
 def _analyse(qtbot, window: MainWindow, folder: Path) -> None:

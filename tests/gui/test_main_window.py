@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import GUI_WAIT as WAIT
 from conftest import ROOT, TINY_MODEL, save_shape
 
 pytest.importorskip("PySide6")
@@ -20,7 +21,6 @@ from desktop_app.core.cache import EmbeddingCache  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
 
 GROUPS = [("red", "circle"), ("blue", "square"), ("green", "triangle")]
-WAIT = 180_000  # ms: generous, CI machines are slow; nothing here is a timing assertion
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +32,6 @@ def library(tmp_path_factory) -> Path:
     (root / "note.txt").write_text("a red circle\n")
     (root / "broken.jpg").write_bytes(b"not a picture")
     return root
-
-
-@pytest.fixture
-def window(qtbot, tmp_path) -> MainWindow:
-    w = MainWindow(model=TINY_MODEL, cache_dir=tmp_path / "cache", interactive_errors=False)
-    qtbot.addWidget(w)
-    w.show()
-    return w
 
 
 def drop(window: MainWindow, *paths: Path) -> None:
