@@ -2,10 +2,30 @@
 
 ``scan`` walks folders deterministically, skips hidden entries, detects symlink loops and never raises for
 a bad entry: problems become ``Skipped`` records.
+
+Which files are pictures (decided here from the name and, for unknown names, the first bytes; ``images``
+then decodes them and turns a file it cannot read into a ``Skipped`` with the decoder's reason):
+
+1. RAW files (``RAW_EXTENSIONS``) and common picture formats (``IMAGE_EXTENSIONS``: JPEG and its variants,
+   PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF, JPEG XL, JPEG 2000, PSD, MPO) are images.
+2. So is any other extension Pillow registers for a format it can open (``pillow_extensions``: QOI, TGA,
+   FITS, ICO, PPM...), except formats that are not photos: documents (PDF, EPS), vector clip art (WMF/EMF),
+   videos (MPEG) and data containers Pillow only names (HDF5, GRIB, BUFR, IPTC).
+3. Videos (``VIDEO_EXTENSIONS``) are listed as ``Skipped(path, "video (not supported)")`` so the user knows
+   why they are not on the map, except a clip with the same stem as a picture beside it (a Live Photo's
+   ``IMG_0001.MOV`` beside ``IMG_0001.HEIC``): that is part of the picture and not worth a line.
+4. Sidecars, catalogues and documents (``NOT_PICTURES``: .xmp, .json, .aae, .pdf...) and backup copies
+   (exiftool's ``*.jpg_original``, ``*.bak``) are ignored without a word.
+5. Any other file (unknown extension or none) is an image when its first bytes are the signature of a photo
+   format Pillow reads (``SNIFFED_FORMATS``, checked with Pillow's own signature tests), else ignored.
+
+A sub-folder holding ``EXPORT_JOURNAL`` is a PhotoAtlas export destination: its copies are not new photos, so
+it is skipped with a reason, unless the user named that folder itself as one of the folders to scan.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -13,14 +33,35 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from PIL import Image
+
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".jfi", ".png", ".apng", ".webp", ".bmp", ".dib", ".gif", ".tif",
+     ".tiff", ".heic", ".heif", ".heics", ".heifs", ".hif", ".avif", ".avifs", ".jxl", ".jp2", ".j2k", ".j2c",
+     ".jpc", ".jpf", ".jpx", ".psd", ".mpo"}
 )
 RAW_EXTENSIONS = frozenset(
-    {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef", ".srw",
-     ".raw", ".3fr", ".erf", ".kdc", ".mrw", ".x3f"}
+    {".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".rwl",
+     ".pef", ".srw", ".raw", ".3fr", ".fff", ".erf", ".kdc", ".dcr", ".mrw", ".x3f", ".iiq", ".mos", ".mef",
+     ".gpr"}
 )
 TEXT_EXTENSIONS = frozenset({".txt", ".md"})
+VIDEO_EXTENSIONS = frozenset(
+    {".mov", ".mp4", ".m4v", ".avi", ".mts", ".m2ts", ".mkv", ".webm", ".wmv", ".3gp", ".mpg", ".mpeg", ".insv",
+     ".braw", ".crm", ".r3d"}
+)
+VIDEO_REASON = "video (not supported)"
+# Not pictures, known without opening them: sidecars of photo editors and phones, catalogues, documents.
+NOT_PICTURES = frozenset(
+    {".xmp", ".json", ".aae", ".thm", ".lrv", ".pp3", ".dop", ".on1", ".cos", ".cof", ".arp", ".lrcat", ".lrdata",
+     ".db", ".ini", ".log", ".csv", ".html", ".htm", ".xml", ".pdf", ".doc", ".docx", ".zip", ".exe", ".dll"}
+)
+# Pillow formats that are never photos (or that Pillow only identifies without decoding).
+NOT_PHOTO_FORMATS = frozenset({"PDF", "EPS", "WMF", "MPEG", "HDF5", "GRIB", "BUFR", "IPTC"})
+# Photo formats recognised by their first bytes when the file name does not say what it is.
+SNIFFED_FORMATS = ("JPEG", "PNG", "GIF", "TIFF", "BMP", "WEBP", "AVIF", "HEIF", "JXL", "JPEG2000", "PSD")
+EXPORT_JOURNAL = ".photoatlas-journal.jsonl"  # written by core.export into every export destination
+EXPORT_REASON = "a PhotoAtlas export (its copies are not new photos)"
 
 Kind = Literal["image", "text"]
 
@@ -51,14 +92,55 @@ class Skipped:
     reason: str
 
 
+@functools.cache
+def register_pillow_plugins() -> None:
+    """Register the openers Pillow does not have built in (HEIC/HEIF, JPEG XL), once per process."""
+    import pillow_heif
+    import pillow_jxl  # noqa: F401 — registers the JPEG XL plugin on import
+
+    pillow_heif.register_heif_opener()
+
+
+@functools.cache
+def pillow_extensions() -> frozenset[str]:
+    """Every extension Pillow (with the registered plugins) opens as a photo format (rule 2 of the module)."""
+    register_pillow_plugins()
+    Image.init()
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items()
+                     if fmt in Image.OPEN and fmt not in NOT_PHOTO_FORMATS)
+
+
 def kind_of(path: Path) -> Kind | None:
     """``"image"``, ``"text"`` or ``None`` (not a type PhotoAtlas reads), from the file extension."""
     ext = path.suffix.lower()
-    if ext in IMAGE_EXTENSIONS or ext in RAW_EXTENSIONS:
+    if ext in IMAGE_EXTENSIONS or ext in RAW_EXTENSIONS or ext in pillow_extensions():
         return "image"
     if ext in TEXT_EXTENSIONS:
         return "text"
     return None
+
+
+def looks_like_picture(path: Path) -> bool:
+    """Whether the file starts with the signature of a photo format Pillow reads (``SNIFFED_FORMATS``).
+    Pillow's own tests of each format are used; a file that cannot be read is not a picture here."""
+    register_pillow_plugins()
+    Image.init()
+    try:
+        with open(path, "rb") as f:
+            prefix = f.read(32)
+    except OSError:
+        return False
+    for fmt in SNIFFED_FORMATS:
+        accept = Image.OPEN.get(fmt, (None, None))[1]
+        if accept is not None and accept(prefix) is True:
+            return True
+    return False
+
+
+def _ignored_silently(path: Path) -> bool:
+    """Sidecars, documents and backup copies (rule 4 of the module docstring)."""
+    ext = path.suffix.lower()
+    return ext in NOT_PICTURES or ext.endswith("_original") or ext in (".bak", ".tmp") or path.name.endswith("~")
 
 
 def _is_hidden(entry: os.DirEntry[str]) -> bool:
@@ -79,6 +161,10 @@ def _os_reason(exc: OSError) -> str:
 
 def _file_record(path: Path, st: os.stat_result, explicit: bool) -> Item | Skipped | None:
     kind = kind_of(path)
+    if kind is None and path.suffix.lower() in VIDEO_EXTENSIONS:
+        return Skipped(path, VIDEO_REASON)
+    if kind is None and st.st_size > 0 and not _ignored_silently(path) and looks_like_picture(path):
+        kind = "image"
     if kind is None:
         # Inside folders, unknown files (sidecars, PDFs, .DS_Store) are simply not ours; a file the user
         # named explicitly deserves an answer.
@@ -89,7 +175,8 @@ def _file_record(path: Path, st: os.stat_result, explicit: bool) -> Item | Skipp
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, roots: frozenset[tuple[int, int]] = frozenset()) -> None:
+        self.roots = roots  # (device, inode) of the folders the user named: never skipped as exports
         self.seen_dirs: set[tuple[int, int]] = set()
         self.seen_files: set[Path] = set()
 
@@ -105,6 +192,9 @@ class _Walker:
             return
         if key in self.seen_dirs:
             yield Skipped(folder, "already scanned through another path")
+            return
+        if key not in self.roots and _is_export(folder):
+            yield Skipped(folder, EXPORT_REASON)
             return
         self.seen_dirs.add(key)
         try:
@@ -147,14 +237,25 @@ class _Walker:
         return True
 
 
+def _is_export(folder: Path) -> bool:
+    """Whether ``folder`` is a PhotoAtlas export destination (it holds the export journal)."""
+    try:
+        return (folder / EXPORT_JOURNAL).is_file()
+    except OSError:
+        return False
+
+
 def _pair_companions(records: list[Item | Skipped]) -> Iterator[Item | Skipped]:
     """Within one folder: a RAW file and a picture with the same stem become one item (the picture, with
-    ``raw`` set), and text items sharing a stem with a picture get ``caption_of``."""
+    ``raw`` set), text items sharing a stem with a picture get ``caption_of``, and a video sharing a stem with
+    a picture (a Live Photo's clip) is dropped rather than listed as skipped."""
     files = [r for r in records if isinstance(r, Item)]
     raws = {r.path.stem: r.path for r in files if r.is_raw}
     viewable = {r.path.stem for r in files if r.kind == "image" and not r.is_raw}
     images = {r.path.stem: r.path for r in files if r.kind == "image" and not (r.is_raw and r.path.stem in viewable)}
     for rec in records:
+        if isinstance(rec, Skipped) and rec.reason == VIDEO_REASON and rec.path.stem in images:
+            continue
         if isinstance(rec, Item):
             stem = rec.path.stem
             if rec.is_raw and stem in viewable:
@@ -166,16 +267,26 @@ def _pair_companions(records: list[Item | Skipped]) -> Iterator[Item | Skipped]:
         yield rec
 
 
+def _folder_key(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a folder, None for anything else (or a path that cannot be read)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
 def scan(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Item | Skipped]:
     """Yield ``Item``s and ``Skipped``s for folders (recursively) and single files, in a stable order.
 
     Folders are walked in name order, files of a folder before its subfolders. Hidden files and folders
-    are ignored, symlink loops and duplicate paths to the same file are reported once, and nothing here
-    raises for a bad entry.
+    are ignored, symlink loops and duplicate paths to the same file are reported once, sub-folders that are
+    PhotoAtlas exports are skipped (a folder named in ``paths`` never is), and nothing here raises for a
+    bad entry.
     """
-    walker = _Walker()
-    for raw in paths:
-        path = Path(os.path.abspath(os.fspath(raw)))
+    paths = [Path(os.path.abspath(os.fspath(p))) for p in paths]
+    walker = _Walker(frozenset(key for key in map(_folder_key, paths) if key is not None))
+    for path in paths:
         try:
             st = path.stat()
         except OSError as exc:
