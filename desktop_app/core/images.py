@@ -214,11 +214,11 @@ def _load_raw(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage
     (no demosaic: tens of milliseconds), else through a half-size demosaic; upright from the RAW's flip."""
     import rawpy
 
-    # rawpy is given the bytes, not the path: LibRaw's file opener fails on non-ASCII paths on Windows
-    # (letmaik/rawpy#85), and it reads the whole file for either route anyway.
-    data = path.read_bytes()
     try:
-        raw = rawpy.imread(io.BytesIO(data))
+        # LibRaw opens an ASCII path itself and reads only what it needs (2 ms instead of 19 ms for a 54 MB DNG);
+        # any other path is handed over as bytes: LibRaw's file opener fails on non-ASCII paths on Windows
+        # (letmaik/rawpy#85).
+        raw = rawpy.imread(str(path)) if str(path).isascii() else rawpy.imread(io.BytesIO(path.read_bytes()))
     except Exception as exc:  # LibRawFileUnsupportedError, LibRawIOError, LibRawDataError...
         raise UnreadableFile(f"RAW file LibRaw cannot open ({_libraw_reason(exc)})") from None
     with raw:
