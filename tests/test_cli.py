@@ -114,9 +114,17 @@ def test_two_processes_share_one_cache_without_corrupting_it(tmp_path: Path) -> 
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
+        assert "moved it to" not in err
+    # Whatever the interleaving, no work is lost and nothing is moved aside: a third run embeds nothing.
+    assert [f.name for f in (tmp_path / "c").iterdir() if ".corrupt-" in f.name] == []
     run = photoatlas("embed", str(tmp_path / "a"), str(tmp_path / "b"), "--model", TINY_MODEL,
                      "--cache-dir", str(tmp_path / "c"), "--quiet")
+    assert run.returncode == 0, run.stderr
     assert "0 embedded, 48 from cache" in run.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "c" / "embeddings.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 48
 
 
 def test_a_killed_run_keeps_finished_batches_and_the_cache_stays_usable(tmp_path: Path) -> None:

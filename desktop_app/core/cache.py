@@ -1,25 +1,72 @@
 """SQLite store of embedding vectors, keyed by file identity (path, size, mtime_ns) AND model identity.
 
 A rerun on an unchanged folder embeds nothing; a changed file is embedded again; vectors of two models
-never mix. The database runs in WAL mode with a busy timeout so two processes can share it. A corrupt file,
-or one written by a newer PhotoAtlas, is moved aside with a warning and a fresh cache is started.
+never mix. The database runs in WAL mode with a busy timeout so several processes (the GUI, a CLI run, two
+windows) can share it.
+
+A user's cache can be hours of work, so it is only ever moved aside when it is really damaged, and only when
+no other process has it open:
+
+- *Damaged* means SQLite said ``SQLITE_CORRUPT`` or ``SQLITE_NOTADB`` (read from the exception's
+  ``sqlite_errorcode``, never from its message), or ``PRAGMA quick_check`` did not answer ``ok``. A busy or
+  locked database, a full disk, an I/O error or a file that cannot be opened is raised as ``CacheUnavailable``
+  (``CacheBusy`` for busy/locked, after retrying until the timeout) and the file stays where it is.
+- *Nobody else has it open* is proven with two kinds of lock file, both taken through ``filelock`` (``flock``
+  on Linux and macOS, ``LockFileEx``/``msvcrt.locking`` on Windows; the OS drops them when a process dies):
+  ``embeddings.sqlite3.lock`` is a gate held only while a cache is being opened (connect, WAL, schema,
+  integrity check, moving aside), so openers never race each other; and each open ``EmbeddingCache`` holds
+  its own lock file in ``embeddings.sqlite3.sessions/`` for as long as it is open. filelock has no shared
+  lock, so "shared" is many exclusive locks on many files. Under the gate, a session file whose lock can be
+  taken belongs to a process that died without closing the cache; one whose lock cannot be taken belongs to
+  a live user. A damaged cache is moved aside only while holding the gate and finding no live session but
+  our own; otherwise opening fails with a message and nothing moves.
+- ``PRAGMA quick_check`` reads the whole file (seconds for a million vectors), so it runs only after an
+  unclean shutdown (a stale session file was found) or when the last check is ``CHECK_EVERY_DAYS`` old.
+  A plain open reads a few pages. Corruption met during a normal open still takes the careful path above.
+- A cache written by a newer PhotoAtlas is used as it is: newer schemas only add tables and columns, our
+  tables are created ``IF NOT EXISTS`` and every insert names its columns, and its ``schema_version`` is left
+  alone. So two installed versions never evict each other's cache. Only if a table lacks a column this
+  version needs does opening fail (``CacheUnavailable``), again without moving anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
+
+from desktop_app.core.errors import PhotoAtlasError
 
 SCHEMA_VERSION = 1  # tables added since (texts, layouts) are created on open; older readers ignore them
 CACHE_FILENAME = "embeddings.sqlite3"
 LAYOUTS_KEPT = 24  # most recent layouts kept per cache (each is a few MB at 100k items)
+CHECK_EVERY_DAYS = 30  # a full integrity check this often even without an unclean shutdown
+OPEN_TIMEOUT_S = 120.0  # how long opening waits for other processes (their open, a write lock) before giving up
+
+# Primary SQLite result codes (the low byte of ``sqlite_errorcode``), see https://sqlite.org/rescode.html
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 10, 11, 13, 14, 26
+_DAMAGED = {_SQLITE_CORRUPT, _SQLITE_NOTADB}
+_BUSY = {_SQLITE_BUSY, _SQLITE_LOCKED}
+
+# The columns this version reads and writes; a newer schema may add more (see the module docstring).
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "meta": ("key", "value"),
+    "models": ("model_key", "identity"),
+    "vectors": ("model_key", "path", "size", "mtime_ns", "status", "snippet", "vector"),
+    "file_digests": ("path", "size", "mtime_ns", "sha256"),
+    "texts": ("model_key", "text", "vector"),
+    "layouts": ("key", "params_key", "created", "dims", "row_ids", "coords"),
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,6 +97,13 @@ CREATE TABLE IF NOT EXISTS layouts (
 );
 CREATE INDEX IF NOT EXISTS layouts_by_params ON layouts (params_key, created);
 """
+_SCHEMA_OBJECTS = {*_COLUMNS, "layouts_by_params"}
+
+
+def _insert(table: str, verb: str = "INSERT OR REPLACE") -> str:
+    """An insert that names its columns, so a newer schema's extra columns (with defaults) do not break it."""
+    columns = _COLUMNS[table]
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def default_cache_dir() -> Path:
@@ -57,6 +111,93 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("PhotoAtlas", appauthor=False))
+
+
+class CacheUnavailable(PhotoAtlasError):
+    """The embedding cache cannot be used now (disk full, I/O error, no permission, in use while damaged).
+
+    Nothing was moved or deleted; ``details`` holds SQLite's own error when there is one.
+    """
+
+
+class CacheBusy(CacheUnavailable):
+    """Another process kept the embedding cache locked for longer than the open timeout."""
+
+
+class _Damaged(Exception):
+    """``PRAGMA quick_check`` found a problem (SQLite itself raised nothing)."""
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def _unavailable(exc: sqlite3.Error, folder: Path) -> CacheUnavailable:
+    """The typed error (with a one-line message) for an SQLite error that is not damage."""
+    code = _primary_code(exc)
+    details = f"{getattr(exc, 'sqlite_errorname', 'SQLite error')}: {exc}"
+    if code in _BUSY:
+        return CacheBusy(f"the embedding cache in {folder} is locked by another program ({exc}); "
+                         "close other PhotoAtlas windows or commands and try again", details=details)
+    if code == _SQLITE_FULL:
+        return CacheUnavailable(f"the disk holding the embedding cache ({folder}) is full; free some space and "
+                                "try again", details=details)
+    if code == _SQLITE_IOERR:
+        return CacheUnavailable(f"could not read or write the embedding cache in {folder} ({exc}); check the disk",
+                                details=details)
+    if code in (_SQLITE_CANTOPEN, _SQLITE_PERM, _SQLITE_READONLY):
+        return CacheUnavailable(f"cannot open the embedding cache in {folder} ({exc}); check that the folder is "
+                                "writable, or choose another cache folder", details=details)
+    return CacheUnavailable(f"the embedding cache in {folder} cannot be used ({exc})", details=details)
+
+
+class _Sessions:
+    """One lock file per open cache in ``folder``, held for as long as that cache is open.
+
+    Only probed while the opening gate is held, so a probe never races another opener.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._own: FileLock | None = None
+        self._own_path: Path | None = None
+
+    def join(self) -> None:
+        self.folder.mkdir(exist_ok=True)
+        # The pid helps a person reading the folder; the random part makes the name unique even if a pid is reused.
+        self._own_path = self.folder / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.lock"
+        self._own = FileLock(self._own_path, thread_local=False)  # closed maybe from another thread than opened
+        self._own.acquire(timeout=0)
+
+    def probe_others(self) -> tuple[int, int]:
+        """``(live, stale)``: other open caches, and lock files of processes that died (those are removed)."""
+        live = stale = 0
+        for path in self.folder.glob("*.lock"):
+            if path == self._own_path:
+                continue
+            probe = FileLock(path, thread_local=False)
+            try:
+                probe.acquire(timeout=0)
+            except Timeout:
+                live += 1
+                continue
+            except OSError:  # vanished between glob and open (its owner closed): neither live nor stale
+                continue
+            probe.release()
+            with contextlib.suppress(OSError):
+                path.unlink()
+            stale += 1
+        return live, stale
+
+    def leave(self) -> None:
+        if self._own is not None:
+            self._own.release()
+            self._own = None
+        if self._own_path is not None:  # filelock 3.x keeps Unix lock files on release
+            with contextlib.suppress(OSError):
+                self._own_path.unlink()
+            self._own_path = None
 
 
 @dataclass
@@ -67,57 +208,149 @@ class CachedVector:
 
 
 class EmbeddingCache:
-    """Open (or create) the cache in ``folder``. Problems found on opening end up in ``warnings``."""
+    """Open (or create) the cache in ``folder``; problems that were dealt with end up in ``warnings``.
 
-    def __init__(self, folder: Path | None = None) -> None:
+    Raises ``CacheUnavailable`` (``CacheBusy`` when other processes keep it locked for ``timeout`` seconds)
+    when the cache cannot be used; a cache is moved aside only when it is damaged and nobody else has it open.
+    """
+
+    def __init__(self, folder: Path | None = None, *, timeout: float = OPEN_TIMEOUT_S) -> None:
         self.folder = Path(folder) if folder else default_cache_dir()
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / CACHE_FILENAME
         self.warnings: list[str] = []
+        self.schema_version = SCHEMA_VERSION  # as found in the file: higher when a newer PhotoAtlas made it
+        self.integrity_checked = False  # whether this open ran PRAGMA quick_check
+        self._closed = False
+        self._sessions = _Sessions(self.path.with_name(CACHE_FILENAME + ".sessions"))
+        deadline = time.monotonic() + timeout
         try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as exc:
-            self._move_aside("corrupt", f"the embedding cache was unreadable ({exc})")
-            self._conn = self._open()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            gate = FileLock(self.path.with_name(CACHE_FILENAME + ".lock"), thread_local=False)
+            gate.acquire(timeout=timeout)
+        except Timeout as exc:
+            raise CacheBusy(f"another PhotoAtlas kept the embedding cache in {self.folder} busy for {timeout:.0f} s; "
+                            "try again when it has opened") from exc
+        except OSError as exc:
+            raise CacheUnavailable(f"cannot use the embedding cache folder {self.folder} "
+                                   f"({exc.strerror or exc}); choose another cache folder", details=str(exc)) from exc
+        try:
+            self._sessions.join()
+            _, stale = self._sessions.probe_others()  # a stale session: some process died with the cache open
+            self._conn = self._open(deadline, check=stale > 0)
+        except BaseException as exc:
+            self._sessions.leave()
+            if isinstance(exc, OSError):  # the sessions folder or a lock file could not be made
+                raise CacheUnavailable(f"cannot use the embedding cache folder {self.folder} "
+                                       f"({exc.strerror or exc}); choose another cache folder",
+                                       details=str(exc)) from exc
+            raise
+        finally:
+            gate.release()
 
-    # -- opening ----------------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+    # -- opening (the gate is held) -----------------------------------------------------------------
+    def _open(self, deadline: float, check: bool) -> sqlite3.Connection:
+        moved = False
+        while True:
+            try:
+                return self._connect(deadline, check)
+            except (sqlite3.DatabaseError, _Damaged) as exc:
+                damaged = isinstance(exc, _Damaged) or _primary_code(exc) in _DAMAGED
+                if damaged and not moved:
+                    self._move_aside(str(exc))
+                    moved, check = True, False  # the new file is empty: nothing to check
+                    continue
+                if damaged:
+                    raise CacheUnavailable(f"the embedding cache in {self.folder} stays unreadable after moving the "
+                                           f"damaged one aside ({exc})", details=str(exc)) from exc
+                if _primary_code(exc) in _BUSY and time.monotonic() < deadline:
+                    time.sleep(0.05)  # a lock SQLite does not wait for (e.g. WAL recovery by another process)
+                    continue
+                raise _unavailable(exc, self.folder) from exc
+
+    def _connect(self, deadline: float, check: bool) -> sqlite3.Connection:
+        """Connect, switch to WAL, create missing tables; ``quick_check`` when ``check`` or when it is due."""
+        wait = max(deadline - time.monotonic(), 0.0)
+        conn = sqlite3.connect(self.path, timeout=wait, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
-            with conn:
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    conn.execute(statement)
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is None:
-                    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                version = int(row[0]) if row else SCHEMA_VERSION
+            present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+            if not _SCHEMA_OBJECTS <= present:  # a new file, or one from before a table was added
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        conn.execute(statement)
+                    conn.execute(_insert("meta", "INSERT OR IGNORE"), ("schema_version", str(SCHEMA_VERSION)))
+                    if "meta" not in present:  # a brand-new cache has nothing to check yet
+                        conn.execute(_insert("meta", "INSERT OR IGNORE"), ("last_check", str(time.time())))
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'last_check')"))
+            self.schema_version = int(meta.get("schema_version", SCHEMA_VERSION))
+            if self.schema_version > SCHEMA_VERSION:
+                self._require_columns(conn)
+            if check or time.time() - float(meta.get("last_check", 0)) > CHECK_EVERY_DAYS * 86400:
+                verdict = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+                if verdict != ["ok"]:
+                    raise _Damaged(f"integrity check failed: {'; '.join(verdict)}")
+                self.integrity_checked = True
+                try:
+                    conn.execute(_insert("meta"), ("last_check", str(time.time())))
+                except sqlite3.OperationalError as exc:  # a writer kept the lock: the next open checks again
+                    if _primary_code(exc) not in _BUSY:
+                        raise
         except BaseException:
             conn.close()
             raise
-        if version > SCHEMA_VERSION:
-            conn.close()
-            self._move_aside(f"v{version}", f"the embedding cache was written by a newer PhotoAtlas (schema {version})")
-            return self._open()
         return conn
 
-    def _move_aside(self, label: str, why: str) -> None:
+    def _require_columns(self, conn: sqlite3.Connection) -> None:
+        """A newer schema is fine as long as it kept every column this version uses."""
+        for table, needed in _COLUMNS.items():
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if missing := [c for c in needed if c not in have]:
+                raise CacheUnavailable(
+                    f"the embedding cache in {self.folder} was written by a newer PhotoAtlas (schema "
+                    f"{self.schema_version}) that this version cannot use; update PhotoAtlas or choose another "
+                    "cache folder", details=f"table {table} lacks {', '.join(missing)}")
+
+    def _move_aside(self, why: str) -> None:
+        """Rename the damaged database (and its -wal/-shm) so a fresh one can start; the gate is held."""
+        live, _ = self._sessions.probe_others()
+        if live:
+            raise CacheUnavailable(f"the embedding cache in {self.folder} looks damaged ({why}), but another "
+                                   "PhotoAtlas window or command has it open; close them and try again", details=why)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.{label}-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(self.path) + suffix)
-            if src.exists():
-                os.replace(src, Path(str(target) + suffix))
-        self.warnings.append(f"{why}; moved it to {target.name} and started a new one")
+        target = self.path.with_name(f"{CACHE_FILENAME}.corrupt-{stamp}")
+        n = 1
+        while any(Path(f"{target}{s}").exists() for s in ("", "-wal", "-shm", "-journal")):
+            n += 1
+            target = self.path.with_name(f"{CACHE_FILENAME}.corrupt-{stamp}-{n}")
+        moved: list[tuple[Path, Path]] = []
+        try:
+            # All or nothing: a -wal left behind would be replayed into the fresh database.
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    os.replace(src, Path(f"{target}{suffix}"))
+                    moved.append((src, Path(f"{target}{suffix}")))
+        except OSError as exc:
+            for src, dst in reversed(moved):
+                with contextlib.suppress(OSError):
+                    os.replace(dst, src)
+            raise CacheUnavailable(f"the embedding cache in {self.folder} looks damaged ({why}) and could not be "
+                                   f"moved aside ({exc.strerror or exc})", details=str(exc)) from exc
+        self.warnings.append(f"the embedding cache was unreadable ({why}); moved it to {target.name} "
+                             "and started a new one")
 
     def close(self) -> None:
-        self._conn.close()
+        """Close the database and give up this cache's session lock (a second call does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._conn.close()
+        finally:
+            self._sessions.leave()
 
     def __enter__(self) -> EmbeddingCache:
         return self
@@ -127,7 +360,7 @@ class EmbeddingCache:
 
     # -- vectors ----------------------------------------------------------------------------------
     def register_model(self, model_key: str, identity: dict) -> None:
-        self._conn.execute("INSERT OR IGNORE INTO models VALUES (?, ?)",
+        self._conn.execute(_insert("models", "INSERT OR IGNORE"),
                            (model_key, json.dumps(identity, sort_keys=True)))
 
     def lookup(self, model_key: str, files: Iterable[tuple[Path, int, int]]) -> dict[Path, CachedVector]:
@@ -152,7 +385,7 @@ class EmbeddingCache:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _insert("vectors"),
                 [(model_key, str(p), size, mtime, status, snippet,
                   np.ascontiguousarray(vec, dtype=np.float32).tobytes())
                  for p, size, mtime, status, snippet, vec in rows])
@@ -171,7 +404,7 @@ class EmbeddingCache:
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return str(row[2])
         digest = str(compute(path))
-        self._conn.execute("INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?)",
+        self._conn.execute(_insert("file_digests"),
                            (str(path), st.st_size, st.st_mtime_ns, digest))
         return digest
 
@@ -190,7 +423,7 @@ class EmbeddingCache:
     def store_texts(self, model_key: str, vectors: dict[str, np.ndarray]) -> None:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)",
+            self._conn.executemany(_insert("texts"),
                                    [(model_key, t, np.ascontiguousarray(v, np.float32).tobytes())
                                     for t, v in vectors.items()])
 
@@ -214,7 +447,7 @@ class EmbeddingCache:
         coords = np.ascontiguousarray(coords, np.float32)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute("INSERT OR REPLACE INTO layouts VALUES (?, ?, ?, ?, ?, ?)",
+            self._conn.execute(_insert("layouts"),
                                (key, params_key, time.time(), coords.shape[1],
                                 np.ascontiguousarray(row_ids, np.uint64).tobytes(), coords.tobytes()))
             self._conn.execute("DELETE FROM layouts WHERE key NOT IN "

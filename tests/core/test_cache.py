@@ -1,0 +1,314 @@
+"""The embedding cache under concurrent use: it is moved aside only when really damaged and nobody else has it open.
+
+Other processes are real subprocesses; they are started together with a file barrier (no timers), and locks are
+real SQLite and file locks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from desktop_app.core import cache as cache_module
+from desktop_app.core.cache import (
+    CACHE_FILENAME,
+    CHECK_EVERY_DAYS,
+    SCHEMA_VERSION,
+    CacheBusy,
+    CacheUnavailable,
+    EmbeddingCache,
+)
+
+MODEL = "tiny"
+
+
+def _row(name: str, value: float = 1.0, dim: int = 8) -> tuple[Path, int, int, str, None, np.ndarray]:
+    return Path(f"/photos/{name}.jpg"), 100, 7, "ok", None, np.full(dim, value, np.float32)
+
+
+def _moved_aside(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if ".corrupt-" in p.name)
+
+
+def _filled_cache(folder: Path, n: int = 3, dim: int = 8) -> None:
+    with EmbeddingCache(folder) as cache:
+        cache.store(MODEL, [_row(f"p{i}", i, dim) for i in range(n)])
+
+
+class Holder:
+    """A second process that runs ``code`` (with ``db`` and ``folder`` defined), says "ready", and waits."""
+
+    def __init__(self, code: str, folder: Path) -> None:
+        script = ("import sqlite3, sys\nfrom pathlib import Path\nfolder = Path(sys.argv[1])\n"
+                  f"db = folder / {CACHE_FILENAME!r}\n{code}\nprint('ready', flush=True)\nsys.stdin.readline()\n")
+        self.proc = subprocess.Popen([sys.executable, "-c", script, str(folder)], cwd=ROOT, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        assert line.strip() == "ready", self.proc.communicate(timeout=60)[1]
+
+    def finish(self, epilogue: str = "") -> None:
+        _, err = self.proc.communicate(epilogue + "\n", timeout=120)
+        assert self.proc.returncode == 0, err
+
+
+# -- many processes opening at the same instant -----------------------------------------------------------
+
+_OPENER = """
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from desktop_app.core.cache import EmbeddingCache
+base, me, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+for r in range(rounds):
+    folder = base / ("shared" if r % 2 else f"fresh-{r}")
+    (base / f"ready-{r}-{me}").touch()
+    while not (base / f"go-{r}").exists():
+        time.sleep(0.0005)
+    for k in range(3):  # open and close again: a last close (WAL clean-up) meets the others' opens
+        report = {"round": r, "warnings": [], "error": None}
+        try:
+            with EmbeddingCache(folder) as cache:
+                report["warnings"] = cache.warnings
+                cache.store("tiny", [(Path(f"/photos/{r}-{me}-{k}.jpg"), 1, 2, "ok", None, np.ones(8, np.float32))])
+        except Exception as exc:
+            report["error"] = f"{type(exc).__name__}: {exc}"
+        print(json.dumps(report), flush=True)
+"""
+
+
+def test_processes_opening_one_cache_at_the_same_instant_never_move_it_aside(tmp_path: Path) -> None:
+    procs, rounds = 4, 20
+    children = [subprocess.Popen([sys.executable, "-c", _OPENER, str(tmp_path), str(i), str(rounds)], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(procs)]
+    try:
+        for r in range(rounds):
+            if r % 4 == 3:  # an unclean shutdown before this round: the first opener checks while the rest wait
+                sessions = tmp_path / "shared" / f"{CACHE_FILENAME}.sessions"
+                sessions.mkdir(parents=True, exist_ok=True)
+                (sessions / "12345-deadprocess.lock").touch()
+            while not all((tmp_path / f"ready-{r}-{i}").exists() for i in range(procs)):
+                assert all(c.poll() is None for c in children), "an opener died"
+                time.sleep(0.001)
+            (tmp_path / f"go-{r}").touch()  # the barrier: all of them are waiting for this file
+        outputs = [c.communicate(timeout=300) for c in children]
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.kill()
+    reports = []
+    for child, (out, err) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, err
+        reports += [json.loads(line) for line in out.splitlines()]
+    assert len(reports) == procs * rounds * 3
+    assert [r for r in reports if r["error"] or r["warnings"]] == []
+    assert _moved_aside(tmp_path) == []
+    for r in range(0, rounds, 2):
+        with EmbeddingCache(tmp_path / f"fresh-{r}") as cache:
+            assert cache.count() == procs * 3  # every process's rows are there: nobody started over
+    with EmbeddingCache(tmp_path / "shared") as cache:
+        assert cache.count() == procs * 3 * rounds // 2
+
+
+# -- locks held by another process ------------------------------------------------------------------------
+
+def test_a_cache_locked_by_another_process_is_reported_not_moved(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    # An exclusive lock stops even readers (an older PhotoAtlas, a backup tool, sqlite3 in a terminal).
+    holder = Holder("c = sqlite3.connect(db, isolation_level=None)\nc.execute('PRAGMA locking_mode=EXCLUSIVE')\n"
+                    "c.execute('BEGIN EXCLUSIVE')\nc.execute(\"INSERT INTO meta VALUES ('holder', '1')\")", tmp_path)
+    with pytest.raises(CacheBusy) as caught:
+        EmbeddingCache(tmp_path, timeout=1)
+    assert "locked by another program" in caught.value.user_message and "\n" not in caught.value.user_message
+    assert (tmp_path / CACHE_FILENAME).exists() and _moved_aside(tmp_path) == []
+    holder.finish()
+    with EmbeddingCache(tmp_path) as cache:
+        assert cache.warnings == [] and cache.count() == 3
+
+
+def test_a_writer_holding_its_lock_does_not_stop_an_open(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    holder = Holder("c = sqlite3.connect(db, isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\n"
+                    "c.execute(\"INSERT INTO meta VALUES ('holder', '1')\")", tmp_path)
+    try:
+        with EmbeddingCache(tmp_path, timeout=5) as cache:  # opening only reads: the writer's lock is no obstacle
+            assert cache.warnings == [] and cache.count() == 3
+            assert len(cache.lookup(MODEL, [(Path("/photos/p1.jpg"), 100, 7)])) == 1
+    finally:
+        holder.finish()
+    assert _moved_aside(tmp_path) == []
+
+
+# -- damage -----------------------------------------------------------------------------------------------
+
+def _break_header(db: Path) -> None:
+    with db.open("r+b") as f:
+        f.write(b"definitely not SQLite")
+
+
+def test_a_damaged_cache_is_moved_aside_with_a_warning(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    _break_header(tmp_path / CACHE_FILENAME)
+    damaged = (tmp_path / CACHE_FILENAME).read_bytes()
+    with EmbeddingCache(tmp_path) as cache:
+        assert len(cache.warnings) == 1 and "moved it to" in cache.warnings[0]
+        cache.store(MODEL, [_row("new")])
+        assert cache.count() == 1
+    [aside] = _moved_aside(tmp_path)
+    assert (tmp_path / aside).read_bytes() == damaged  # kept as it was, for the user or a bug report
+
+
+def test_a_damaged_cache_that_another_process_has_open_is_not_moved(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    holder = Holder("from desktop_app.core.cache import EmbeddingCache\ncache = EmbeddingCache(folder)", tmp_path)
+    _break_header(tmp_path / CACHE_FILENAME)
+    with pytest.raises(CacheUnavailable) as caught:
+        EmbeddingCache(tmp_path)
+    assert "another PhotoAtlas" in caught.value.user_message
+    assert (tmp_path / CACHE_FILENAME).exists() and _moved_aside(tmp_path) == []
+    holder.finish("")
+    with EmbeddingCache(tmp_path) as cache:  # now nobody else has it: the careful path moves it
+        assert "moved it to" in cache.warnings[0]
+    assert len(_moved_aside(tmp_path)) == 1
+
+
+def _break_a_data_page(db: Path) -> None:
+    """Overwrite the last page (vector data, which a plain open never reads) with garbage."""
+    page = 4096
+    with sqlite3.connect(db) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+    with db.open("r+b") as f:
+        f.seek(-page, os.SEEK_END)
+        f.write(b"\xff" * page)
+
+
+def _exit_without_closing(folder: Path) -> None:
+    """A real process that opens the cache and dies without closing it (a crash, a power cut)."""
+    code = ("import os, sys\nfrom desktop_app.core.cache import EmbeddingCache\n"
+            "cache = EmbeddingCache(sys.argv[1])\nos._exit(0)")
+    subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, check=True, timeout=120)
+
+
+def test_the_integrity_check_runs_after_an_unclean_shutdown_only(tmp_path: Path) -> None:
+    _filled_cache(tmp_path, n=200, dim=512)
+    _break_a_data_page(tmp_path / CACHE_FILENAME)
+    with EmbeddingCache(tmp_path) as cache:  # clean shutdown last time: opening reads a few pages only
+        assert not cache.integrity_checked and cache.warnings == []
+    assert _moved_aside(tmp_path) == []
+    _exit_without_closing(tmp_path)
+    assert len(list((tmp_path / f"{CACHE_FILENAME}.sessions").iterdir())) == 1  # the dead process's session
+    with EmbeddingCache(tmp_path) as cache:
+        assert len(cache.warnings) == 1 and "moved it to" in cache.warnings[0]  # found by the check
+        assert cache.count() == 0
+    assert len(_moved_aside(tmp_path)) == 1
+    assert list((tmp_path / f"{CACHE_FILENAME}.sessions").iterdir()) == []
+
+
+def test_a_healthy_cache_is_checked_after_an_unclean_shutdown_and_on_schedule_and_kept(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    with EmbeddingCache(tmp_path) as cache:
+        assert not cache.integrity_checked
+    _exit_without_closing(tmp_path)
+    with EmbeddingCache(tmp_path) as cache:
+        assert cache.integrity_checked and cache.warnings == [] and cache.count() == 3
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
+        old = time.time() - (CHECK_EVERY_DAYS + 1) * 86400
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'last_check'", (str(old),))
+    with EmbeddingCache(tmp_path) as cache:
+        assert cache.integrity_checked and cache.count() == 3
+    with EmbeddingCache(tmp_path) as cache:  # the check was recorded
+        assert not cache.integrity_checked
+    assert _moved_aside(tmp_path) == []
+
+
+def test_a_move_aside_that_fails_halfway_is_undone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows refuses to rename a file another program holds open; a -wal left behind would be replayed into
+    the fresh database, so either everything moves or nothing does."""
+    _filled_cache(tmp_path)
+    db = tmp_path / CACHE_FILENAME
+    _break_header(db)
+    (tmp_path / f"{CACHE_FILENAME}-wal").write_bytes(b"")  # as left by a program that still has it open
+    real_replace = os.replace
+
+    def windows_replace(src: os.PathLike[str], dst: os.PathLike[str]) -> None:
+        if str(src).endswith("-wal"):
+            raise PermissionError(13, "The process cannot access the file because it is being used by another "
+                                      "process", str(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(cache_module.os, "replace", windows_replace)
+    with pytest.raises(CacheUnavailable) as caught:
+        EmbeddingCache(tmp_path)
+    assert "could not be moved aside" in caught.value.user_message
+    assert db.exists() and (tmp_path / f"{CACHE_FILENAME}-wal").exists() and _moved_aside(tmp_path) == []
+
+
+# -- errors that are not damage ---------------------------------------------------------------------------
+
+def test_a_cache_that_cannot_be_opened_is_reported_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / CACHE_FILENAME).mkdir()  # SQLITE_CANTOPEN, as for a file without permission
+    (tmp_path / CACHE_FILENAME / "keep.txt").write_text("mine")
+    with pytest.raises(CacheUnavailable) as caught:
+        EmbeddingCache(tmp_path)
+    assert "cannot open the embedding cache" in caught.value.user_message
+    assert (tmp_path / CACHE_FILENAME / "keep.txt").read_text() == "mine" and _moved_aside(tmp_path) == []
+
+
+def test_full_disk_and_busy_errors_become_one_line_messages(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "small.sqlite3", isolation_level=None)
+    conn.execute("CREATE TABLE t (b BLOB)")
+    conn.execute("PRAGMA max_page_count = 3")
+    with pytest.raises(sqlite3.OperationalError) as full:  # a real SQLITE_FULL from SQLite
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    message = cache_module._unavailable(full.value, tmp_path)
+    assert type(message) is CacheUnavailable and "is full" in message.user_message
+    other = sqlite3.connect(tmp_path / "small.sqlite3", timeout=0, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        other.execute("BEGIN EXCLUSIVE")
+    assert isinstance(cache_module._unavailable(busy.value, tmp_path), CacheBusy)
+    conn.execute("ROLLBACK")
+    conn.close()
+    other.close()
+
+
+# -- a cache from a newer PhotoAtlas ----------------------------------------------------------------------
+
+def test_a_cache_from_a_newer_version_is_used_as_it_is(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:  # what a newer version may do: add, never change
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+        conn.execute("ALTER TABLE vectors ADD COLUMN quality REAL DEFAULT 0")
+        conn.execute("CREATE TABLE faces (path TEXT, box BLOB)")
+    with EmbeddingCache(tmp_path) as cache:
+        assert cache.warnings == [] and cache.schema_version == SCHEMA_VERSION + 1
+        assert cache.count() == 3
+        cache.store(MODEL, [_row("from-the-older-version")])
+        cache.store_texts(MODEL, {"a cat": np.ones(8, np.float32)})
+        assert len(cache.lookup(MODEL, [(Path("/photos/from-the-older-version.jpg"), 100, 7)])) == 1
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == \
+            str(SCHEMA_VERSION + 1)
+        assert conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0] == 0
+    assert _moved_aside(tmp_path) == []
+
+
+def test_a_newer_cache_this_version_cannot_use_is_reported_not_moved(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+        conn.execute("ALTER TABLE texts RENAME COLUMN vector TO embedding")
+    with pytest.raises(CacheUnavailable) as caught:
+        EmbeddingCache(tmp_path)
+    assert "newer PhotoAtlas" in caught.value.user_message
+    assert _moved_aside(tmp_path) == []
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 3
