@@ -41,7 +41,8 @@ Image.MAX_IMAGE_PIXELS = None
 
 @dataclass
 class DecodedImage:
-    """An RGB picture ready for the model's preprocessing. ``partial``: the file was truncated."""
+    """An RGB picture ready for the model's preprocessing. ``partial``: the file was truncated.
+    ``original_size``: the full picture's pixel size (for a RAW, the sensor's, even when read from its preview)."""
 
     image: Image.Image
     partial: bool
@@ -228,17 +229,9 @@ def _load_raw(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage
             full = full[::-1]
         preview = _jpeg_preview(raw)
         if preview is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                probe = Image.open(io.BytesIO(preview))
-            if min(probe.size) >= min_side:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    im, partial, _ = _decode(lambda: Image.open(io.BytesIO(preview)), min_side, max_pixels)
-                # The preview is stored as the sensor saw it; whatever EXIF it carries, the RAW's flip decides.
-                if flip in _FLIP_TRANSPOSE:
-                    im = im.transpose(_FLIP_TRANSPOSE[flip])
-                return DecodedImage(image=_finish(im, min_side), partial=partial, original_size=full)
+            decoded = _from_preview(preview, flip, full, min_side, max_pixels)
+            if decoded is not None:
+                return decoded
         _check_pixels((full[0] // 2, full[1] // 2), max_pixels)
         try:
             # half_size: one pixel per 2x2 Bayer block, no interpolation (4x fewer pixels, several times faster);
@@ -247,6 +240,24 @@ def _load_raw(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage
         except Exception as exc:
             raise UnreadableFile(f"RAW file LibRaw cannot decode ({_libraw_reason(exc)})") from None
     return DecodedImage(image=_finish(Image.fromarray(rgb), min_side), partial=False, original_size=full)
+
+
+def _from_preview(preview: bytes, flip: int, full: tuple[int, int], min_side: int, max_pixels: int | None
+                  ) -> DecodedImage | None:
+    """The RAW's picture from its embedded JPEG ``preview``; None when the preview is too small for ``min_side``
+    or cannot be decoded (the half-size demosaic then takes over)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if min(Image.open(io.BytesIO(preview)).size) < min_side:
+                return None
+            im, partial, _ = _decode(lambda: Image.open(io.BytesIO(preview)), min_side, max_pixels)
+    except (UnreadableFile, OSError, SyntaxError, ValueError):  # a broken or oversized preview: the sensor data
+        return None
+    # The preview is stored as the sensor saw it; whatever EXIF it carries, the RAW's flip decides.
+    if flip in _FLIP_TRANSPOSE:
+        im = im.transpose(_FLIP_TRANSPOSE[flip])
+    return DecodedImage(image=_finish(im, min_side), partial=partial, original_size=full)
 
 
 def _jpeg_preview(raw: object) -> bytes | None:

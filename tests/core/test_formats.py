@@ -78,6 +78,17 @@ def test_the_embedded_preview_is_used_when_large_enough_else_a_half_size_demosai
     assert via_preview.original_size == via_demosaic.original_size == (400, 300)
 
 
+def test_a_broken_preview_falls_back_to_the_sensor_data(tmp_path: Path) -> None:
+    path = write_dng(tmp_path / "P1000001.dng", Image.new("RGB", (400, 300), RED),
+                     preview=Image.new("RGB", (400, 300), BLUE))
+    data = bytearray(path.read_bytes())
+    start = data.index(b"\xff\xd8\xff")  # the preview JPEG inside the DNG
+    data[start + 2:start + 202] = b"\x00" * 200  # its headers overwritten: no JPEG decoder makes sense of it
+    path.write_bytes(bytes(data))
+    decoded = load_image(path, min_side=32)
+    assert _dominant(decoded.image, 0.5, 0.5) == "r"
+
+
 def test_thumbnail_and_best_frame_score_read_a_raw_through_its_preview(tmp_path: Path) -> None:
     sensor = Image.new("RGB", (1200, 800), RED)
     picture = draw_shape("blue", "square", "large", 800, random.Random(2)).resize((1200, 800))
