@@ -222,6 +222,7 @@ class EmbeddingCache:
         self.integrity_checked = False  # whether this open ran PRAGMA quick_check
         self._closed = False
         self._sessions = _Sessions(self.path.with_name(CACHE_FILENAME + ".sessions"))
+        self._timeout = timeout
         deadline = time.monotonic() + timeout
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -298,6 +299,7 @@ class EmbeddingCache:
                 except sqlite3.OperationalError as exc:  # a writer kept the lock: the next open checks again
                     if _primary_code(exc) not in _BUSY:
                         raise
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")  # for every later write, in full
         except BaseException:
             conn.close()
             raise
