@@ -10,7 +10,7 @@ import pytest
 from conftest import TINY_MODEL, TINY_MODEL_DIR, save_shape
 from PIL import Image
 
-from desktop_app.core.cache import CACHE_FILENAME, SCHEMA_VERSION, EmbeddingCache
+from desktop_app.core.cache import CACHE_FILENAME, EmbeddingCache
 from desktop_app.core.errors import Cancelled
 from desktop_app.core.pipeline import CancelToken, EmbedResult, EmbedSettings, drive, run_embedding
 
@@ -94,15 +94,6 @@ def test_truncated_cache_is_moved_aside_with_a_warning_and_rebuilt(tmp_path: Pat
     assert len(warnings) == 1 and "moved it to" in warnings[0]
     assert result.stats["embedded"] == 7
     assert any(p.name.startswith(CACHE_FILENAME + ".corrupt-") for p in db.parent.iterdir())
-
-
-def test_cache_from_a_newer_version_is_set_aside(tmp_path: Path) -> None:
-    EmbeddingCache(tmp_path).close()
-    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
-    cache = EmbeddingCache(tmp_path)
-    assert "newer PhotoAtlas" in cache.warnings[0]
-    cache.close()
 
 
 def test_cancel_stops_between_batches_and_keeps_finished_work(tmp_path: Path) -> None:
