@@ -2,19 +2,25 @@
 
 Times are the camera's wall clock (``DateTimeOriginal`` + ``SubsecTimeOriginal``), kept as seconds on a
 naive clock: bursts compare shots of one camera, events compare gaps, and neither needs time zones.
-A file without EXIF (or one Pillow cannot open, such as most RAW files) simply has no metadata.
+RAW files: Pillow reads the EXIF of TIFF-based ones (DNG, NEF, CR2, ARW…); for the others (CR3, RAF…), or when
+that gives no time, the EXIF header LibRaw writes into the RAW's JPEG preview (capture time, make, model) is
+used. A file without either simply has no metadata.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from desktop_app.core.images import raw_preview_jpeg
+from desktop_app.core.items import RAW_EXTENSIONS
 
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _DATETIME_ORIGINAL, _SUBSEC_ORIGINAL, _DATETIME = 36867, 37521, 306
@@ -41,8 +47,9 @@ class PhotoMeta:
 
 
 def parse_exif_time(text: Any, subsec: Any = None) -> float | None:
-    """``"2026:06:14 15:02:07"`` (+ ``"25"`` hundredths) → seconds; None for blank or malformed values."""
-    if not isinstance(text, str):
+    """``"2026:06:14 15:02:07"`` (+ ``"25"`` hundredths) → seconds; None for blank or malformed values, and for
+    ``1970:01:01 00:00:00``, which LibRaw writes when a RAW has no time."""
+    if not isinstance(text, str) or text.startswith("1970:01:01 00:00:00"):
         return None
     try:
         when = dt.datetime.strptime(text.strip()[:19], "%Y:%m:%d %H:%M:%S")
@@ -71,8 +78,19 @@ def _degrees(value: Any, ref: Any) -> float | None:
 
 def read_meta(path: str | Path) -> PhotoMeta:
     """The EXIF time, camera and GPS position of one image; an empty ``PhotoMeta`` for anything unreadable."""
+    meta = _meta_from(lambda: Image.open(path))
+    if meta.taken is None and Path(path).suffix.lower() in RAW_EXTENSIONS:
+        preview = raw_preview_jpeg(Path(path))
+        if preview is not None:
+            from_preview = _meta_from(lambda: Image.open(io.BytesIO(preview)))
+            if from_preview.taken is not None:
+                return from_preview
+    return meta
+
+
+def _meta_from(open_: Callable[[], Image.Image]) -> PhotoMeta:
     try:
-        with Image.open(path) as im:
+        with open_() as im:
             exif = im.getexif()
             sub = exif.get_ifd(_EXIF_IFD)
             gps = exif.get_ifd(_GPS_IFD)

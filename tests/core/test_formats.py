@@ -13,9 +13,10 @@ import pytest
 import rawpy
 from conftest import TINY_MODEL
 from dng import write_dng
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from shapes import COLOURS, SHAPES, draw_shape
 
+from desktop_app.core import photo_meta
 from desktop_app.core.errors import UnreadableFile
 from desktop_app.core.images import load_image
 from desktop_app.core.items import Item, scan
@@ -196,3 +197,28 @@ def test_red_circles_in_raw_avif_and_jxl_land_among_the_red_circles(tmp_path: Pa
         to_the_rest = max(s for n, s in zip(names, sims) if not n.startswith(("red-circle", "new")))
         # About 0.94-0.98 against 0.77-0.79 with the tiny model: a wide margin, whatever the CPU's rounding.
         assert to_red_circles > to_the_rest + 0.05, name
+
+
+def test_a_raws_capture_time_and_camera_are_read_for_bursts_and_events(tmp_path: Path, monkeypatch) -> None:
+    """TIFF-based RAWs (DNG, NEF, CR2…) through Pillow; RAWs Pillow cannot open (CR3, RAF…) through the EXIF
+    header LibRaw writes into their preview. A RAW-only shoot thus still has bursts and events."""
+    picture = Image.new("RGB", (96, 64), (200, 30, 30))
+    dng = write_dng(tmp_path / "DSC_0001.dng", picture, preview=picture, camera=("Nikon", "Z 8"),
+                    taken="2026:06:14 15:02:07")
+    direct = photo_meta.read_meta(dng)
+    assert direct.taken == photo_meta.parse_exif_time("2026:06:14 15:02:07")
+    assert direct.camera == "Nikon Z 8"
+
+    real_open = Image.open
+
+    def pillow_cannot_read_raws(fp, *args, **kwargs):  # as for a CR3 or RAF
+        if isinstance(fp, (str, Path)) and Path(fp).suffix.lower() == ".dng":
+            raise UnidentifiedImageError(f"cannot identify image file {fp!r}")
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", pillow_cannot_read_raws)
+    via_libraw = photo_meta.read_meta(dng)
+    assert via_libraw.taken == direct.taken and via_libraw.camera == "Nikon Z 8"
+
+    undated = write_dng(tmp_path / "DSC_0002.dng", picture, preview=picture)  # LibRaw writes 1970-01-01: no time
+    assert photo_meta.read_meta(undated).taken is None
