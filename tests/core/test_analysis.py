@@ -15,33 +15,42 @@ from desktop_app.core.analysis import AnalysisSettings
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.pipeline import EmbedResult, EmbedSettings, drive, run_analysis
 from desktop_app.core.search import rank
+from desktop_app.core.validate import load_results
 
-PER_GROUP = 5
+# Six classes that differ in colour or shape from each other class, eight pictures each. The tiny model keeps
+# them far apart (every picture is nearest its own class centroid, every class centroid is nearest its own
+# vocabulary concept by >= 0.2 cosine), so the groups, the notes and the names below are determined by the
+# data and not by the last bits of a float: the assertions are exact, no "90 % right" budget that one
+# borderline item on another CPU can use up. (With all 18 colour-shape classes at five pictures, HDBSCAN
+# split some classes in two, and which ones depended on the machine.)
+CLASSES = [("red", "circle"), ("blue", "square"), ("green", "triangle"), ("yellow", "circle"), ("purple", "triangle"),
+           ("orange", "square")]
+PER_GROUP = 8
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """18 colour-and-shape groups of pictures, and one note per group describing it."""
+    """Six colour-and-shape groups of pictures (small and large shapes), and one note per group describing it."""
     root = tmp_path_factory.mktemp("shapes")
     rng = random.Random(3)
     truth: dict[str, str] = {}
-    for colour in COLOURS:
-        for shape in SHAPES:
-            for i in range(PER_GROUP):
-                path = root / "pictures" / f"{colour}-{shape}-{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                draw_shape(colour, shape, rng.choice(["small", "large"]), 64, rng).save(path)
-                truth[str(path)] = f"{colour} {shape}"
-            note = root / "notes" / f"{colour}-{shape}.txt"
-            note.parent.mkdir(exist_ok=True)
-            note.write_text(f"a {colour} {shape}\n")
-            truth[str(note)] = f"{colour} {shape}"
+    for colour, shape in CLASSES:
+        for i in range(PER_GROUP):
+            path = root / "pictures" / f"{colour}-{shape}-{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draw_shape(colour, shape, rng.choice(["small", "large"]), 64, rng).save(path)
+            truth[str(path)] = f"{colour} {shape}"
+        note = root / "notes" / f"{colour}-{shape}.txt"
+        note.parent.mkdir(exist_ok=True)
+        note.write_text(f"a {colour} {shape}\n")
+        truth[str(note)] = f"{colour} {shape}"
     return root, truth
 
 
 @pytest.fixture(scope="module")
 def vocabulary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("vocab") / "shapes.txt"
+    # All 18 colour-shape concepts and three others, not only the six classes in the library.
     words = [f"{c} {s}" for c in COLOURS for s in SHAPES] + ["beach", "portrait", "wedding ceremony"]
     path.write_text("# the tiny model was trained on 'a <colour> <shape>'\n@template a {}\n" + "\n".join(words))
     return path
@@ -56,34 +65,52 @@ def analysed(library, vocabulary, tmp_path_factory):
     return result, settings
 
 
+def _groups(result: EmbedResult, truth: dict[str, str]) -> dict[int, Counter]:
+    """Group id -> how many members of each true class it holds."""
+    groups: dict[int, Counter] = {}
+    for item, label in zip(result.items, result.analysis.labels):
+        if label >= 0:
+            groups.setdefault(int(label), Counter())[truth[item.path]] += 1
+    return groups
+
+
 def test_default_settings_recover_the_groups_without_being_told_how_many(library, analysed) -> None:
     _, truth = library
     result, _ = analysed
-    labels = [truth[item.path] for item in result.items]
-    assert adjusted_rand_score(labels, result.analysis.labels) >= 0.8
+    groups = _groups(result, truth)
+    # Every group holds one class only, and every class is exactly one group. HDBSCAN may leave a straggler
+    # ungrouped (that is its right), but never so many that a class has no group: the six checks below fail
+    # for a merge, a split, a mixed group or an all-noise result.
+    assert all(len(classes) == 1 for classes in groups.values()), groups
+    owners = Counter(next(iter(classes)) for classes in groups.values())
+    assert owners == Counter({f"{c} {s}": 1 for c, s in CLASSES}), groups
+    # And nearly everything is grouped: one straggler costs ~0.03 of this score, so no single item decides it.
+    assert adjusted_rand_score([truth[i.path] for i in result.items], result.analysis.labels) > 0.8
 
 
 def test_notes_land_in_their_shapes_group(library, analysed) -> None:
     _, truth = library
     result, _ = analysed
-    by_group: dict[str, Counter] = {}
-    for item, label in zip(result.items, result.analysis.labels):
-        if item.kind == "image":
-            by_group.setdefault(truth[item.path], Counter())[int(label)] += 1
+    group_of = {next(iter(classes)): gid for gid, classes in _groups(result, truth).items() if len(classes) == 1}
     notes = [(truth[i.path], int(lab)) for i, lab in zip(result.items, result.analysis.labels) if i.kind == "text"]
-    right = sum(by_group[group].most_common(1)[0][0] == label for group, label in notes)
-    assert right >= 0.9 * len(notes)
+    assert len(notes) == len(CLASSES)
+    # Each note is nearer its own pictures than any other class by >= 0.3 cosine: every one is in their group.
+    assert all(label == group_of.get(cls) for cls, label in notes), notes
 
 
 def test_groups_are_named_from_the_vocabulary(library, analysed) -> None:
+    """Every group whose members are all red circles is named "red circle" (out of 21 concepts, so names
+    handed out at random, or by group order, would fail), and no two groups share a name."""
     _, truth = library
     result, _ = analysed
     a = result.analysis
-    correct = 0
+    named = {}
     for cluster in a.clusters:
-        majority = Counter(truth[result.items[i].path] for i in np.nonzero(a.labels == cluster.id)[0])
-        correct += cluster.name.split(", ")[0] == majority.most_common(1)[0][0]
-    assert correct >= 0.9 * len(a.clusters) and len({c.name for c in a.clusters}) == len(a.clusters)
+        classes = {truth[result.items[i].path] for i in np.nonzero(a.labels == cluster.id)[0]}
+        if len(classes) == 1:
+            named[classes.pop()] = cluster.name
+    assert named == {f"{c} {s}": f"{c} {s}" for c, s in CLASSES}
+    assert len({c.name for c in a.clusters}) == len(a.clusters)
 
 
 def test_a_red_circle_query_ranks_red_circles_first(analysed) -> None:
@@ -135,7 +162,7 @@ def test_results_document_round_trip_and_older_schema(analysed, tmp_path) -> Non
     assert {"x", "y", "cluster", "outlier_score", "outlier"} <= set(item)
     names = {c["name"] for c in doc["clusters"]}
     assert len(names) == len(doc["clusters"]) and all(Path(p).exists() for p in doc["clusters"][0]["representatives"])
-    loaded = EmbedResult.load(out)
+    loaded = load_results(out)  # what the CLI uses: the checks accept every document PhotoAtlas writes
     assert np.array_equal(loaded.analysis.labels, result.analysis.labels)
     assert np.allclose(loaded.analysis.coords, result.analysis.coords)
     assert np.array_equal(loaded.analysis.cluster_space, result.analysis.cluster_space)

@@ -35,6 +35,8 @@ from desktop_app.core.pipeline import (
 from desktop_app.core.progress import drive
 from desktop_app.core.quality import focus, measure
 
+TINY_DUPLICATE_THRESHOLD = 0.75  # see test_near_duplicates_are_grouped_and_distinct_pictures_are_not
+
 
 def _settings(tmp_path: Path) -> EmbedSettings:
     return EmbedSettings(model=TINY_MODEL, cache_dir=tmp_path / "cache", batch_size=8)
@@ -55,14 +57,12 @@ def test_exact_pair_search_matches_brute_force_and_has_no_self_pairs() -> None:
 def test_near_duplicates_are_grouped_and_distinct_pictures_are_not(tmp_path: Path) -> None:
     expected = near_duplicate_library(tmp_path / "lib")
     result = drive(run_embedding([tmp_path / "lib"], _settings(tmp_path)))
-    sets = drive(run_duplicates(result, CullSettings(threshold=0.94)))
-    found = [{result.items[m].path for m in s.members} for s in sets]
-    true_pairs = {frozenset((a, b)) for paths in expected.values() for a in paths for b in paths if a < b}
-    found_pairs = {frozenset((a, b)) for paths in found for a in paths for b in paths if a < b}
-    precision = len(true_pairs & found_pairs) / max(1, len(found_pairs))
-    recall = len(true_pairs & found_pairs) / len(true_pairs)
-    print(f"near-duplicates with the tiny model at 0.94: precision {precision:.2f}, recall {recall:.2f}")
-    assert precision == 1.0 and recall == 1.0
+    # To the tiny model, copies of one picture are >= 0.91 alike and different pictures <= 0.60: a threshold in
+    # the middle of that gap finds exactly the true sets on any CPU. (0.94, the default for real CLIP models,
+    # sits above the least-alike copy, so the answer hung on a chain of borderline links.)
+    sets = drive(run_duplicates(result, CullSettings(threshold=TINY_DUPLICATE_THRESHOLD)))
+    found = sorted(sorted(result.items[m].path for m in s.members) for s in sets)
+    assert found == sorted(sorted(paths) for paths in expected.values())
     assert all(s.kind == "duplicates" for s in sets)
     # The best frame is the untouched original: not the half-size, recompressed, cropped or brightened copy.
     assert sorted(Path(result.items[s.best].path).name for s in sets) == sorted(
@@ -109,7 +109,8 @@ def test_bursts_come_from_capture_times_of_one_camera(tmp_path: Path) -> None:
           taken="2026:06:14 15:02:08")  # same camera, same second, different picture
     assert read_meta(lib / "burst-1.jpg").taken == pytest.approx(read_meta(lib / "burst-0.jpg").taken + 0.6)
     result = drive(run_embedding([lib], _settings(tmp_path)))
-    # A threshold near 1 leaves only the time-based links (to the tiny model all green triangles look alike).
+    # A threshold near 1 leaves only the time-based links: to the tiny model these green triangles are 0.96-0.994
+    # alike, far enough below 0.999 that float drift between CPUs (~1e-6) cannot link them.
     sets = drive(run_duplicates(result, CullSettings(threshold=0.999, burst_seconds=2.0)))
     assert [(s.kind, sorted(Path(result.items[m].path).name for m in s.members)) for s in sets] == [
         ("burst", ["burst-0.jpg", "burst-1.jpg", "burst-2.jpg"])]
@@ -139,6 +140,9 @@ def test_prompts_send_red_circles_to_red_circle_and_the_rest_to_other(tmp_path: 
     result = drive(run_analysis([sample], _settings(tmp_path), AnalysisSettings()))
     coords = result.analysis.coords.copy()
     analysis = group_by_prompts(result, ["red circle", "blue square"], _settings(tmp_path))
+    # Only the classes far from the margin (2 sd) are asserted: red circles stand >= 3.0 sd above the reference
+    # concepts, blue squares >= 2.7, green squares and yellow circles <= 0.7. Orange circles (1.8-2.9) may go
+    # either way, and are not checked.
     names = {c.id: c.name for c in analysis.clusters}
     group = {Path(it.path).name: names[int(analysis.labels[i])] for i, it in enumerate(result.items)}
     assert {group[f"red-circle-{n}.jpg"] for n in (1, 2, 3)} == {"red circle"}
@@ -195,7 +199,8 @@ def test_cli_duplicates_classify_and_events(tmp_path: Path) -> None:
     cache = ["--cache-dir", str(tmp_path / "cache")]
     subprocess.run([*env_cli, "analyze", str(tmp_path / "lib"), "--model", TINY_MODEL, "--quiet", "--output",
                     str(results), *cache], check=True, capture_output=True)
-    out = subprocess.run([*env_cli, "duplicates", str(results), "--threshold", "0.94", "--json", *cache],
+    out = subprocess.run([*env_cli, "duplicates", str(results), "--threshold", str(TINY_DUPLICATE_THRESHOLD), "--json",
+                          *cache],
                          capture_output=True, text=True, check=True)
     sets = json.loads(out.stdout)
     assert len(sets) == 5 and all(len(s["members"]) == 5 and "sharpness" in s["members"][0] for s in sets)
