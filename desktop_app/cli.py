@@ -320,7 +320,6 @@ def _summary(result: Any) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     from desktop_app.core.export import ExportOptions, plan_export, run_export, undo_export
-    from desktop_app.core.pipeline import EmbedResult
     from desktop_app.core.progress import drive
 
     printer = _ProgressPrinter(False)
@@ -332,8 +331,6 @@ def _export(args: argparse.Namespace) -> int:
             for path, why in summary.refused:
                 print(f"  kept {path}: {why}", file=sys.stderr)
             return 0
-        if not args.results.is_file():
-            raise BadArgument(f"no such results document: {args.results}")
         groups = None
         if args.groups:
             try:
@@ -344,7 +341,7 @@ def _export(args: argparse.Namespace) -> int:
                                 companions=args.companions, verify=args.verify, dry_run=args.dry_run, xmp=args.xmp,
                                 xmp_on_copies=args.xmp_on_copies, xmp_naming=args.xmp_naming,
                                 best_only=args.best_only, best_rating=args.best_rating, best_label=args.best_label)
-        result = EmbedResult.load(args.results)
+        result = _load_results(args.results, need_vectors=False)  # export reads paths and groups only
         if args.dry_run:
             for p in plan_export(result, args.dest.expanduser().resolve(), options):
                 print(f"{'exists' if p.done else args.mode}  {p.source} -> {p.target}")
@@ -356,13 +353,12 @@ def _export(args: argparse.Namespace) -> int:
     return 0 if not summary.failed else 1
 
 
-def _load_results(path: Path) -> Any:
-    from desktop_app.core.pipeline import EmbedResult
+def _load_results(path: Path, need_vectors: bool = True) -> Any:
+    """A results document with its vectors, checked field by field (a damaged one is one line, exit 2)."""
+    from desktop_app.core.validate import load_results
 
-    if not path.is_file():
-        raise BadArgument(f"no such results document: {path}")
-    result = EmbedResult.load(path)
-    if len(result.vectors) != len(result.items):
+    result = load_results(path)
+    if need_vectors and len(result.vectors) != len(result.items):
         raise BadArgument(f"the vectors beside {path} are missing; run 'photoatlas analyze' again")
     return result
 

@@ -17,6 +17,7 @@ from desktop_app.core.analysis import AnalysisSettings
 from desktop_app.core.edits import GroupEdits
 from desktop_app.core.embed import DEFAULT_MODEL
 from desktop_app.core.errors import BadArgument
+from desktop_app.core.validate import check_project, read_json_object
 
 PROJECT_FORMAT = "photoatlas-project"
 PROJECT_VERSION = 1
@@ -44,14 +45,12 @@ class Project:
 
     @classmethod
     def load(cls, path: Path) -> Project:
-        """Read a project; raises ``BadArgument`` with a one-line reason when it cannot."""
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadArgument(f"cannot open the project {path}: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
+        """Read a project; raises ``BadArgument`` with a one-line reason (naming the field) when it cannot."""
+        doc = read_json_object(Path(path), "project")
+        if doc.get("format") != PROJECT_FORMAT:
             raise BadArgument(f"{path} is not a PhotoAtlas project")
-        if int(doc.get("version", 1)) > PROJECT_VERSION:
+        check_project(doc, path)  # wrong types or a missing key: one line naming the field, never a TypeError
+        if doc.get("version", 1) > PROJECT_VERSION:
             raise BadArgument(f"{path} was saved by a newer PhotoAtlas; update PhotoAtlas to open it")
         raw = doc.get("analysis", {})
         known = {k: v for k, v in raw.items() if k in AnalysisSettings.__dataclass_fields__}

@@ -14,6 +14,8 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from desktop_app.core.errors import BadArgument
+from desktop_app.core.project import Project
 from desktop_app.gui.main_window import MainWindow, application
 
 SCREENSHOT_SETTLE_MS = 400
@@ -22,6 +24,12 @@ SCREENSHOT_SETTLE_MS = 400
 def run(paths: list[str], *, model: str | None = None, cache_dir: Path | None = None, offline: bool = False,
         screenshot: Path | None = None, quit_when_done: bool = False, project: Path | None = None) -> int:
     """Show the window (and analyse ``paths``); returns the exit code."""
+    if project is not None and quit_when_done:
+        try:  # unattended: a project that cannot be read is one line and exit 2, not a window waiting forever
+            Project.load(project)
+        except BadArgument as exc:
+            print(f"photoatlas: error: {exc.user_message}", file=sys.stderr)
+            return exc.exit_code
     app = application()
     window = MainWindow(model=model, cache_dir=cache_dir, offline=offline, interactive_errors=not quit_when_done,
                         remember_layout=screenshot is None)
