@@ -32,7 +32,7 @@ def run(paths: list[str], *, model: str | None = None, cache_dir: Path | None = 
             return exc.exit_code
     app = application()
     window = MainWindow(model=model, cache_dir=cache_dir, offline=offline, interactive_errors=not quit_when_done,
-                        remember_layout=screenshot is None)
+                        remember_layout=screenshot is None, ask_before_download=not quit_when_done)
     _install_excepthook(window, quit_when_done)
     window.show()
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster
+from desktop_app.core.downloads import Download, needed_download
 from desktop_app.core.duplicates import hidden_by_sets
 from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
@@ -82,7 +83,8 @@ class MainWindow(QMainWindow):
     exportFinished = Signal(object)  # ExportSummary or UndoSummary
 
     def __init__(self, *, model: str | None = None, cache_dir: Path | None = None, offline: bool = False,
-                 interactive_errors: bool = True, remember_layout: bool = True) -> None:
+                 interactive_errors: bool = True, remember_layout: bool = True, ask_before_download: bool = True,
+                 ) -> None:
         super().__init__()
         self.setWindowTitle("PhotoAtlas")
         self.setAcceptDrops(True)
@@ -90,6 +92,8 @@ class MainWindow(QMainWindow):
         self.offline = offline
         self.interactive_errors = interactive_errors
         self.remember_layout = remember_layout  # off for --screenshot: the same picture on every machine
+        self.ask_before_download = ask_before_download  # off for --quit-when-done: the command line was the ask
+        self._download_agreed: set[str] = set()  # models the user said yes to in this session
         self.settings = QSettings("PhotoAtlas", "PhotoAtlas")
         self.folders: list[str] = []
         self.result: EmbedResult | None = None
@@ -99,6 +103,7 @@ class MainWindow(QMainWindow):
         self.project_path: Path | None = None
         self.last_export: Path | None = None
         self.worker: PipelineWorker | None = None
+        self._outcome: Any = None  # the finished job's handler, run once its thread has ended
         self._stage_started = (None, 0.0)
         self._last_ranking: Ranking | None = None
         self._closing = False
@@ -368,8 +373,38 @@ class MainWindow(QMainWindow):
                              torch_threads=max(1, (os.cpu_count() or 2) - 1))  # one core stays with the GUI
 
     def analyze(self) -> None:
+        """Analyse the library — after asking, when the model would have to be downloaded first."""
         if not self.folders or self.busy():
             return
+        model = self.model_box.currentData() or DEFAULT_MODEL
+        if self.offline or not self.ask_before_download or model in self._download_agreed:
+            self._run_analysis()
+            return
+        # Opening a project (or a first Analyze) must never start a ~600 MB download by itself. Whether the
+        # weights are on disk is checked on the worker thread: for open_clip's names that imports torch.
+        self._start(lambda token: _check_model(model), self._model_checked, "Checking the model")
+
+    def _model_checked(self, download: Download | None) -> None:
+        if download is not None:
+            if not self.confirm_download(download):
+                self._idle(f"Not analysed: the model {download.model} is not downloaded. Analyze asks again; "
+                           "Model ▸ Local model folder… uses one you have")
+                return
+            self._download_agreed.add(download.model)
+        self._run_analysis()
+
+    def confirm_download(self, download: Download) -> bool:
+        """Ask the user whether to download the model (tests replace this method)."""
+        size = f" (about {download.size_mb} MB, once)" if download.size_mb else ""
+        answer = QMessageBox.question(
+            self, "Download the model?",
+            f"The model {download.model} is not on this computer yet.\n\nDownload it from huggingface.co "
+            f"({download.repo}){size}? It is kept for next time.\n\nTo use a model folder you already have, "
+            "choose No and then Model ▸ Local model folder….",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _run_analysis(self) -> None:
         folders, es, as_ = list(self.folders), self.embed_settings(), self.analysis_settings()
         self._start(lambda token: run_analysis(folders, es, as_, token), self._analysis_done, "Analyzing")
 
@@ -379,16 +414,19 @@ class MainWindow(QMainWindow):
             self.stage_label.setText("Cancelling…")
 
     def busy(self) -> bool:
-        return self.worker is not None and self.worker.isRunning()
+        """A job is running or its thread has not yet been wound up (one job at a time)."""
+        return self.worker is not None
 
     def _start(self, make: Any, on_success: Any, what: str) -> None:
-        if self._closing:
+        if self._closing or self.busy():
             return  # a timer that fires while the window closes must not start a thread nobody will wait for
         worker = PipelineWorker(make, self)
         worker.progress.connect(self._progress)
-        worker.succeeded.connect(on_success)
-        worker.failed.connect(self._failed)
-        worker.cancelled.connect(lambda: self._idle("Cancelled"))
+        # The outcome is handled once the thread has ended (``_worker_finished``): a handler may start the next
+        # job, and whoever hears analysisFinished / exportFinished / jobFailed finds the window idle.
+        worker.succeeded.connect(lambda value: self._set_outcome(lambda: on_success(value)))
+        worker.failed.connect(lambda message, details: self._set_outcome(lambda: self._failed(message, details)))
+        worker.cancelled.connect(lambda: self._set_outcome(lambda: self._idle("Cancelled")))
         worker.finished.connect(lambda: self._worker_finished(worker))
         self.worker = worker
         self.stage_label.setText(f"{what}…")
@@ -397,11 +435,17 @@ class MainWindow(QMainWindow):
         self._update_actions()
         worker.start()
 
+    def _set_outcome(self, handler: Any) -> None:
+        self._outcome = handler
+
     def _worker_finished(self, worker: PipelineWorker) -> None:
         if self.worker is worker:
             self.worker = None
         worker.deleteLater()
         self._update_actions()
+        handler, self._outcome = self._outcome, None
+        if handler is not None and not self._closing:
+            handler()
 
     def _idle(self, message: str) -> None:
         self.progress.hide()
@@ -738,12 +782,13 @@ class MainWindow(QMainWindow):
         if name:
             self.open_project(Path(name))
 
-    def open_project(self, path: Path) -> None:
+    def open_project(self, path: Path) -> bool:
+        """Open a project (False, after one clear message, when it cannot be read)."""
         try:
             project = Project.load(path)
-        except BadArgument as exc:
+        except BadArgument as exc:  # also a damaged file: a wrong type or a missing key is named, never a crash
             self.show_error(exc.user_message)
-            return
+            return False
         self.project_path = Path(path)
         self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}")
         if self.model_box.findData(project.model) < 0:
@@ -769,6 +814,7 @@ class MainWindow(QMainWindow):
                             f"(moved, or on a disk that is not connected): {missing[0]}", "\n".join(missing))
         self.add_paths(project.folders, analyze=False)
         self.analyze()
+        return True
 
     def export_groups(self) -> None:
         if self.result is None or self.analysis is None or self.busy():
@@ -808,8 +854,8 @@ class MainWindow(QMainWindow):
         self.exportFinished.emit(summary)
 
     def export_results(self) -> None:
-        if self.result is None:
-            return
+        if self.result is None or self.busy():
+            return  # a running job may be changing the document (groups, duplicate sets)
         suggested = str(Path(self._last_dir()) / "photoatlas-results.json")
         name, _ = QFileDialog.getSaveFileName(self, "Export Results", suggested, "Results document (*.json)")
         if name:
@@ -818,6 +864,9 @@ class MainWindow(QMainWindow):
     def export_to(self, path: Path) -> None:
         """Results document (JSON, with the user's group edits) and a CSV table beside it."""
         assert self.result is not None
+        if self.busy():
+            self.show_error("Wait for the running job to finish (or cancel it) before exporting the results")
+            return
         self.result.analysis = self.analysis
         try:
             self.result.save(path)
@@ -880,9 +929,9 @@ class MainWindow(QMainWindow):
         has_map = self.analysis is not None
         self.act_analyze.setEnabled(bool(self.folders) and not busy)
         self.act_cancel.setEnabled(busy)
-        for a in (self.act_export, self.act_fit, self.act_outliers, self.act_select_all, self.act_save,
-                  self.act_save_as):
+        for a in (self.act_fit, self.act_outliers, self.act_select_all, self.act_save, self.act_save_as):
             a.setEnabled(has_map)
+        self.act_export.setEnabled(has_map and not busy)  # a job may be changing the document
         self.act_export_groups.setEnabled(has_map and not busy)
         self.act_undo_export.setEnabled(self.last_export is not None and not busy)
         self.act_more.setEnabled(has_map and len(self.map.selected) == 1 and not busy)
@@ -962,16 +1011,24 @@ class MainWindow(QMainWindow):
                           "made with CLIP on this computer.")
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        """Closing mid-run cancels the job and waits for it: the cache is only written in whole transactions."""
+        """Closing mid-run cancels the job and waits until its thread has really ended — no time limit after
+        which a thread still writing the cache or moving files would be abandoned (every job checks its
+        cancel token at least every batch, so this is well under a second)."""
         self._closing = True
         self._recluster_timer.stop()
-        if self.worker is not None and self.worker.isRunning():
+        if self.worker is not None:
             self.worker.cancel()
-            self.worker.wait(15000)
+            self.worker.wait()
         self.thumbnails.pool.clear()
-        self.thumbnails.wait(5000)
+        self.thumbnails.wait(-1)  # the running thumbnail decodes (a picture each) finish; the queue was cleared
         self._save_settings()
         event.accept()
+
+
+def _check_model(model: str):
+    """The job behind "Checking the model": what using ``model`` would download (None: nothing)."""
+    yield ProgressEvent("load-model", 0, None, "checking whether the model is on this computer")
+    return needed_download(model)
 
 
 def _model_label(name: str) -> str:

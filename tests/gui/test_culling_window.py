@@ -12,6 +12,9 @@ from near_dups import near_duplicate_library
 
 pytest.importorskip("PySide6")
 
+TINY_DUPLICATE_THRESHOLD = 0.75
+
+from desktop_app.core.duplicates import CullSettings  # noqa: E402
 from desktop_app.core.export import ExportOptions  # noqa: E402
 from desktop_app.core.groupings import OTHER  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
@@ -26,6 +29,8 @@ def test_duplicates_collapse_on_the_map_and_the_best_frame_can_be_changed(qtbot,
     near_duplicate_library(tmp_path / "lib")  # 5 pictures x (original + 4 copies)
     _analyse(qtbot, window, tmp_path / "lib")
     assert len(window.map.scatter.data) == 25
+    # The tiny model's gap between copies (>= 0.91) and different pictures (<= 0.60): see test_culling.py.
+    window.result.cull_settings = CullSettings(threshold=TINY_DUPLICATE_THRESHOLD)
     window.find_duplicates()
     qtbot.waitUntil(lambda: bool(window.result.similar_sets) and not window.busy(), timeout=WAIT)
     sets = window.result.similar_sets

@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,12 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from desktop_app.core.cache import EmbeddingCache  # noqa: E402
+from desktop_app.core.errors import Cancelled  # noqa: E402
+from desktop_app.core.progress import ProgressEvent  # noqa: E402
+from desktop_app.core.project import Project  # noqa: E402
+from desktop_app.gui import main_window  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
+from desktop_app.gui.worker import PipelineWorker  # noqa: E402
 
 GROUPS = [("red", "circle"), ("blue", "square"), ("green", "triangle")]
 
@@ -131,12 +139,33 @@ def test_new_group_from_selection_and_merge(qtbot, window, library) -> None:
     assert len([c for c in window.analysis.clusters if c.size == before]) >= 1
 
 
-def test_cancel_stops_the_job_and_the_cache_stays_sound(qtbot, window, library) -> None:
+def _hold_mid_embedding(monkeypatch) -> threading.Event:
+    """Make the window's analysis stop in the middle of embedding until its cancel token is set, so a test can
+    cancel (or close) while the job is surely running — never a race with a job that finishes first."""
+    real = main_window.run_analysis
+    reached = threading.Event()
+
+    def held(folders, settings, analysis_settings, token):
+        with closing(real(folders, settings, analysis_settings, token)) as inner:
+            for event in inner:
+                yield event
+                if event.stage == "embed" and not reached.is_set():
+                    reached.set()
+                    while not token.cancelled:
+                        time.sleep(0.01)
+
+    monkeypatch.setattr(main_window, "run_analysis", held)
+    return reached
+
+
+def test_cancel_stops_the_job_and_the_cache_stays_sound(qtbot, window, library, monkeypatch) -> None:
+    reached = _hold_mid_embedding(monkeypatch)
     window.add_paths([str(library)])
     window.analyze()
-    worker = window.worker
-    with qtbot.waitSignal(worker.cancelled, timeout=WAIT):
-        window.cancel()
+    qtbot.waitUntil(reached.is_set, timeout=WAIT)
+    assert window.busy() and window.act_cancel.isEnabled()
+    window.cancel()
+    # Wait on the window's state, not on a signal that may already have fired.
     qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
     assert window.result is None and window.stage_label.text() == "Cancelled"
     with EmbeddingCache(window.cache_dir) as cache:
@@ -152,16 +181,108 @@ def test_a_worker_error_reaches_the_user_as_one_message(qtbot, tmp_path, library
     assert w.stage_label.text().startswith("Failed: ")
 
 
-def test_closing_mid_run_is_clean(qtbot, tmp_path, library) -> None:
+def test_closing_mid_run_is_clean(qtbot, tmp_path, library, monkeypatch) -> None:
+    reached = _hold_mid_embedding(monkeypatch)
     w = MainWindow(model=TINY_MODEL, cache_dir=tmp_path / "c", interactive_errors=False)
     qtbot.addWidget(w)
     w.show()
     w.add_paths([str(library)], analyze=True)
+    qtbot.waitUntil(reached.is_set, timeout=WAIT)
     worker = w.worker
     w.close()
     assert not worker.isRunning()
     with EmbeddingCache(tmp_path / "c") as cache:
         assert cache.warnings == []
+
+
+def test_closing_waits_for_a_job_that_is_slow_to_stop(qtbot, tmp_path, monkeypatch) -> None:
+    """A job that needs a while after Cancel (an export finishing the file it is copying) has really ended when
+    the window is gone: closing waits without a time limit, instead of abandoning a running thread."""
+    waits = []
+    real_wait = PipelineWorker.wait
+    monkeypatch.setattr(PipelineWorker, "wait", lambda self, *args: waits.append(args) or real_wait(self, *args))
+    w = MainWindow(model=TINY_MODEL, cache_dir=tmp_path / "c", interactive_errors=False)
+    qtbot.addWidget(w)
+    running, stopped = threading.Event(), threading.Event()
+
+    def slow_to_stop(token):
+        yield ProgressEvent("export", 0, 1, "copying")
+        running.set()
+        while not token.cancelled:
+            time.sleep(0.01)
+        time.sleep(1.0)  # the file in hand is finished before the token is looked at
+        stopped.set()
+        yield ProgressEvent("export", 1, 1, "copied")
+
+    w._start(slow_to_stop, lambda _summary: None, "Exporting")
+    qtbot.waitUntil(running.is_set, timeout=WAIT)
+    worker = w.worker
+    w.close()
+    assert stopped.is_set() and not worker.isRunning()
+    assert waits and all(args in ((), (-1,)) for args in waits)  # no fixed cap that gives up on the thread
+
+
+def test_export_results_is_disabled_while_a_job_may_change_the_document(qtbot, window, library, tmp_path) -> None:
+    analysed(qtbot, window, library)
+    assert window.act_export.isEnabled()
+    release = threading.Event()
+
+    def job(token):
+        yield ProgressEvent("cluster", 0, 1, "finding groups")
+        release.wait(WAIT / 1000)
+
+    errors = []
+    window.show_error = lambda message, details="": errors.append(message)
+    window._start(job, lambda _result: None, "Finding groups")
+    assert not window.act_export.isEnabled()
+    window.export_to(tmp_path / "during.json")  # a shortcut or a script calling it directly: refused, one line
+    assert not (tmp_path / "during.json").exists() and len(errors) == 1
+    release.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
+    assert window.act_export.isEnabled()
+
+
+def test_a_damaged_project_is_one_message_and_starts_nothing(qtbot, window, tmp_path) -> None:
+    bad = tmp_path / "bad.photoatlas"
+    bad.write_text(json.dumps({"format": "photoatlas-project", "folders": [str(tmp_path)],
+                               "edits": {"renames": [{"name": "Tomatoes"}]}}))
+    errors = []
+    window.show_error = lambda message, details="": errors.append(message)
+    assert window.open_project(bad) is False
+    assert errors == [f"the project {bad} is damaged: edits.renames[0].members is missing"]
+    assert window.worker is None and window.folders == [] and window.project_path is None
+
+
+def test_opening_a_project_whose_model_is_not_here_asks_before_any_download(qtbot, window, library, tmp_path,
+                                                                             monkeypatch) -> None:
+    project = tmp_path / "elsewhere.photoatlas"
+    Project(folders=[str(library)], model="hf-hub:photoatlas-tests/not-on-this-computer").save(project)
+    asked, started = [], []
+
+    def analysis_stub(folders, settings, analysis_settings, token):  # stands in for the download and the rest
+        started.append(settings.model)
+        yield ProgressEvent("download", 0, None, "downloading")
+        raise Cancelled("stub")
+
+    monkeypatch.setattr(main_window, "run_analysis", analysis_stub)
+    window.confirm_download = lambda download: asked.append(download) or False
+    assert window.open_project(project)
+    qtbot.waitUntil(lambda: bool(asked) and not window.busy(), timeout=WAIT)
+    assert [d.repo for d in asked] == ["photoatlas-tests/not-on-this-computer"]
+    assert started == [] and window.result is None and "not downloaded" in window.stage_label.text()
+
+    window.confirm_download = lambda download: asked.append(download) or True  # yes: now it may start
+    window.analyze()
+    qtbot.waitUntil(lambda: bool(started) and not window.busy(), timeout=WAIT)
+    assert len(asked) == 2 and started == ["hf-hub:photoatlas-tests/not-on-this-computer"]
+    window.analyze()  # asked once per session and model
+    qtbot.waitUntil(lambda: len(started) == 2 and not window.busy(), timeout=WAIT)
+    assert len(asked) == 2
+
+    # The models on this machine, and local folders, are used without a question.
+    from desktop_app.core.downloads import needed_download
+
+    assert needed_download(TINY_MODEL) is None
 
 
 def test_export_writes_the_document_and_a_table(qtbot, window, library, tmp_path) -> None:
@@ -207,19 +328,25 @@ def test_rectangle_and_lasso_select_what_they_enclose(qtbot, window, library) ->
     view.box.rectSelected.emit(view.data_rect(), False)
     assert view.selected == set(range(len(window.result.items)))
 
-    group = window.analysis.clusters[0]
-    members = np.nonzero(window.analysis.labels == group.id)[0]
-    pts = view.coords[members]
-    lo, hi = pts.min(axis=0) - 0.01, pts.max(axis=0) + 0.01
-    others = np.delete(view.coords, members, axis=0)
-    if ((others >= lo) & (others <= hi)).all(axis=1).any():
-        pytest.skip("another group's point lies inside this group's box on this layout")
-    polygon = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
-    view.box.lassoSelected.emit(polygon, False)
-    assert view.selected == set(members.tolist())
+    # A lasso drawn around one point, closer to it than half the distance to its nearest neighbour, holds that
+    # point alone on any layout (a box around a whole group may also hold another group's point).
+    gaps = np.linalg.norm(view.coords[:, None] - view.coords[None], axis=2)
+    np.fill_diagonal(gaps, np.inf)
+    target = int(np.argmax(gaps.min(axis=1)))
+    r = gaps[target].min() / 2
+    assert r > 0
+    cx, cy = view.coords[target]
+    diamond = np.array([[cx - r, cy], [cx, cy - r], [cx + r, cy], [cx, cy + r]])
+    view.box.lassoSelected.emit(diamond, False)
+    assert view.selected == {target}
+    lo, hi = view.coords.min(axis=0) - 1, view.coords.max(axis=0) + 1
+    around_all = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+    view.box.lassoSelected.emit(around_all, False)
+    assert view.selected == set(range(len(window.result.items)))
+    view.box.lassoSelected.emit(diamond, False)
     far_away = np.array([[1e6, 1e6], [1e6 + 1, 1e6], [1e6, 1e6 + 1]])
     view.box.lassoSelected.emit(far_away, True)  # Ctrl: adds (nothing there) and keeps the rest
-    assert view.selected == set(members.tolist())
+    assert view.selected == {target}
 
 
 def test_export_groups_from_the_window_and_undo(qtbot, window, library, tmp_path) -> None:
