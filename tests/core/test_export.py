@@ -271,8 +271,42 @@ def _export_cmd(results: Path, dest: Path, mode: str) -> list[str]:
     return [sys.executable, "-m", "desktop_app", "export", str(results), str(dest), "--mode", mode]
 
 
+# The CLI, with every file operation after the first HOLD ones held back until the process is killed: whatever
+# the machine's speed, the kill below lands while the export is still running.
+_HOLDING_EXPORT = """
+import runpy, sys, threading
+import desktop_app.core.export as export
+hold = int(sys.argv.pop(1))
+real, lock, started = export._do, threading.Lock(), [0]
+def held(*args, **kwargs):
+    with lock:
+        started[0] += 1
+        n = started[0]
+    if n > hold:
+        threading.Event().wait()
+    return real(*args, **kwargs)
+export._do = held
+sys.argv = ["photoatlas", *sys.argv[1:]]
+runpy.run_module("desktop_app", run_name="__main__")
+"""
+
+
+def _done_in_this_run(journal: Path) -> int:
+    """"done" marks written since the last "begin" (earlier ones belong to earlier runs or their recovery)."""
+    done = 0
+    for line in journal.read_text(encoding="utf-8").splitlines() if journal.exists() else []:
+        try:
+            op = json.loads(line).get("op")
+        except json.JSONDecodeError:
+            continue  # being written right now
+        done = 0 if op == "begin" else done + (op == "done")
+    return done
+
+
 @pytest.mark.parametrize("mode", ["copy", "move"])
 def test_sigkill_at_random_moments_loses_nothing_and_the_rerun_completes(tmp_path: Path, mode: str) -> None:
+    """SIGKILL once the journal shows N files done (N varies; the kill lands among the next few operations: mid
+    copy, between link and unlink, between a file and its journal mark), eight times, then a rerun."""
     src = tmp_path / "src"
     files = {f"g{g}": [f"d{g}/f{i:03d}.bin" for i in range(40)] for g in range(3)}
     result = make_library(src, files, size=256 * 1024)
@@ -282,11 +316,21 @@ def test_sigkill_at_random_moments_loses_nothing_and_the_rerun_completes(tmp_pat
     dest = tmp_path / "dest"
     rng = random.Random(7)
     for _ in range(8):
-        proc = subprocess.Popen(_export_cmd(results, dest, mode), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 1.6))
+        n_done = rng.randint(1, 6)
+        hold = n_done + rng.randint(1, 6)  # 8 runs x at most 12 operations: always fewer than the 120 files
+        with open(tmp_path / "stderr.txt", "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-c", _HOLDING_EXPORT, str(hold), *_export_cmd(
+                results, dest, mode)[3:]], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 300  # a guard against a hang, not a timing assertion
+        while _done_in_this_run(dest / JOURNAL) < n_done:
+            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+            assert time.monotonic() < deadline, "the export never reached the files it was to do"
+            time.sleep(0.005)
+        assert proc.poll() is None  # the kill lands before the export finished...
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        assert not (dest / "groups.csv").exists()  # ...which writes its manifests last
         _assert_nothing_lost(originals, dest, mode)
     run = subprocess.run(_export_cmd(results, dest, mode), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
