@@ -826,6 +826,9 @@ class MainWindow(QMainWindow):
     def export_groups_to(self, dest: Path, options: ExportOptions) -> None:
         """Run the export on the worker thread; a summary (with any fallbacks or failures) follows."""
         assert self.result is not None
+        if self.busy():
+            self.show_error("Wait for the running job to finish (or cancel it) before exporting")
+            return
         self.result.analysis = self.analysis  # with the user's renames, merges and moves
 
         result = self.result
