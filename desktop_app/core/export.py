@@ -322,13 +322,15 @@ def _do(p: Planned, mode: Mode, verify: bool, cancel: CancelToken, expect: tuple
 
 
 def _attempt(p: Planned, options: ExportOptions, cancel: CancelToken, expect: tuple[int, int],
-             ) -> str | BaseException | None:
-    """One operation (on a worker thread for copies and moves): the method used, the error that stopped it,
-    or None when it was cancelled before it began."""
+             ) -> tuple[str, int] | BaseException | None:
+    """One operation (on a worker thread for copies and moves): the method used and the modification time
+    the target got (FAT and exFAT round it), the error that stopped it, or None when it was cancelled before
+    it began."""
     if cancel.cancelled:
         return None
     try:
-        return _do(p, options.mode, options.verify, cancel, expect)
+        method = _do(p, options.mode, options.verify, cancel, expect)
+        return method, os.lstat(p.target).st_mtime_ns
     except (OSError, PhotoAtlasError, ValueError) as exc:  # ValueError: a path the OS cannot take
         return exc
 
@@ -355,7 +357,7 @@ def _finish_interrupted(journal: Journal) -> None:
                 st.st_size == e["size"] and st.st_mtime_ns == e.get("mtime_ns"))
             if identity(src) == (e["size"], e.get("mtime_ns")) and same:
                 os.unlink(source)
-        journal.write(op="done", dst=dst)
+        journal.write(op="done", dst=dst, placed_mtime_ns=st.st_mtime_ns)
 
 
 def _clean_temporaries(dest: Path) -> None:
@@ -437,13 +439,14 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
     last = time.monotonic()
     total = len(plan)
 
-    def record(p: Planned, outcome: str | BaseException | None) -> None:
-        if isinstance(outcome, str):
-            journal.write(sync=False, op="done", dst=str(p.target))
+    def record(p: Planned, outcome: tuple[str, int] | BaseException | None) -> None:
+        if isinstance(outcome, tuple):
+            method, mtime_ns = outcome
+            journal.write(sync=False, op="done", dst=str(p.target), placed_mtime_ns=mtime_ns)
             p.done = True
             summary.done += 1
-            if "->" in outcome or "(" in outcome:
-                summary.fallbacks[outcome] = summary.fallbacks.get(outcome, 0) + 1
+            if "->" in method or "(" in method:
+                summary.fallbacks[method] = summary.fallbacks.get(method, 0) + 1
             return
         journal.write(sync=False, op="abandoned", dst=str(p.target))
         if outcome is None or isinstance(outcome, Cancelled):
@@ -723,7 +726,9 @@ def _refusal(target: Path, source: Path, e: dict[str, Any]) -> str:
     if not target.exists():
         return "no longer there" if e["op"] != "symlink" else "no longer the link PhotoAtlas made"
     st = target.stat()
-    if st.st_size != e["size"] or (e["op"] != "hardlink" and st.st_mtime_ns != e["mtime_ns"]):
+    # The time the target got when placed: FAT and exFAT keep times to 2 s / 10 ms, not the source's ns.
+    placed_mtime = e.get("placed_mtime_ns", e["mtime_ns"])
+    if st.st_size != e["size"] or (e["op"] != "hardlink" and st.st_mtime_ns not in (placed_mtime, e["mtime_ns"])):
         return "changed since it was exported; left alone"
     if e["op"] == "move" and (source.exists() or source.is_symlink()):
         return f"something else now lives at {source}; left alone"

@@ -88,7 +88,8 @@ class Journal:
             self._file = None
 
     def completed(self) -> dict[str, dict[str, Any]]:
-        """Finished operations that were not undone, by target path."""
+        """Finished operations that were not undone, by target path (with ``placed_mtime_ns``, the time the
+        target got, from the "done" mark when it has one)."""
         ops: dict[str, dict[str, Any]] = {}
         finished: set[str] = set()
         for e in self.entries:
@@ -96,6 +97,8 @@ class Journal:
                 ops[e["dst"]] = e
             elif e.get("op") == "done":
                 finished.add(e["dst"])
+                if "placed_mtime_ns" in e and e["dst"] in ops:
+                    ops[e["dst"]] = {**ops[e["dst"]], "placed_mtime_ns": e["placed_mtime_ns"]}
             elif e.get("op") == "undone":
                 finished.discard(e["dst"])
                 ops.pop(e["dst"], None)

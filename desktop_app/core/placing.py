@@ -173,7 +173,13 @@ def place(path: Path, target: Path) -> None:
             raise
         _rename_exclusive(path, target)
         return
-    os.unlink(path)
+    try:
+        os.unlink(path)
+    except OSError:
+        # The old name cannot go (its folder is read-only, or Windows has the file open): take the new name
+        # back, so a move never leaves the file in two places or a copy half-registered.
+        os.unlink(target)
+        raise
 
 
 def _rename_exclusive(path: Path, target: Path) -> None:

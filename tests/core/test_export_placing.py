@@ -258,3 +258,41 @@ def test_a_big_copy_stops_between_chunks_when_cancelled(monkeypatch, tmp_path: P
     assert not (dest / "01 g" / "big.bin").exists() and not list(dest.rglob(f"{TMP_PREFIX}*"))
     assert not Journal(dest).started() and snapshot(src) == before
     assert (dest / JOURNAL).exists()
+
+
+def test_undo_on_a_drive_that_rounds_times_still_recognises_the_copies(monkeypatch, group) -> None:
+    """FAT keeps modification times to 2 s (exFAT to 10 ms): a copy's time is not the source's to the
+    nanosecond, yet it is the untouched copy the export made, and undo removes it."""
+    src, result, dest = group
+    real_utime = os.utime
+
+    def fat_utime(path, times=None, *, ns=None, **kwargs):
+        if ns is not None:
+            ns = tuple(t - t % 2_000_000_000 for t in ns)
+        return real_utime(path, times, ns=ns, **kwargs) if times is not None else real_utime(path, ns=ns, **kwargs)
+
+    monkeypatch.setattr(os, "utime", fat_utime)
+    summary = drive(run_export(result, dest, ExportOptions(mode="copy")))
+    assert summary.done == 4
+    copy = dest / "01 g" / "IMG_3.jpg"
+    assert copy.stat().st_mtime_ns != (src / "d/IMG_3.jpg").stat().st_mtime_ns  # as on FAT
+    undone = drive(undo_export(dest))
+    assert undone.reversed == 4 and not undone.refused and not copy.exists()
+
+
+def test_a_move_whose_original_cannot_be_removed_leaves_it_in_one_place(monkeypatch, group) -> None:
+    """The original's folder is read-only (or Windows has the file open): the link into DEST is taken back."""
+    src, result, dest = group
+    stuck = src / "c/IMG_2.jpg"
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if os.fspath(path) == str(stuck):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    summary = drive(run_export(result, dest, ExportOptions(mode="move")))
+    assert summary.done == 3 and [Path(p).name for p, _ in summary.failed] == ["IMG_2.jpg"]
+    assert stuck.exists() and not (dest / "01 g" / "IMG_2.jpg").exists()
+    assert sorted(snapshot(src)) == ["c/IMG_2.jpg"]
