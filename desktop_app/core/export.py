@@ -37,7 +37,7 @@ from typing import Any, Literal
 from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
 from desktop_app.core.filenames import MAX_NAME, UNSORTED, NamePlanner, group_folder, safe_name
 from desktop_app.core.items import RAW_EXTENSIONS
-from desktop_app.core.journal import JOURNAL, DestLock, Journal
+from desktop_app.core.journal import JOURNAL, OPS, DestLock, Journal
 from desktop_app.core.placing import (
     FATAL_ERRNOS,
     TMP_PREFIX,
@@ -360,9 +360,13 @@ def _finish_interrupted(journal: Journal) -> None:
         journal.write(op="done", dst=dst, placed_mtime_ns=st.st_mtime_ns)
 
 
-def _clean_temporaries(dest: Path) -> None:
-    for tmp in dest.rglob(f"{TMP_PREFIX}*"):
-        tmp.unlink(missing_ok=True)
+def _clean_temporaries(dest: Path, journal: Journal) -> None:
+    """Remove temporary copies a killed run left: they can only be in DEST or a folder the journal wrote into
+    (not a walk of all of DEST, which may hold much else)."""
+    folders = {dest} | {Path(e["dst"]).parent for e in journal.entries if e.get("op") in OPS}
+    for folder in folders:
+        for tmp in folder.glob(f"{TMP_PREFIX}*"):
+            tmp.unlink(missing_ok=True)
 
 
 def _open_dest(dest: Path, stack: ExitStack, mode: str) -> Journal:
@@ -374,7 +378,7 @@ def _open_dest(dest: Path, stack: ExitStack, mode: str) -> Journal:
         journal.open()
         stack.callback(journal.close)
         _finish_interrupted(journal)  # settle what an interrupted run left, so the plan knows it
-        _clean_temporaries(dest)
+        _clean_temporaries(dest, journal)
         journal.write(op="begin", mode=mode)  # also proves DEST is writable
     except OSError as exc:
         raise ExportError(f"cannot write to {dest}: {exc.strerror or exc}") from None
