@@ -132,6 +132,11 @@ class EmbedResult:
             raise BadArgument(f"cannot read the results document {path}: {exc}") from None
         if not isinstance(doc, dict) or "items" not in doc:
             raise BadArgument(f"{path} is not a PhotoAtlas results document")
+        return cls.from_document(doc, path)
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any], path: Path) -> EmbedResult:
+        """The result a parsed document ``doc`` (read from ``path``) holds, with the vectors beside it."""
         if int(doc.get("schema", 1)) > RESULTS_SCHEMA:
             raise BadArgument(f"{path} was written by a newer PhotoAtlas (schema {doc['schema']}); update PhotoAtlas")
         items = [ItemRecord(**{k: v for k, v in it.items() if k in ItemRecord.__dataclass_fields__})

@@ -185,7 +185,7 @@ def load_results(path: Path) -> Any:
         raise BadArgument(f"{path} is not a PhotoAtlas results document (it has no items)")
     check_results_document(doc, path)
     try:
-        result = EmbedResult.load(path)
+        result = EmbedResult.from_document(doc, path)  # parsed once, checked above
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a cut-short or foreign .npz
         raise BadArgument(f"cannot read the vectors beside {path}: {str(exc).splitlines()[0]}") from None
     c = _Checker(path.with_name(str(doc.get("vectors_file", path.name))), "the vectors file")
