@@ -1,16 +1,24 @@
 """Would using a model download it? Answered from the disk alone, so the app can ask before anything touches
 the network (a project names its model; opening it on a new machine must not start a 600 MB download).
 
-Mirrors how ``embed.resolve_model`` finds the weights, but never fetches, never sets ``HF_HUB_OFFLINE`` and
-never raises: a model it cannot judge (an unknown name) is left to the job, which reports it properly.
+Looks where ``embed.resolve_model`` looks (``embed.pretrained_weights``), but never fetches, never sets
+``HF_HUB_OFFLINE`` and never raises: a model it cannot judge (an unknown name) is left to the job, which
+reports it properly.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL, ModelSpec
+from desktop_app.core.embed import (
+    DEFAULT_MODEL,
+    FASTER_MODEL,
+    HF_HUB_CONFIG,
+    HF_HUB_WEIGHTS,
+    MORE_ACCURATE_MODEL,
+    ModelSpec,
+    pretrained_weights,
+)
 from desktop_app.core.errors import PhotoAtlasError
 
 # Download sizes of the models the app offers (fp32 weights of ~150 M parameters each).
@@ -41,17 +49,12 @@ def needed_download(model: str) -> Download | None:
     if spec.kind == "local-dir":
         return None
     if spec.kind == "hf-hub":
-        files = _cached(spec.name, ["open_clip_config.json"]) and _cached(
-            spec.name, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"])
-        return None if files else Download(model, spec.name, KNOWN_SIZES_MB.get(model))
-    import open_clip  # torch comes with it: call this off the GUI thread
-
-    if spec.name not in open_clip.list_models():
-        return None
-    hub = (open_clip.get_pretrained_cfg(spec.name, spec.tag) or {}).get("hf_hub", "")
-    if not hub:
-        return None
-    repo, filename = os.path.split(hub)
-    filename = filename or "open_clip_pytorch_model.bin"
-    names = [filename, filename.replace("pytorch_model.bin", "model.safetensors")]
-    return None if _cached(repo, names) else Download(model, repo, KNOWN_SIZES_MB.get(model))
+        repo, files = spec.name, [HF_HUB_CONFIG, HF_HUB_WEIGHTS]
+    else:
+        try:
+            repo, names, _ = pretrained_weights(spec)
+        except PhotoAtlasError:  # unknown name or tag, or no hub copy: the job reports it properly
+            return None
+        files = [names]
+    on_disk = all(_cached(repo, names) for names in files)
+    return None if on_disk else Download(model, repo, KNOWN_SIZES_MB.get(model))

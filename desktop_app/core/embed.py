@@ -197,6 +197,34 @@ class ResolvedModel:
     key: str
 
 
+HF_HUB_CONFIG = ["open_clip_config.json"]  # an hf-hub: model's files, by the names open_clip publishes them
+HF_HUB_WEIGHTS = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+
+
+def pretrained_weights(spec: ModelSpec) -> tuple[str, list[str], dict[str, Any]]:
+    """Where an open_clip ``ARCH:TAG`` model's weights live on the Hugging Face hub: ``(repo, file names to try,
+    the tag's config)``. Raises ``BadArgument`` for an unknown architecture or tag, ``ModelUnavailable`` for
+    weights published only as a direct download. Imports open_clip (and torch): call it off the GUI thread."""
+    import open_clip
+
+    if spec.name not in open_clip.list_models():
+        raise BadArgument(f"unknown open_clip architecture {spec.name!r} (see open_clip.list_models())")
+    tag_cfg = open_clip.get_pretrained_cfg(spec.name, spec.tag)
+    if not tag_cfg:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.name)) or "none"
+        raise BadArgument(f"{spec.name} has no pretrained tag {spec.tag!r}; known tags: {tags}")
+    hub = tag_cfg.get("hf_hub", "")
+    if not hub:
+        raise ModelUnavailable(f"{spec} is only published as a direct download; use hf-hub: or local-dir:")
+    # Same convention as open_clip: "org/repo/file" names a file, "org/repo/" means the default name.
+    repo, filename = os.path.split(hub)
+    filename = filename or "open_clip_pytorch_model.bin"
+    names = [filename]
+    if filename.endswith(".bin"):
+        names.insert(0, filename.replace("pytorch_model.bin", "model.safetensors"))
+    return repo, names, tag_cfg
+
+
 def resolve_model(spec: ModelSpec, *, offline: bool = False, on_bytes: ProgressCallback | None = None,
                   digest: Callable[[Path], str] = sha256_file) -> ResolvedModel:
     """Make sure the weights are on disk (downloading them unless ``offline``) and compute the model's
@@ -213,31 +241,14 @@ def resolve_model(spec: ModelSpec, *, offline: bool = False, on_bytes: ProgressC
         identity["spec"] = "local-dir"  # the same weights moved to another folder give the same vectors
     elif spec.kind == "hf-hub":
         try:
-            cfg_file = _hf_download(spec.name, ["open_clip_config.json"], offline=offline, on_bytes=None)
-            weights = _hf_download(spec.name, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"],
-                                   offline=offline, on_bytes=on_bytes)
+            cfg_file = _hf_download(spec.name, HF_HUB_CONFIG, offline=offline, on_bytes=None)
+            weights = _hf_download(spec.name, HF_HUB_WEIGHTS, offline=offline, on_bytes=on_bytes)
         except ModelUnavailable as exc:
             raise ModelUnavailable(_offline_message(spec), details=exc.details) from None
         cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
         identity.update(preprocess=cfg.get("preprocess_cfg", {}), weights_sha256=digest(weights))
     else:
-        import open_clip
-
-        if spec.name not in open_clip.list_models():
-            raise BadArgument(f"unknown open_clip architecture {spec.name!r} (see open_clip.list_models())")
-        tag_cfg = open_clip.get_pretrained_cfg(spec.name, spec.tag)
-        if not tag_cfg:
-            tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.name)) or "none"
-            raise BadArgument(f"{spec.name} has no pretrained tag {spec.tag!r}; known tags: {tags}")
-        hub = tag_cfg.get("hf_hub", "")
-        if not hub:
-            raise ModelUnavailable(f"{spec} is only published as a direct download; use hf-hub: or local-dir:")
-        # Same convention as open_clip: "org/repo/file" names a file, "org/repo/" means the default name.
-        repo, filename = os.path.split(hub)
-        filename = filename or "open_clip_pytorch_model.bin"
-        names = [filename]
-        if filename.endswith(".bin"):
-            names.insert(0, filename.replace("pytorch_model.bin", "model.safetensors"))
+        repo, names, tag_cfg = pretrained_weights(spec)
         try:
             weights = _hf_download(repo, names, offline=offline, on_bytes=on_bytes)
         except ModelUnavailable as exc:

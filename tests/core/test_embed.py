@@ -79,3 +79,29 @@ def test_download_bytes_reach_the_progress_callback() -> None:
         bar.set_postfix(speed="fast")
         bar.update(600)
     assert seen == [(400, 1000), (1000, 1000)]
+
+
+def test_needed_download_answers_from_the_disk_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The question the window asks before a job: what would be fetched, from where, how big — and nothing for
+    weights already in the Hugging Face cache, local folders or names the job itself will reject."""
+    from huggingface_hub import constants
+
+    from desktop_app.core.downloads import needed_download
+    from desktop_app.core.embed import DEFAULT_MODEL, HF_HUB_WEIGHTS
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    wanted = needed_download(DEFAULT_MODEL)
+    assert wanted is not None and wanted.repo.startswith("laion/") and wanted.size_mb == 605
+    assert needed_download("hf-hub:someone/some-clip") is not None
+    assert needed_download(TINY_MODEL) is None
+    assert needed_download("NoSuchArch:nothing") is None
+
+    # The weights as huggingface_hub lays them out in its cache: the model is on disk, nothing to ask.
+    snapshot = hub / "models--someone--some-clip" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for name in ("open_clip_config.json", HF_HUB_WEIGHTS[0]):
+        (snapshot / name).write_text("{}")
+    (hub / "models--someone--some-clip" / "refs").mkdir()
+    (hub / "models--someone--some-clip" / "refs" / "main").write_text("0" * 40)
+    assert needed_download("hf-hub:someone/some-clip") is None
