@@ -60,7 +60,7 @@ NOT_PICTURES = frozenset(
 NOT_PHOTO_FORMATS = frozenset({"PDF", "EPS", "WMF", "MPEG", "HDF5", "GRIB", "BUFR", "IPTC"})
 # Photo formats recognised by their first bytes when the file name does not say what it is.
 SNIFFED_FORMATS = ("JPEG", "PNG", "GIF", "TIFF", "BMP", "WEBP", "AVIF", "HEIF", "JXL", "JPEG2000", "PSD")
-EXPORT_JOURNAL = ".photoatlas-journal.jsonl"  # written by core.export into every export destination
+EXPORT_JOURNAL = ".photoatlas-journal.jsonl"  # core.journal writes it into every export destination
 EXPORT_REASON = "a PhotoAtlas export (its copies are not new photos)"
 
 Kind = Literal["image", "text"]

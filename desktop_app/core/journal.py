@@ -14,9 +14,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from desktop_app.core.items import EXPORT_JOURNAL as JOURNAL  # the scan skips folders holding it
 from desktop_app.core.placing import ExportError
 
-JOURNAL = ".photoatlas-journal.jsonl"
 LOCK = ".photoatlas-export.lock"
 OPS = ("copy", "hardlink", "symlink", "move")
 
