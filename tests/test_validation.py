@@ -117,7 +117,7 @@ def test_the_intact_document_is_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("what", ["not JSON", "a JSON list", "fewer vectors than items", "a cut-short npz",
-                                  "vectors as text", "a centroid of another size"])
+                                  "vectors as text", "a centroid of another size", "map positions of the wrong shape"])
 def test_damaged_files_around_the_document_are_one_line_and_exit_2(tmp_path: Path, what: str) -> None:
     doc = _document(tmp_path)
     text = json.dumps(doc)
@@ -136,9 +136,12 @@ def test_damaged_files_around_the_document_are_one_line_and_exit_2(tmp_path: Pat
     elif what == "vectors as text":
         np.savez(npz, vectors=np.array([["a"] * 4] * 3))
         words = ["vectors must be a table of numbers"]
-    else:
+    elif what == "a centroid of another size":
         np.savez(npz, vectors=np.eye(3, 4, dtype=np.float32), centroids=np.ones((1, 7), np.float32))
         words = ["centroid of group 0 has 7 values"]
+    else:  # one number per item where the map needs two: an export would fail after copying every file
+        np.savez(npz, vectors=np.eye(3, 4, dtype=np.float32), coords=np.ones(3, np.float32))
+        words = ["coords is float32 of shape (3,) for 3 items"]
     (tmp_path / "r.json").write_text(text)
     _assert_one_line(_cli("similar", str(tmp_path / "r.json"), str(tmp_path / "p0.jpg")), *words)
     # export reads the same documents (without needing the vectors): the same one line.

@@ -123,16 +123,12 @@ class EmbedResult:
     def load(cls, path: Path) -> EmbedResult:
         """Read a document written by ``save`` (any schema up to ours; vectors empty when the npz is missing).
 
-        Raises ``BadArgument`` when the file is not a PhotoAtlas results document or is from a newer version.
+        Raises ``BadArgument`` (one line naming the file and the field) when the file is not a PhotoAtlas results
+        document, is damaged, does not match its vectors or is from a newer version.
         """
-        path = Path(path)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadArgument(f"cannot read the results document {path}: {exc}") from None
-        if not isinstance(doc, dict) or "items" not in doc:
-            raise BadArgument(f"{path} is not a PhotoAtlas results document")
-        return cls.from_document(doc, path)
+        from desktop_app.core.validate import load_results  # validate builds on this module
+
+        return load_results(Path(path))
 
     @classmethod
     def from_document(cls, doc: dict[str, Any], path: Path) -> EmbedResult:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from desktop_app.core.analysis import OUTLIER_THRESHOLD, Analysis, ClusterInfo
+from desktop_app.core.errors import BadArgument
 
 
 def add_analysis(doc: dict[str, Any], analysis: Analysis) -> None:
@@ -70,7 +71,15 @@ def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysi
 
     def arr(name: str, default: np.ndarray) -> np.ndarray:
         value = arrays.get(name)
-        return value if value is not None and len(value) == n else default
+        if value is None:
+            return default
+        # Same number of dimensions and rows as the default, at least as many columns (the clustering space may
+        # have more than 2), numbers: anything else would fail far from here, in the map or an export.
+        if (value.ndim != default.ndim or len(value) != n or value.shape[1:] < default.shape[1:]
+                or value.dtype.kind not in "fiu"):
+            raise BadArgument(f"the vectors file does not belong to this document: {name} is {value.dtype} of shape "
+                              f"{value.shape} for {n} items (run 'photoatlas analyze' again)")
+        return value
 
     return Analysis(coords=arr("coords", coords), cluster_space=arr("cluster_space", coords), labels=labels,
                     outlier_scores=scores, membership=arr("membership", np.ones(n, np.float32)),
