@@ -27,30 +27,51 @@ no other process has it open:
   tables are created ``IF NOT EXISTS`` and every insert names its columns, and its ``schema_version`` is left
   alone. So two installed versions never evict each other's cache. Only if a table lacks a column this
   version needs does opening fail (``CacheUnavailable``), again without moving anything.
+
+After opening, every public method maps SQLite's errors the same way (``_guarded``): a busy/locked database is
+retried until ``timeout`` and then raised as ``CacheBusy``; a full disk, an I/O error and the like as
+``CacheUnavailable``. Damage met mid-run (hours into an embedding run, with other processes maybe using the
+file) is reported, never moved aside while open: this cache's session file is left behind on ``close``, so
+the next open takes it for an unclean shutdown, runs ``quick_check`` and sets the file aside if it is damaged.
+
+No wait blocks a cancel: with a ``CancelToken``, the opening gate and other processes' SQLite locks are waited
+for in slices of ``WAIT_SLICE_S`` that check the token, and the opening's ``quick_check`` is interrupted through
+SQLite's progress handler; all of them raise ``Cancelled``. A statement that got its lock runs to the end (a
+store of one batch takes milliseconds), so work already done is kept.
+
+A file system without ``flock`` (some network shares): filelock 3.x raises ``NotImplementedError`` there, which
+becomes ``CacheUnavailable`` (choose a local folder). We do not run without locks, because then nothing proves
+that nobody else has the cache open before it is moved aside. (Newer filelock versions fall back to soft lock
+files by themselves, which break a dead owner's lock by its pid; that keeps the design's promises.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from desktop_app.core.errors import PhotoAtlasError
+from desktop_app.core.progress import CancelToken
 
 SCHEMA_VERSION = 1  # tables added since (texts, layouts) are created on open; older readers ignore them
 CACHE_FILENAME = "embeddings.sqlite3"
 LAYOUTS_KEPT = 24  # most recent layouts kept per cache (each is a few MB at 100k items)
 CHECK_EVERY_DAYS = 30  # a full integrity check this often even without an unclean shutdown
-OPEN_TIMEOUT_S = 120.0  # how long opening waits for other processes (their open, a write lock) before giving up
+OPEN_TIMEOUT_S = 120.0  # how long opening (or a read/write) waits for other processes' locks before giving up
+WAIT_SLICE_S = 0.1  # one wait for another process's lock; the cancel token is checked between slices
+_PROGRESS_OPS = 20_000  # SQLite VM steps between cancel checks in a running statement (well under a millisecond)
 
 # Primary SQLite result codes (the low byte of ``sqlite_errorcode``), see https://sqlite.org/rescode.html
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
@@ -124,6 +145,10 @@ class CacheBusy(CacheUnavailable):
     """Another process kept the embedding cache locked for longer than the open timeout."""
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 class _Damaged(Exception):
     """``PRAGMA quick_check`` found a problem (SQLite itself raised nothing)."""
 
@@ -150,6 +175,32 @@ def _unavailable(exc: sqlite3.Error, folder: Path) -> CacheUnavailable:
         return CacheUnavailable(f"cannot open the embedding cache in {folder} ({exc}); check that the folder is "
                                 "writable, or choose another cache folder", details=details)
     return CacheUnavailable(f"the embedding cache in {folder} cannot be used ({exc})", details=details)
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a public ``EmbeddingCache`` method with SQLite's errors mapped as when opening (see ``_error``).
+
+    A busy/locked database is retried (each try waits ``WAIT_SLICE_S`` inside SQLite) until the cache's timeout or
+    a cancel; so a method wrapped here must be safe to run again: one transaction, arguments not consumed.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        cache: EmbeddingCache = args[0]  # type: ignore[assignment]
+        deadline = time.monotonic() + cache._timeout
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.ProgrammingError:  # a bug (e.g. used after close), not the user's disk
+                raise
+            except sqlite3.DatabaseError as exc:
+                if _primary_code(exc) in _BUSY and time.monotonic() < deadline:
+                    cache._raise_if_cancelled()  # only a wait is cut short: work that got its lock is kept
+                    time.sleep(0.01)  # some busy answers come at once, without SQLite's own wait
+                    continue
+                raise cache._error(exc) from exc
+
+    return wrapper
 
 
 class _Sessions:
@@ -190,11 +241,12 @@ class _Sessions:
             stale += 1
         return live, stale
 
-    def leave(self) -> None:
+    def leave(self, keep_file: bool = False) -> None:
+        """Give up the session lock; ``keep_file`` leaves its file, so the next opener takes it for a crash."""
         if self._own is not None:
             self._own.release()
             self._own = None
-        if self._own_path is not None:  # filelock 3.x keeps Unix lock files on release
+        if self._own_path is not None and not keep_file:  # filelock 3.x keeps Unix lock files on release
             with contextlib.suppress(OSError):
                 self._own_path.unlink()
             self._own_path = None
@@ -212,9 +264,12 @@ class EmbeddingCache:
 
     Raises ``CacheUnavailable`` (``CacheBusy`` when other processes keep it locked for ``timeout`` seconds)
     when the cache cannot be used; a cache is moved aside only when it is damaged and nobody else has it open.
+    Every method raises the same errors later on, and ``Cancelled`` when ``cancel`` is set while it waits for
+    another process (see the module docstring).
     """
 
-    def __init__(self, folder: Path | None = None, *, timeout: float = OPEN_TIMEOUT_S) -> None:
+    def __init__(self, folder: Path | None = None, *, timeout: float = OPEN_TIMEOUT_S,
+                 cancel: CancelToken | None = None) -> None:
         self.folder = Path(folder) if folder else default_cache_dir()
         self.path = self.folder / CACHE_FILENAME
         self.warnings: list[str] = []
@@ -223,30 +278,66 @@ class EmbeddingCache:
         self._closed = False
         self._sessions = _Sessions(self.path.with_name(CACHE_FILENAME + ".sessions"))
         self._timeout = timeout
+        self._cancel = cancel
+        self._damage_seen = False  # SQLite reported damage after opening: the next open checks the file
         deadline = time.monotonic() + timeout
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             gate = FileLock(self.path.with_name(CACHE_FILENAME + ".lock"), thread_local=False)
-            gate.acquire(timeout=timeout)
+            self._wait_for_gate(gate, deadline)
         except Timeout as exc:
             raise CacheBusy(f"another PhotoAtlas kept the embedding cache in {self.folder} busy for {timeout:.0f} s; "
                             "try again when it has opened") from exc
-        except OSError as exc:
-            raise CacheUnavailable(f"cannot use the embedding cache folder {self.folder} "
-                                   f"({exc.strerror or exc}); choose another cache folder", details=str(exc)) from exc
+        except (OSError, NotImplementedError) as exc:
+            raise self._folder_error(exc) from exc
         try:
             self._sessions.join()
             _, stale = self._sessions.probe_others()  # a stale session: some process died with the cache open
             self._conn = self._open(deadline, check=stale > 0)
         except BaseException as exc:
             self._sessions.leave()
-            if isinstance(exc, OSError):  # the sessions folder or a lock file could not be made
-                raise CacheUnavailable(f"cannot use the embedding cache folder {self.folder} "
-                                       f"({exc.strerror or exc}); choose another cache folder",
-                                       details=str(exc)) from exc
+            if isinstance(exc, (OSError, NotImplementedError)):  # the sessions folder or a lock file failed
+                raise self._folder_error(exc) from exc
             raise
         finally:
             gate.release()
+
+    def _folder_error(self, exc: OSError | NotImplementedError) -> CacheUnavailable:
+        if isinstance(exc, NotImplementedError):  # filelock 3.x on a file system without flock
+            return CacheUnavailable(f"the file system of the embedding cache folder {self.folder} cannot lock files "
+                                    "(a network share?); choose a cache folder on a local disk",
+                                    details=f"NotImplementedError: {exc}")
+        return CacheUnavailable(f"cannot use the embedding cache folder {self.folder} ({exc.strerror or exc}); "
+                                "choose another cache folder", details=str(exc))
+
+    # -- cancelling and errors -----------------------------------------------------------------------
+    def _cancel_requested(self) -> bool:
+        return self._cancel is not None and self._cancel.cancelled
+
+    def _raise_if_cancelled(self) -> None:
+        if self._cancel is not None:
+            self._cancel.raise_if_cancelled()
+
+    def _wait_for_gate(self, gate: FileLock, deadline: float) -> None:
+        """Take the opening gate, waiting in short slices so a cancel is noticed; ``Timeout`` at ``deadline``."""
+        while True:
+            self._raise_if_cancelled()
+            try:
+                gate.acquire(timeout=max(min(WAIT_SLICE_S, deadline - time.monotonic()), 0.0))
+                return
+            except Timeout:
+                if time.monotonic() >= deadline:
+                    raise
+
+    def _error(self, exc: sqlite3.DatabaseError) -> CacheUnavailable:
+        """The typed error for SQLite's ``exc`` after opening: as when opening, except for damage."""
+        if _primary_code(exc) in _DAMAGED:
+            # Other processes may be using the file right now: moving it is the next open's job (see close).
+            self._damage_seen = True
+            return CacheUnavailable(f"the embedding cache in {self.folder} is damaged ({exc}); PhotoAtlas will check "
+                                    "it and set it aside the next time it opens the cache",
+                                    details=f"{getattr(exc, 'sqlite_errorname', 'SQLite error')}: {exc}")
+        return _unavailable(exc, self.folder)
 
     # -- opening (the gate is held) -----------------------------------------------------------------
     def _open(self, deadline: float, check: bool) -> sqlite3.Connection:
@@ -255,6 +346,7 @@ class EmbeddingCache:
             try:
                 return self._connect(deadline, check)
             except (sqlite3.DatabaseError, _Damaged) as exc:
+                self._raise_if_cancelled()  # an interrupted statement, or a cancel during a wait
                 damaged = isinstance(exc, _Damaged) or _primary_code(exc) in _DAMAGED
                 if damaged and not moved:
                     self._move_aside(str(exc))
@@ -264,16 +356,20 @@ class EmbeddingCache:
                     raise CacheUnavailable(f"the embedding cache in {self.folder} stays unreadable after moving the "
                                            f"damaged one aside ({exc})", details=str(exc)) from exc
                 if _primary_code(exc) in _BUSY and time.monotonic() < deadline:
-                    time.sleep(0.05)  # a lock SQLite does not wait for (e.g. WAL recovery by another process)
+                    time.sleep(0.01)  # SQLite waited one slice, or not at all (e.g. WAL recovery by another process)
                     continue
                 raise _unavailable(exc, self.folder) from exc
 
     def _connect(self, deadline: float, check: bool) -> sqlite3.Connection:
-        """Connect, switch to WAL, create missing tables; ``quick_check`` when ``check`` or when it is due."""
-        wait = max(deadline - time.monotonic(), 0.0)
-        conn = sqlite3.connect(self.path, timeout=wait, isolation_level=None, check_same_thread=False)
+        """Connect, switch to WAL, create missing tables; ``quick_check`` when ``check`` or when it is due.
+
+        SQLite waits for other processes' locks one slice at a time; the callers retry until their deadline.
+        """
+        conn = sqlite3.connect(self.path, timeout=WAIT_SLICE_S, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            if self._cancel is not None:  # interrupts quick_check, which reads the whole file
+                conn.set_progress_handler(self._cancel_requested, _PROGRESS_OPS)
+            conn.execute(f"PRAGMA busy_timeout = {int(WAIT_SLICE_S * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
@@ -299,7 +395,7 @@ class EmbeddingCache:
                 except sqlite3.OperationalError as exc:  # a writer kept the lock: the next open checks again
                     if _primary_code(exc) not in _BUSY:
                         raise
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")  # for every later write, in full
+            conn.set_progress_handler(None, 0)  # later statements are short; a batch that got its lock is kept
         except BaseException:
             conn.close()
             raise
@@ -352,7 +448,7 @@ class EmbeddingCache:
         try:
             self._conn.close()
         finally:
-            self._sessions.leave()
+            self._sessions.leave(keep_file=self._damage_seen)  # a left file makes the next open check
 
     def __enter__(self) -> EmbeddingCache:
         return self
@@ -361,14 +457,18 @@ class EmbeddingCache:
         self.close()
 
     # -- vectors ----------------------------------------------------------------------------------
+    @_guarded
     def register_model(self, model_key: str, identity: dict) -> None:
         self._conn.execute(_insert("models", "INSERT OR IGNORE"),
                            (model_key, json.dumps(identity, sort_keys=True)))
 
     def lookup(self, model_key: str, files: Iterable[tuple[Path, int, int]]) -> dict[Path, CachedVector]:
         """Vectors for ``(path, size, mtime_ns)`` triples whose size and mtime still match."""
+        return self._lookup(model_key, list(files))  # a list, so that a retry after a busy wait sees them all
+
+    @_guarded
+    def _lookup(self, model_key: str, wanted: list[tuple[Path, int, int]]) -> dict[Path, CachedVector]:
         found: dict[Path, CachedVector] = {}
-        wanted = list(files)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             by_path = {str(p): (p, size, mtime) for p, size, mtime in chunk}
@@ -382,6 +482,7 @@ class EmbeddingCache:
                     found[p] = CachedVector(np.frombuffer(blob, dtype=np.float32).copy(), status, snippet)
         return found
 
+    @_guarded
     def store(self, model_key: str, rows: Sequence[tuple[Path, int, int, str, str | None, np.ndarray]]) -> None:
         """Insert or replace ``(path, size, mtime_ns, status, snippet, vector)`` rows in one transaction."""
         with self._conn:
@@ -392,6 +493,7 @@ class EmbeddingCache:
                   np.ascontiguousarray(vec, dtype=np.float32).tobytes())
                  for p, size, mtime, status, snippet, vec in rows])
 
+    @_guarded
     def count(self, model_key: str | None = None) -> int:
         if model_key is None:
             return int(self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
@@ -401,16 +503,24 @@ class EmbeddingCache:
     def file_digest(self, path: Path, compute) -> str:  # type: ignore[no-untyped-def]
         """SHA-256 of ``path``, memoised by (path, size, mtime_ns); ``compute(path)`` does the hashing."""
         st = path.stat()
-        row = self._conn.execute("SELECT size, mtime_ns, sha256 FROM file_digests WHERE path = ?",
-                                 (str(path),)).fetchone()
+        row = self._digest_row(path)
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return str(row[2])
-        digest = str(compute(path))
-        self._conn.execute(_insert("file_digests"),
-                           (str(path), st.st_size, st.st_mtime_ns, digest))
+        digest = str(compute(path))  # outside the guarded calls: a busy retry must not hash again
+        self._store_digest(path, st.st_size, st.st_mtime_ns, digest)
         return digest
 
+    @_guarded
+    def _digest_row(self, path: Path) -> tuple[int, int, str] | None:
+        return self._conn.execute("SELECT size, mtime_ns, sha256 FROM file_digests WHERE path = ?",
+                                  (str(path),)).fetchone()
+
+    @_guarded
+    def _store_digest(self, path: Path, size: int, mtime_ns: int, digest: str) -> None:
+        self._conn.execute(_insert("file_digests"), (str(path), size, mtime_ns, digest))
+
     # -- text vectors (vocabulary prompts, search queries) -----------------------------------------
+    @_guarded
     def lookup_texts(self, model_key: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(texts))
@@ -422,6 +532,7 @@ class EmbeddingCache:
                 found[text] = np.frombuffer(blob, dtype=np.float32).copy()
         return found
 
+    @_guarded
     def store_texts(self, model_key: str, vectors: dict[str, np.ndarray]) -> None:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -430,12 +541,14 @@ class EmbeddingCache:
                                     for t, v in vectors.items()])
 
     # -- layouts (the 2-D map and the clustering space, so an unchanged library opens instantly) ----
+    @_guarded
     def load_layout(self, key: str) -> np.ndarray | None:
         row = self._conn.execute("SELECT dims, coords FROM layouts WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         return np.frombuffer(row[1], dtype=np.float32).reshape(-1, int(row[0])).copy()
 
+    @_guarded
     def latest_layout(self, params_key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """``(row_ids, coords)`` of the newest layout made with these parameters, if any."""
         row = self._conn.execute("SELECT dims, row_ids, coords FROM layouts WHERE params_key = ? "
@@ -445,6 +558,7 @@ class EmbeddingCache:
         ids = np.frombuffer(row[1], dtype=np.uint64).copy()
         return ids, np.frombuffer(row[2], dtype=np.float32).reshape(len(ids), int(row[0])).copy()
 
+    @_guarded
     def store_layout(self, key: str, params_key: str, row_ids: np.ndarray, coords: np.ndarray) -> None:
         coords = np.ascontiguousarray(coords, np.float32)
         with self._conn:
