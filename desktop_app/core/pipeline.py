@@ -249,7 +249,7 @@ def run_analysis(paths: Iterable[str | os.PathLike[str]], settings: EmbedSetting
             break
         yield replace(event, stage="embed") if event.stage == "done" else event
     texts = [_text_of(item) for item in result.items]
-    with EmbeddingCache(settings.cache_dir) as cache:
+    with EmbeddingCache(settings.cache_dir, cancel=cancel) as cache:
         encoder = CachedTextEncoder(resolved, cache, settings, embedder)
         result.analysis = yield from analyze(result.vectors, [i.kind for i in result.items], texts,
                                              analysis_settings, cache=cache, model_key=resolved.key,
@@ -358,7 +358,7 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
             cancel.raise_if_cancelled()
     yield ProgressEvent("scan", len(items), len(items), f"found {len(items)} items, {len(skipped)} skipped")
 
-    with EmbeddingCache(settings.cache_dir) as cache:
+    with EmbeddingCache(settings.cache_dir, cancel=cancel) as cache:
         for warning in cache.warnings:
             yield ProgressEvent("warning", 0, None, warning)
         resolved = yield from _resolve(spec, settings, cache, cancel)
