@@ -3,6 +3,7 @@ every slow call runs in a ``PipelineWorker`` off the GUI thread."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -378,20 +379,21 @@ class MainWindow(QMainWindow):
             return
         model = self.model_box.currentData() or DEFAULT_MODEL
         if self.offline or not self.ask_before_download or model in self._download_agreed:
-            self._run_analysis()
+            self._run_analysis(model)
             return
         # Opening a project (or a first Analyze) must never start a ~600 MB download by itself. Whether the
         # weights are on disk is checked on the worker thread: for open_clip's names that imports torch.
-        self._start(lambda token: _check_model(model), self._model_checked, "Checking the model")
+        self._start(lambda token: _check_model(model), lambda download: self._model_checked(model, download),
+                    "Checking the model")
 
-    def _model_checked(self, download: Download | None) -> None:
+    def _model_checked(self, model: str, download: Download | None) -> None:
         if download is not None:
             if not self.confirm_download(download):
                 self._idle(f"Not analysed: the model {download.model} is not downloaded. Analyze asks again; "
                            "Model ▸ Local model folder… uses one you have")
                 return
             self._download_agreed.add(download.model)
-        self._run_analysis()
+        self._run_analysis(model)
 
     def confirm_download(self, download: Download) -> bool:
         """Ask the user whether to download the model (tests replace this method)."""
@@ -404,8 +406,10 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def _run_analysis(self) -> None:
-        folders, es, as_ = list(self.folders), self.embed_settings(), self.analysis_settings()
+    def _run_analysis(self, model: str) -> None:
+        # The model that was checked (and agreed to), even if the model box was changed during the check.
+        folders, as_ = list(self.folders), self.analysis_settings()
+        es = dataclasses.replace(self.embed_settings(), model=model)
         self._start(lambda token: run_analysis(folders, es, as_, token), self._analysis_done, "Analyzing")
 
     def cancel(self) -> None:

@@ -271,10 +271,16 @@ def test_opening_a_project_whose_model_is_not_here_asks_before_any_download(qtbo
     assert [d.repo for d in asked] == ["photoatlas-tests/not-on-this-computer"]
     assert started == [] and window.result is None and "not downloaded" in window.stage_label.text()
 
-    window.confirm_download = lambda download: asked.append(download) or True  # yes: now it may start
+    def yes_while_the_box_changes(download):  # the user picks another model while the question is open
+        asked.append(download)
+        window.model_box.setCurrentIndex(window.model_box.count() - 2)  # a built-in model, not the project's
+        return True
+
+    window.confirm_download = yes_while_the_box_changes  # yes: now it may start — with the model agreed to
     window.analyze()
     qtbot.waitUntil(lambda: bool(started) and not window.busy(), timeout=WAIT)
     assert len(asked) == 2 and started == ["hf-hub:photoatlas-tests/not-on-this-computer"]
+    window.model_box.setCurrentIndex(window.model_box.findData("hf-hub:photoatlas-tests/not-on-this-computer"))
     window.analyze()  # asked once per session and model
     qtbot.waitUntil(lambda: len(started) == 2 and not window.busy(), timeout=WAIT)
     assert len(asked) == 2
