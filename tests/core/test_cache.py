@@ -11,12 +11,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TINY_MODEL
 
 from desktop_app.core import cache as cache_module
 from desktop_app.core.cache import (
@@ -27,6 +28,8 @@ from desktop_app.core.cache import (
     CacheUnavailable,
     EmbeddingCache,
 )
+from desktop_app.core.errors import Cancelled
+from desktop_app.core.progress import CancelToken
 
 MODEL = "tiny"
 
@@ -312,3 +315,185 @@ def test_a_newer_cache_this_version_cannot_use_is_reported_not_moved(tmp_path: P
     assert _moved_aside(tmp_path) == []
     with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
         assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 3
+
+
+# -- errors after opening: typed, one line, nothing lost --------------------------------------------------
+
+_WRITER = "c = sqlite3.connect(db, isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\n" \
+          "c.execute(\"INSERT INTO meta VALUES ('holder', '1')\")"
+
+
+def test_a_store_while_another_process_keeps_the_write_lock_is_cache_busy_and_loses_nothing(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    with EmbeddingCache(tmp_path, timeout=1) as cache:
+        holder = Holder(_WRITER, tmp_path)  # another process writing, and not letting go for longer than 1 s
+        try:
+            with pytest.raises(CacheBusy) as caught:
+                cache.store(MODEL, [_row("late")])
+            assert "locked by another program" in caught.value.user_message
+            assert "\n" not in caught.value.user_message
+            assert cache.count() == 3  # reading still works while the other process writes (WAL)
+        finally:
+            holder.finish()
+        cache.store(MODEL, [_row("late")])  # the same cache object works again once the lock is gone
+        assert cache.count() == 4
+    assert _moved_aside(tmp_path) == []
+
+
+_FULL_DISK = """
+import json, os, resource, signal, sys
+from pathlib import Path
+import numpy as np
+from desktop_app.core.cache import EmbeddingCache
+folder = Path(sys.argv[1])
+cache = EmbeddingCache(folder)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+limit = max(p.stat().st_size for p in folder.glob("embeddings.sqlite3*")) + 16 * 1024
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+rows = [(Path(f"/photos/big{i}.jpg"), 1, 2, "ok", None, np.ones(512, np.float32)) for i in range(200)]  # 400 KB
+try:
+    cache.store("tiny", rows)
+except Exception as exc:
+    print(json.dumps({"type": type(exc).__name__, "message": exc.user_message}))
+cache.close()
+"""
+
+
+def test_a_full_disk_during_a_store_is_one_line_and_keeps_what_was_stored(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    run = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    # 400 KB cannot fit under a limit of 16 KB past the largest file: SQLite answers SQLITE_FULL (a short write)
+    # or SQLITE_IOERR (a write that failed whole); both are a one-line CacheUnavailable, not a traceback.
+    report = json.loads(run.stdout)
+    assert report["type"] == "CacheUnavailable" and "\n" not in report["message"]
+    assert "is full" in report["message"] or "could not read or write" in report["message"]
+    with EmbeddingCache(tmp_path) as cache:
+        assert cache.warnings == [] and cache.count() == 3  # the failed batch rolled back, the rest is intact
+    assert _moved_aside(tmp_path) == []
+
+
+def test_the_cli_reports_a_full_disk_during_embedding_in_one_line(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(300):  # 300 vectors of 64 floats and their paths: far more than the 32 KB allowed below
+        (lib / f"note-{i:03}.txt").write_text(f"note number {i} about a red circle")
+    cache_dir = tmp_path / "c"
+    with EmbeddingCache(cache_dir):  # the tables exist; the limit leaves room for the lock files and a little more
+        pass
+    limit = max(p.stat().st_size for p in cache_dir.glob(f"{CACHE_FILENAME}*")) + 32 * 1024
+    limiter = ("import resource, signal, runpy, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+               "sys.argv = ['photoatlas', *sys.argv[1:]]; runpy.run_module('desktop_app', run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", limiter, "embed", str(lib), "--model", TINY_MODEL,
+                          "--cache-dir", str(cache_dir), "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("photoatlas: error:")]
+    assert len(errors) == 1 and "embedding cache" in errors[0], run.stderr
+
+
+def test_damage_found_after_opening_is_reported_and_set_aside_on_the_next_open(tmp_path: Path) -> None:
+    _filled_cache(tmp_path, n=200, dim=512)
+    _break_a_data_page(tmp_path / CACHE_FILENAME)
+    every = [(Path(f"/photos/p{i}.jpg"), 100, 7) for i in range(200)]
+    with EmbeddingCache(tmp_path) as cache:  # a clean last shutdown: opening does not read the broken page
+        assert cache.warnings == []
+        with pytest.raises(CacheUnavailable) as caught:
+            cache.lookup(MODEL, every)
+        assert "damaged" in caught.value.user_message and "next time" in caught.value.user_message
+        assert (tmp_path / CACHE_FILENAME).exists() and _moved_aside(tmp_path) == []  # not while it is open
+    assert _moved_aside(tmp_path) == []
+    sessions = tmp_path / f"{CACHE_FILENAME}.sessions"
+    assert len(list(sessions.iterdir())) == 1  # left behind on purpose: the next open takes it for a crash
+    with EmbeddingCache(tmp_path) as cache:  # so it checks the whole file (the plain open above did not notice)
+        assert len(cache.warnings) == 1 and "moved it to" in cache.warnings[0] and cache.count() == 0
+    assert list(sessions.iterdir()) == []
+    assert len(_moved_aside(tmp_path)) == 1
+    with EmbeddingCache(tmp_path) as cache:  # and only once
+        assert cache.warnings == [] and not cache.integrity_checked
+
+
+# -- cancelling a wait for another process ----------------------------------------------------------------
+
+class _WaitingToken(CancelToken):
+    """A cancel token that tells the test when the code under test has asked it ``checks`` times."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.checks, self.asked, self.waiting = checks, 0, threading.Event()
+
+    def raise_if_cancelled(self) -> None:
+        self.asked += 1
+        if self.asked >= self.checks:
+            self.waiting.set()
+        super().raise_if_cancelled()
+
+
+def _cancel_when_waiting(token: _WaitingToken) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (token.waiting.wait(), token.cancel()), daemon=True)
+    thread.start()
+    return thread
+
+
+_GATE = "from filelock import FileLock\ngate = FileLock(str(folder / 'embeddings.sqlite3.lock'))\ngate.acquire()"
+
+
+def test_cancel_stops_an_open_that_waits_for_another_process(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    holder = Holder(_GATE, tmp_path)  # another process opening the cache, for ever (longer than OPEN_TIMEOUT_S)
+    token = _WaitingToken(checks=2)  # the second check comes after a wait for the gate has timed out
+    thread = _cancel_when_waiting(token)
+    try:
+        with pytest.raises(Cancelled):  # before the fix: waited OPEN_TIMEOUT_S, then CacheBusy
+            EmbeddingCache(tmp_path, cancel=token)
+        assert holder.proc.poll() is None  # returned while the other process still holds the gate
+    finally:
+        holder.finish()
+    thread.join()
+    with EmbeddingCache(tmp_path) as cache:  # the cancelled open left nothing locked
+        assert cache.warnings == [] and not cache.integrity_checked and cache.count() == 3
+
+
+def test_an_open_that_waits_too_long_for_another_process_is_cache_busy(tmp_path: Path) -> None:
+    holder = Holder(_GATE, tmp_path)
+    try:
+        with pytest.raises(CacheBusy) as caught:
+            EmbeddingCache(tmp_path, timeout=0.5, cancel=CancelToken())
+        assert "busy" in caught.value.user_message
+    finally:
+        holder.finish()
+
+
+def test_cancel_stops_a_store_that_waits_for_another_process(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    token = _WaitingToken(checks=1)  # a store checks the token only after a wait for the lock has failed
+    with EmbeddingCache(tmp_path, cancel=token) as cache:
+        holder = Holder(_WRITER, tmp_path)
+        thread = _cancel_when_waiting(token)
+        try:
+            with pytest.raises(Cancelled):  # before the fix: waited OPEN_TIMEOUT_S, then a raw OperationalError
+                cache.store(MODEL, [_row("late")])
+            assert holder.proc.poll() is None  # returned while the other process still holds the write lock
+        finally:
+            holder.finish()
+        thread.join()
+        assert cache.count() == 3
+    assert _moved_aside(tmp_path) == []
+
+
+# -- a file system without flock --------------------------------------------------------------------------
+
+def test_a_file_system_without_file_locks_is_cache_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """filelock 3.x raises NotImplementedError when flock() answers ENOSYS (some network shares)."""
+
+    class NoFlock(cache_module.FileLock):  # type: ignore[misc,valid-type]
+        def acquire(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            raise NotImplementedError("FileSystem does not appear to support flock; use SoftFileLock instead")
+
+    monkeypatch.setattr(cache_module, "FileLock", NoFlock)
+    with pytest.raises(CacheUnavailable) as caught:
+        EmbeddingCache(tmp_path)
+    assert "cannot lock files" in caught.value.user_message and "\n" not in caught.value.user_message
+    assert not (tmp_path / CACHE_FILENAME).exists()  # nothing was opened without the lock
