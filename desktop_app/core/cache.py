@@ -76,6 +76,7 @@ _PROGRESS_OPS = 20_000  # SQLite VM steps between cancel checks in a running sta
 # Primary SQLite result codes (the low byte of ``sqlite_errorcode``), see https://sqlite.org/rescode.html
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
 _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 10, 11, 13, 14, 26
+_SQLITE_IOERR_WRITE = _SQLITE_IOERR | (3 << 8)  # an extended code: a write failed (EFBIG, ENOSPC on some systems)
 _DAMAGED = {_SQLITE_CORRUPT, _SQLITE_NOTADB}
 _BUSY = {_SQLITE_BUSY, _SQLITE_LOCKED}
 
@@ -168,6 +169,9 @@ def _unavailable(exc: sqlite3.Error, folder: Path) -> CacheUnavailable:
     if code == _SQLITE_FULL:
         return CacheUnavailable(f"the disk holding the embedding cache ({folder}) is full; free some space and "
                                 "try again", details=details)
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_IOERR_WRITE:  # e.g. past a FAT32 disk's 4 GB file limit
+        return CacheUnavailable(f"could not write to the embedding cache in {folder} ({exc}); check that the disk "
+                                "has free space and takes files this large", details=details)
     if code == _SQLITE_IOERR:
         return CacheUnavailable(f"could not read or write the embedding cache in {folder} ({exc}); check the disk",
                                 details=details)

@@ -365,10 +365,10 @@ def test_a_full_disk_during_a_store_is_one_line_and_keeps_what_was_stored(tmp_pa
                          timeout=120)
     assert run.returncode == 0, run.stderr
     # 400 KB cannot fit under a limit of 16 KB past the largest file: SQLite answers SQLITE_FULL (a short write)
-    # or SQLITE_IOERR (a write that failed whole); both are a one-line CacheUnavailable, not a traceback.
+    # or SQLITE_IOERR_WRITE (a write that failed whole); both are a one-line CacheUnavailable, not a traceback.
     report = json.loads(run.stdout)
     assert report["type"] == "CacheUnavailable" and "\n" not in report["message"]
-    assert "is full" in report["message"] or "could not read or write" in report["message"]
+    assert "is full" in report["message"] or "has free space" in report["message"]
     with EmbeddingCache(tmp_path) as cache:
         assert cache.warnings == [] and cache.count() == 3  # the failed batch rolled back, the rest is intact
     assert _moved_aside(tmp_path) == []
@@ -392,6 +392,7 @@ def test_the_cli_reports_a_full_disk_during_embedding_in_one_line(tmp_path: Path
     assert run.returncode != 0 and "Traceback" not in run.stderr
     errors = [line for line in run.stderr.splitlines() if line.startswith("photoatlas: error:")]
     assert len(errors) == 1 and "embedding cache" in errors[0], run.stderr
+    assert "is full" in errors[0] or "has free space" in errors[0]  # SQLITE_FULL or SQLITE_IOERR_WRITE, as above
 
 
 def test_damage_found_after_opening_is_reported_and_set_aside_on_the_next_open(tmp_path: Path) -> None:
