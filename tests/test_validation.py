@@ -91,6 +91,8 @@ DAMAGED = [
     ("a capture time that is text", _set("items[0].meta.taken", "yesterday"), ["items[0].meta.taken"]),
     ("the model as text", _set("model", "ViT"), ["model must be an object"]),
     ("vectors somewhere else", _set("vectors_file", "../elsewhere.npz"), ["vectors_file"]),
+    ("a position that is NaN", _set("items[0].x", float("nan")), ["items[0].x must be a number, not NaN"]),
+    ("a size too big to be whole", _set("items[0].size", 1e30), ["items[0].size must be a whole number, not 1e+30"]),
 ]
 
 
@@ -117,7 +119,8 @@ def test_the_intact_document_is_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("what", ["not JSON", "a JSON list", "fewer vectors than items", "a cut-short npz",
-                                  "vectors as text", "a centroid of another size", "map positions of the wrong shape"])
+                                  "vectors as text", "a centroid of another size", "map positions of the wrong shape",
+                                  "pickled objects"])
 def test_damaged_files_around_the_document_are_one_line_and_exit_2(tmp_path: Path, what: str) -> None:
     doc = _document(tmp_path)
     text = json.dumps(doc)
@@ -139,6 +142,9 @@ def test_damaged_files_around_the_document_are_one_line_and_exit_2(tmp_path: Pat
     elif what == "a centroid of another size":
         np.savez(npz, vectors=np.eye(3, 4, dtype=np.float32), centroids=np.ones((1, 7), np.float32))
         words = ["centroid of group 0 has 7 values"]
+    elif what == "pickled objects":  # numpy's own message would suggest loading it "unsafely"
+        np.savez(npz, vectors=np.array([object()] * 3, dtype=object))
+        words = ["it holds Python objects, not plain arrays"]
     else:  # one number per item where the map needs two: an export would fail after copying every file
         np.savez(npz, vectors=np.eye(3, 4, dtype=np.float32), coords=np.ones(3, np.float32))
         words = ["coords is float32 of shape (3,) for 3 items"]
@@ -195,3 +201,10 @@ def test_the_app_started_on_a_damaged_project_exits_2_with_one_line(tmp_path: Pa
     path.write_text(content)
     run = _cli("gui", "--project", str(path), "--quit-when-done", "--cache-dir", str(tmp_path / "c"))
     _assert_one_line(run, words)
+
+
+def test_a_document_that_does_not_name_its_model_says_so(tmp_path: Path) -> None:
+    """search needs the model that made the document; without its name, say that (not "unknown model ''")."""
+    (tmp_path / "r.json").write_text(json.dumps(_document(tmp_path)))  # its model section has no name
+    run = _cli("search", str(tmp_path / "r.json"), "red", "--cache-dir", str(tmp_path / "c"))
+    _assert_one_line(run, "does not say which model made it (model.name is missing)")

@@ -294,7 +294,10 @@ def document_encoder(model: dict[str, Any], settings: EmbedSettings) -> Iterator
 
     Raises ``BadArgument`` when the model on this machine is not the one that made the document.
     """
-    spec = ModelSpec.parse(model.get("name", ""))
+    if not isinstance(model.get("name"), str) or not model["name"]:
+        raise BadArgument("the results document does not say which model made it (model.name is missing); "
+                          "run 'photoatlas analyze' again")
+    spec = ModelSpec.parse(model["name"])
     with EmbeddingCache(settings.cache_dir) as cache:
         resolved = resolve_model(spec, offline=settings.offline)
         if model.get("key") and resolved.key != model["key"]:

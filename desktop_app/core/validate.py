@@ -24,7 +24,11 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true/false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "infinite"
+    if isinstance(value, float):
+        return f"{value:g}"  # 1e+30 is not a whole number; 2.5 is not one either
+    if isinstance(value, int):
         return "a number"
     if isinstance(value, str):
         return "text"
@@ -187,7 +191,9 @@ def load_results(path: Path) -> Any:
     try:
         result = EmbedResult.from_document(doc, path)  # parsed once, checked above
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a cut-short or foreign .npz
-        raise BadArgument(f"cannot read the vectors beside {path}: {str(exc).splitlines()[0]}") from None
+        # numpy's own words for an npz holding pickled objects invite loading it "unsafely": say what it is.
+        reason = "it holds Python objects, not plain arrays" if "pickle" in str(exc) else str(exc).splitlines()[0]
+        raise BadArgument(f"cannot read the vectors beside {path}: {reason}") from None
     c = _Checker(path.with_name(str(doc.get("vectors_file", path.name))), "the vectors file")
     vectors = result.vectors
     if vectors.ndim != 2 or vectors.dtype.kind not in "fiu":
