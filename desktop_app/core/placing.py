@@ -15,10 +15,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
+import stat
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +32,10 @@ STEP = 16 << 20  # bytes per kernel copy call: the cancel token is checked betwe
 # Errors after which nothing else will work either: the export stops (and says so) instead of going on.
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG})
 _FALLBACK_LOCK = threading.Lock()
+# Told what is about to get a final name, before it does ("ready": our finished temporary copy; "reserved": the
+# empty file that holds the name where there are no hard links), so recovery after a kill adopts or removes only
+# a file that is provably ours (same device and inode), never something another program put there.
+Note = Callable[[str, os.stat_result], None]
 
 
 class ExportError(PhotoAtlasError):
@@ -99,14 +104,21 @@ def identity(st: os.stat_result) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def temporary_name(folder: Path) -> Path:
+    """A fresh temporary name in ``folder``: short (a long final name never has to fit twice) and recognisable,
+    so a run after a kill finds and removes what was left."""
+    return folder / f"{TMP_PREFIX}{uuid.uuid4().hex[:16]}"
+
+
 def copy_verified(source: Path, target: Path, *, verify: bool = False, cancel: CancelToken | None = None,
-                  expect: tuple[int, int] | None = None) -> None:
+                  expect: tuple[int, int] | None = None, note: Note | None = None) -> None:
     """Copy ``source`` to ``target``, which must not exist; never leaves a partial file under ``target``.
 
     ``expect`` is the source's (size, mtime_ns) as journaled: a source that differs, or changes while it is
     copied, raises ``SourceChanged`` and nothing is placed. With ``verify`` the copy's SHA-256 is compared too.
+    ``note`` is told the finished copy's stat ("ready") before it gets its name (see ``Note``).
     """
-    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")  # short: a long final name may not fit twice
+    tmp = temporary_name(target.parent)
     try:
         with open(source, "rb") as src:
             before = os.fstat(src.fileno())
@@ -123,24 +135,45 @@ def copy_verified(source: Path, target: Path, *, verify: bool = False, cancel: C
             raise ExportError(f"copy of {source} came out the wrong size; nothing was replaced")
         if verify and _sha256(tmp) != _sha256(source):
             raise ExportError(f"copy of {source} differs from the original; nothing was replaced")
-        place(tmp, target)
+        if note is not None:
+            note("ready", os.stat(tmp))
+        place(tmp, target, note)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 def _copy_times(source: Path, tmp: Path, st: os.stat_result) -> None:
-    """Timestamps (and, where the filesystem keeps them, permission bits and extended attributes).
+    """The source's times (those of the bytes that were copied, ``st``, which undo and reruns compare against) and
+    permission bits, with owner-write on.
 
-    The times are those of the bytes that were copied (``st``), which undo and reruns compare against. exFAT and
-    FAT refuse chmod (EPERM) on Linux unless mounted "quiet"; that costs nothing worth failing a copy for.
+    Not ``shutil.copystat``: it also copies macOS flags (a Finder-locked photo's ``UF_IMMUTABLE``) and the
+    read-only bit Windows keeps in the mode, and a locked or read-only temporary copy can then be neither given
+    its times, nor unlinked after ``os.link``, nor cleaned up by the next run. A copy in DEST stays writable
+    by its owner even when the original was locked: locking is the user's decision about the original, and a
+    read-only copy would block undo on Windows. exFAT and FAT refuse chmod (EPERM) on Linux unless mounted
+    "quiet"; that costs nothing worth failing a copy for.
     """
     try:
-        shutil.copystat(source, tmp)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode) | stat.S_IWUSR | stat.S_IRUSR)
     except OSError as exc:
         if exc.errno in FATAL_ERRNOS:
             raise
     os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def make_removable(path: Path) -> None:
+    """Clear what keeps ``path`` from being deleted by its owner: the macOS flags (``chflags``: Finder's lock)
+    and the read-only bit (Windows' read-only attribute is the mode's write bit in Python). Best effort."""
+    if hasattr(os, "chflags"):
+        try:
+            os.chflags(path, 0, follow_symlinks=False)
+        except (OSError, NotImplementedError):
+            pass
+    try:
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    except OSError:
+        pass
 
 
 def _no_hard_links(exc: OSError) -> bool:
@@ -156,7 +189,7 @@ def _renames_refuse_existing() -> bool:
     return sys.platform == "win32"
 
 
-def place(path: Path, target: Path) -> None:
+def place(path: Path, target: Path, note: Note | None = None) -> None:
     """Give the file at ``path`` the name ``target`` (same folder or same filesystem) without ever replacing a
     file: raises ``FileExistsError`` when ``target`` (or a name the filesystem treats as the same) exists.
 
@@ -171,7 +204,7 @@ def place(path: Path, target: Path) -> None:
     except OSError as exc:
         if not _no_hard_links(exc):
             raise
-        _rename_exclusive(path, target)
+        _rename_exclusive(path, target, note)
         return
     try:
         os.unlink(path)
@@ -182,7 +215,7 @@ def place(path: Path, target: Path) -> None:
         raise
 
 
-def _rename_exclusive(path: Path, target: Path) -> None:
+def _rename_exclusive(path: Path, target: Path, note: Note | None = None) -> None:
     """Rename without replacing, on filesystems without hard links.
 
     Windows: rename refuses an existing target by itself. Elsewhere, POSIX rename replaces its target, so the
@@ -194,7 +227,8 @@ def _rename_exclusive(path: Path, target: Path) -> None:
       * what is left is another program deleting our reservation and creating the same name in the
         microseconds between the check and the rename;
       * a crash between reservation and rename leaves an empty file whose journal entry is not done: recovery
-        removes it (its size differs from the journaled one), so nothing half-made keeps a final name.
+        removes it when it is the reservation ``note`` was told about (same device and inode, still empty), so
+        nothing half-made keeps a final name and nobody else's file is taken for ours.
     """
     if _renames_refuse_existing():
         os.rename(path, target)
@@ -206,6 +240,8 @@ def _rename_exclusive(path: Path, target: Path) -> None:
         finally:
             os.close(fd)
         try:
+            if note is not None:
+                note("reserved", reserved)
             now = os.lstat(target)
             if (now.st_dev, now.st_ino, now.st_size) != (reserved.st_dev, reserved.st_ino, 0):
                 raise FileExistsError(errno.EEXIST, "taken while it was reserved", str(target))
