@@ -17,7 +17,10 @@ import re
 import unicodedata
 
 MAX_NAME = 120  # characters of a name we create: long enough for any camera's, short enough for deep paths
-MAX_NAME_BYTES = 255  # bytes of UTF-8 (composed and decomposed) of a name we create
+# Bytes of UTF-8 (composed and decomposed) of a name we create: a filesystem's 255, less room for the ".xmp" a
+# darktable sidecar adds to the whole name (IMG_1.jpg.xmp), so an exported picture can always get its sidecar.
+SIDECAR_SUFFIX_BYTES = len(".xmp")
+MAX_NAME_BYTES = 255 - SIDECAR_SUFFIX_BYTES
 UNSORTED = "Unsorted"
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 # Characters Windows forbids, control characters, and lone surrogates (bytes of a Linux name that were not
@@ -100,7 +103,8 @@ class NamePlanner:
 
     def __init__(self) -> None:
         self._keys: dict[str, set[str]] = {}  # folder -> keys of names present or handed out
-        self._present: dict[str, set[str]] = {}  # folder -> exact names on disk when first asked
+        self._present: dict[str, dict[str, str]] = {}  # folder -> key -> a name on disk when first asked
+        self._exact: dict[str, set[str]] = {}  # folder -> names on disk when first asked
 
     def _folder(self, folder: str) -> set[str]:
         keys = self._keys.get(folder)
@@ -109,14 +113,19 @@ class NamePlanner:
                 names = os.listdir(folder)
             except OSError:  # not there yet (the usual case for a new group folder)
                 names = []
-            self._present[folder] = set(names)
-            keys = self._keys[folder] = {name_key(n) for n in names}
+            self._exact[folder] = set(names)
+            self._present[folder] = {name_key(n): n for n in sorted(names, reverse=True)}
+            keys = self._keys[folder] = set(self._present[folder])
         return keys
 
-    def present(self, folder: str, name: str) -> bool:
-        """Whether exactly this name was in the folder when it was listed (a link counts, even a broken one)."""
+    def present(self, folder: str, name: str) -> str | None:
+        """The name on disk that is ``name`` as the strictest filesystem sees it (a link counts, even a broken
+        one), when the folder was listed; None when there is none. HFS+ lists ``Café.jpg`` decomposed, however
+        it was written, so an exact comparison would miss every name with an accent."""
         self._folder(folder)
-        return name in self._present[folder]
+        if name in self._exact[folder]:  # Linux may hold IMG_1.JPG and img_1.jpg both: the exact one first
+            return name
+        return self._present[folder].get(name_key(name))
 
     def is_free(self, folder: str, name: str) -> bool:
         return name_key(name) not in self._folder(folder)

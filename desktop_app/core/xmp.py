@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Literal
@@ -27,6 +26,8 @@ from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
+
+from desktop_app.core.placing import temporary_name
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -200,7 +201,7 @@ def write_keywords(image: Path, keywords: list[str], naming: Literal["lightroom"
         _add_to_bag(descriptions, "dc", "subject", keywords)
         _add_to_bag(descriptions, "lr", "hierarchicalSubject", [f"{HIERARCHY_ROOT}|{k}" for k in keywords])
     data = (doc.before + _serialize(doc) + doc.after).encode("utf-8")
-    tmp = sidecar.with_name(f".{sidecar.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = temporary_name(sidecar.parent)  # short: a sidecar's name may already be near the 255-byte limit
     try:
         with open(tmp, "xb") as f:
             f.write(data)
