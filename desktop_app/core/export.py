@@ -20,6 +20,7 @@ Safety rules, in the order they bite (docs/EXPORT.md tells the whole story):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import json
@@ -35,17 +36,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
-from desktop_app.core.filenames import MAX_NAME, UNSORTED, NamePlanner, group_folder, safe_name
+from desktop_app.core.filenames import MAX_NAME, UNSORTED, NamePlanner, group_folder, name_key, safe_name
 from desktop_app.core.items import RAW_EXTENSIONS
 from desktop_app.core.journal import JOURNAL, OPS, DestLock, Journal
 from desktop_app.core.placing import (
     FATAL_ERRNOS,
     TMP_PREFIX,
     ExportError,
+    Note,
     SourceChanged,
     copy_verified,
     identity,
+    make_removable,
     place,
+    temporary_name,
 )
 from desktop_app.core.progress import CancelToken, ProgressEvent
 
@@ -186,11 +190,16 @@ def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned
     """What goes where. Targets never collide with each other or with files already in DEST, compared as
     a case-insensitive, Unicode-normalising filesystem would; sources the journal says were already exported
     (and are still there) are marked ``done``."""
-    names = _check_groups(result, options)
+    return _plan(result, Path(dest), options, _check_groups(result, options))
+
+
+def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]) -> list[Planned]:
     analysis = result.analysis
-    dest = Path(dest)
     previous = Journal(dest).completed() if (dest / JOURNAL).exists() else {}
-    exported_from = {(e["src"], os.path.dirname(dst)): dst for dst, e in previous.items()}
+    # By source and group folder *key*: macOS keeps DEST's case as the user first typed it while ``resolve()``
+    # keeps the spelling given now (~/Sorted vs ~/sorted), and the journal lives in DEST, so the group folder
+    # (a child of DEST) is what identifies where an earlier run put a file.
+    exported_from = {(e["src"], name_key(Path(dst).parent.name)): dst for dst, e in previous.items()}
     planner = NamePlanner()
     companions = _Companions()
     plan: list[Planned] = []
@@ -243,11 +252,13 @@ def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned
 
 def _earlier(source: Path, folder: str, planner: NamePlanner, exported_from: dict[tuple[str, str], str],
              ) -> tuple[str | None, bool]:
-    """The name an earlier run gave ``source`` in ``folder``, when that file is still there."""
-    earlier = exported_from.get((str(source), folder))
-    if earlier is not None and planner.present(folder, os.path.basename(earlier)):
-        planner.claim(folder, os.path.basename(earlier))
-        return os.path.basename(earlier), True
+    """The name an earlier run gave ``source`` in ``folder``, when that file is still there (compared by name
+    key: HFS+ lists the name decomposed even though the journal holds it as it was written)."""
+    earlier = exported_from.get((str(source), name_key(os.path.basename(folder))))
+    on_disk = planner.present(folder, os.path.basename(earlier)) if earlier is not None else None
+    if on_disk is not None:
+        planner.claim(folder, on_disk)
+        return on_disk, True
     return None, False
 
 
@@ -286,9 +297,11 @@ def _unchanged(source: Path, expect: tuple[int, int]) -> os.stat_result:
     return st
 
 
-def _do(p: Planned, mode: Mode, verify: bool, cancel: CancelToken, expect: tuple[int, int]) -> str:
+def _do(p: Planned, mode: Mode, verify: bool, cancel: CancelToken, expect: tuple[int, int],
+        note: Note | None = None) -> str:
     """Carry out one planned operation (its folder exists); returns the method actually used. ``expect`` is
-    the source's journaled (size, mtime_ns): a source that no longer matches is refused, never moved."""
+    the source's journaled (size, mtime_ns): a source that no longer matches is refused, never moved. ``note``
+    is told what is about to get the final name (see ``placing.Note``)."""
     if mode in ("hardlink", "symlink"):
         # No check against the journal here: a link carries no copy of the data that could come out torn.
         try:
@@ -301,44 +314,54 @@ def _do(p: Planned, mode: Mode, verify: bool, cancel: CancelToken, expect: tuple
             if isinstance(exc, FileExistsError) or exc.errno in FATAL_ERRNOS:
                 raise
             # Across filesystems, or where links are not supported / not permitted.
-            copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect)
+            copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect, note=note)
             return f"{mode}->copy"
     if mode == "move":
         if same_device(_unchanged(p.source, expect), p.target.parent):
             try:
-                place(p.source, p.target)  # one link + unlink (or an exclusive rename): never two files, never none
+                place(p.source, p.target, note)  # one link + unlink (or an exclusive rename): never two, never none
                 return "move"
             except OSError as exc:
                 if exc.errno != errno.EXDEV:  # one device, two mounts (a bind mount): copy below
                     raise
-        copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect)
+        copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect, note=note)
         if identity(os.stat(p.source)) != tuple(expect):
             os.unlink(p.target)  # placed a moment ago by us; the changed original stays where it is
             raise SourceChanged(f"{p.source} changed while it was moved; the original was kept")
         os.unlink(p.source)  # only now: the copy is in place, verified, and still the source's bytes
         return "move (copy, verify, delete)"
-    copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect)
+    copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect, note=note)
     return "copy"
 
 
 def _attempt(p: Planned, options: ExportOptions, cancel: CancelToken, expect: tuple[int, int],
-             ) -> tuple[str, int] | BaseException | None:
+             journal: Journal | None = None) -> tuple[str, int] | BaseException | None:
     """One operation (on a worker thread for copies and moves): the method used and the modification time
     the target got (FAT and exFAT round it), the error that stopped it, or None when it was cancelled before
     it began."""
     if cancel.cancelled:
         return None
+
+    def note(kind: str, st: os.stat_result) -> None:
+        # Flushed, not fsynced: a kill of the process loses nothing the OS was handed, and after a power cut
+        # recovery merely does not recognise the file (it is then left alone, never deleted).
+        assert journal is not None
+        journal.write(sync=False, op=kind, dst=str(p.target), dev=st.st_dev, ino=st.st_ino, size=st.st_size,
+                      mtime_ns=st.st_mtime_ns)
+        journal.flush()
+
     try:
-        method = _do(p, options.mode, options.verify, cancel, expect)
+        method = _do(p, options.mode, options.verify, cancel, expect, note if journal is not None else None)
         return method, os.lstat(p.target).st_mtime_ns
     except (OSError, PhotoAtlasError, ValueError) as exc:  # ValueError: a path the OS cannot take
         return exc
 
 
 def _finish_interrupted(journal: Journal) -> None:
-    """Settle what a killed run left: a target that is complete is marked done (for an interrupted move whose
-    original is still there, unchanged and identical to it, the original is deleted then); an empty file left
-    by an interrupted placement without hard links is removed; anything else is marked abandoned."""
+    """Settle what a killed run left, touching only files provably its own (same device and inode as it noted):
+    our complete file at the target is marked done (for an interrupted move whose original is still there, and
+    unchanged, the original is deleted then); our empty reservation (no hard links) is removed; anything else is
+    marked abandoned, and a file someone else put at the target is left alone."""
     for dst, e in journal.started().items():
         target, source = Path(dst), Path(e["src"])
         try:
@@ -346,31 +369,94 @@ def _finish_interrupted(journal: Journal) -> None:
         except OSError:
             journal.write(op="abandoned", dst=dst)
             continue
-        if not os.path.islink(target) and st.st_size != e["size"]:
-            if st.st_size == 0:
-                target.unlink()  # our reservation (the name was free when planned, and DEST was locked)
+        reserved = e.get("reserved")
+        if reserved is not None and _same_file(st, reserved) and st.st_size == 0:
+            target.unlink()  # our reservation: a kill came between reserving the name and the rename
             journal.write(op="abandoned", dst=dst)
+            continue
+        if not _ours(target, st, e):
+            journal.write(op="abandoned", dst=dst)  # not what this operation placed: not ours to adopt or delete
             continue
         if e["op"] == "move" and source.exists():
             src = os.stat(source)
-            same = os.path.samestat(src, os.stat(target)) or (
-                st.st_size == e["size"] and st.st_mtime_ns == e.get("mtime_ns"))
-            if identity(src) == (e["size"], e.get("mtime_ns")) and same:
-                os.unlink(source)
+            # Linked but not yet unlinked (one filesystem), or copied and verified (across filesystems) from an
+            # original that has not changed since.
+            if os.path.samestat(src, st) or (e.get("ready") is not None
+                                             and identity(src) == (e["size"], e.get("mtime_ns"))):
+                try:
+                    os.unlink(source)
+                except OSError:
+                    # The original cannot go (locked, read-only folder): take the new name back, as the move
+                    # itself would have, so the photo stays in one place, where it was; this run tries again.
+                    with contextlib.suppress(OSError):
+                        os.unlink(target)
+                    journal.write(op="abandoned", dst=dst)
+                    continue
         journal.write(op="done", dst=dst, placed_mtime_ns=st.st_mtime_ns)
 
 
-def _clean_temporaries(dest: Path, journal: Journal) -> None:
-    """Remove temporary copies a killed run left: they can only be in DEST or a folder the journal wrote into
-    (not a walk of all of DEST, which may hold much else)."""
-    folders = {dest} | {Path(e["dst"]).parent for e in journal.entries if e.get("op") in OPS}
+def _same_file(st: os.stat_result, noted: dict[str, Any]) -> bool:
+    return (st.st_dev, st.st_ino) == (noted.get("dev"), noted.get("ino"))
+
+
+def _ours(target: Path, st: os.stat_result, e: dict[str, Any]) -> bool:
+    """Whether the file at an interrupted operation's target is the one that operation placed: our finished
+    copy (the "ready" note), the source itself (a hard link, or a move on one filesystem), or our link."""
+    if e["op"] == "symlink":
+        return os.path.islink(target) and os.readlink(target) == os.path.relpath(e["src"], target.parent)
+    ready = e.get("ready")
+    if ready is not None and _same_file(st, ready) and st.st_size == ready["size"]:
+        return True
+    return e["op"] in ("hardlink", "move") and _same_file(st, e) and st.st_size == e["size"]
+
+
+def _clean_temporaries(dest: Path, journal: Journal) -> list[str]:
+    """Remove temporary files a killed run left: they can only be in DEST, a folder the journal wrote into, a
+    sidecar's folder or the original folder of a move being undone (not a walk of all of DEST, which may hold
+    much else). Best effort: one that cannot be removed is a warning, never a reason to stop."""
+    folders = {dest}
+    for e in journal.entries:
+        if e.get("op") in (*OPS, "xmp"):
+            folders.add(Path(e["dst"]).parent)
+        elif e.get("op") == "undo" and e.get("src"):
+            folders.add(Path(e["src"]).parent)
+    left: list[tuple[Path, OSError]] = []
     for folder in folders:
-        for tmp in folder.glob(f"{TMP_PREFIX}*"):
-            tmp.unlink(missing_ok=True)
+        try:
+            found = list(folder.glob(f"{TMP_PREFIX}*"))
+        except OSError:
+            continue
+        for tmp in found:
+            try:
+                _remove(tmp)
+            except OSError as exc:
+                left.append((tmp, exc))
+    if not left:
+        return []
+    tmp, exc = left[0]
+    return [f"{len(left)} temporary files a stopped run left could not be removed ({tmp}: "
+            f"{exc.strerror or exc}); they are not photos and can be deleted by hand"]
 
 
-def _open_dest(dest: Path, stack: ExitStack, mode: str) -> Journal:
-    """Lock DEST, create the journal (before anything else is written) and settle an interrupted run."""
+def _remove(path: Path) -> None:
+    """Delete ``path``; if refused, clear a lock flag / read-only bit (ours to clear: only we make these files)
+    and try once more."""
+    try:
+        os.unlink(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        make_removable(path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _open_dest(dest: Path, stack: ExitStack, mode: str) -> tuple[Journal, list[str]]:
+    """Lock DEST, create the journal (before anything else is written) and settle an interrupted run; returns
+    the journal and warnings about what could not be cleaned up."""
     try:
         dest.mkdir(parents=True, exist_ok=True)
         stack.enter_context(DestLock(dest))
@@ -378,11 +464,11 @@ def _open_dest(dest: Path, stack: ExitStack, mode: str) -> Journal:
         journal.open()
         stack.callback(journal.close)
         _finish_interrupted(journal)  # settle what an interrupted run left, so the plan knows it
-        _clean_temporaries(dest, journal)
+        warnings = _clean_temporaries(dest, journal)
         journal.write(op="begin", mode=mode)  # also proves DEST is writable
     except OSError as exc:
         raise ExportError(f"cannot write to {dest}: {exc.strerror or exc}") from None
-    return journal
+    return journal, warnings
 
 
 def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions | None = None,
@@ -399,7 +485,7 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
     cancel = cancel or CancelToken()
     dest = Path(dest).expanduser().resolve()
     summary = ExportSummary(dest=dest, dry_run=options.dry_run)
-    _check_groups(result, options)  # a bad group id fails before anything is written
+    names = _check_groups(result, options)  # a bad group id fails before anything is written
     around = source_folder_around(result, dest)
     if around is not None:
         warning = (f"DEST is inside the analysed folder {around}; the next analysis of it leaves the exported "
@@ -407,25 +493,32 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
         summary.warnings.append(warning)
         yield ProgressEvent("warning", 0, None, warning)
     if options.dry_run:
-        plan = plan_export(result, dest, options)
+        plan = _plan(result, dest, options, names)
         summary.planned = len(plan)
         summary.skipped_existing = sum(p.done for p in plan)
         summary.done = len(plan) - summary.skipped_existing
         yield ProgressEvent("export", len(plan), len(plan), f"{options.mode} into {dest} (dry run)")
         return summary
     with ExitStack() as stack:
-        journal = _open_dest(dest, stack, options.mode)
-        plan = plan_export(result, dest, options)
+        journal, warnings = _open_dest(dest, stack, options.mode)
+        for warning in warnings:
+            summary.warnings.append(warning)
+            yield ProgressEvent("warning", 0, None, warning)
+        plan = _plan(result, dest, options, names)
         summary.planned = len(plan)
         summary.skipped_existing = sum(p.done for p in plan)
         yield ProgressEvent("export", summary.skipped_existing, len(plan), f"{options.mode} into {dest}")
         yield from _export_files(plan, options, journal, summary, cancel, stack)
         cancel.raise_if_cancelled()
-        write_manifests(result, dest, plan)
+        try:
+            summary.warnings += write_manifests(result, dest, plan, journal)
+        except OSError as exc:
+            raise ExportError(f"stopped: {exc.strerror or exc} while writing the lists groups.csv/groups.json in "
+                              f"{dest}; the {summary.done + summary.skipped_existing} exported files are all in "
+                              "place (run the export again to write the lists)") from None
         if options.writes_sidecars:
-            placed = {p.target for p in plan if p.done}
-            summary.xmp_written = _write_xmp(result, dest, [p for p in plan if p.target in placed], options,
-                                             journal, summary, cancel)
+            summary.xmp_written = _write_xmp(result, dest, [p for p in plan if p.done], options, journal, summary,
+                                             cancel)
     yield ProgressEvent("export", len(plan), len(plan), "done")
     return summary
 
@@ -446,7 +539,7 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
     def record(p: Planned, outcome: tuple[str, int] | BaseException | None) -> None:
         if isinstance(outcome, tuple):
             method, mtime_ns = outcome
-            journal.write(sync=False, op="done", dst=str(p.target), placed_mtime_ns=mtime_ns)
+            journal.write(sync=False, op="done", dst=str(p.target), placed_mtime_ns=mtime_ns, method=method)
             p.done = True
             summary.done += 1
             if "->" in method or "(" in method:
@@ -492,19 +585,22 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
                     summary.failed.append((str(p.source), _reason(exc)))
                     continue
                 expected[id(p)] = identity(st)
+                # The source's device and inode too: a hard link, or a move on one filesystem, is the same
+                # file at the target, which is how recovery after a kill knows it is ours.
                 journal.write(sync=False, op=options.mode, src=str(p.source), dst=str(p.target), size=st.st_size,
-                              mtime_ns=st.st_mtime_ns, group=p.group_id)
+                              mtime_ns=st.st_mtime_ns, group=p.group_id, dev=st.st_dev, ino=st.st_ino)
                 batch.append(p)
             journal.sync()  # every entry of the batch is on disk before any of its operations runs
             if pool is None:
                 for p in batch:
-                    record(p, _attempt(p, options, cancel, expected[id(p)]))
+                    record(p, _attempt(p, options, cancel, expected[id(p)], journal))
                     if time.monotonic() - last >= PROGRESS_EVERY:
                         last = time.monotonic()
                         journal.flush()
                         yield ProgressEvent("export", summary.skipped_existing + summary.done, total, p.target.name)
             else:
-                pending.update({pool.submit(_attempt, p, options, cancel, expected[id(p)]): p for p in batch})
+                pending.update({pool.submit(_attempt, p, options, cancel, expected[id(p)], journal): p
+                                for p in batch})
                 while pending:
                     # Whatever completed within the interval, in one go: a wake-up per file would cost more
                     # than a small file's copy. (Cancel does not wait for this: workers check the token.)
@@ -606,8 +702,13 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
     return written
 
 
-def write_manifests(result: Any, dest: Path, plan: Iterable[Planned]) -> None:
-    """``groups.csv`` and ``groups.json`` in DEST: a row per exported item (companions are not listed)."""
+def write_manifests(result: Any, dest: Path, plan: Iterable[Planned], journal: Journal | None = None) -> list[str]:
+    """``groups.csv`` and ``groups.json`` in DEST: a row per exported item (companions are not listed).
+
+    Only a list this code wrote (journaled with its size and time, or from before lists were journaled, one
+    that starts with our header) is replaced; a ``groups.csv`` of the user's own (also ``Groups.CSV`` where
+    names are case-insensitive) is left alone and the list goes to a free name, ``groups (2).csv``. Returns a
+    line for the summary about each such list. Raises ``OSError`` (the disk is full, DEST read-only)."""
     analysis = result.analysis
     coords = analysis.coords.tolist()  # plain floats: numpy scalar access per row costs more than the row
     scores = analysis.outlier_scores.tolist()
@@ -615,14 +716,58 @@ def write_manifests(result: Any, dest: Path, plan: Iterable[Planned]) -> None:
              "group_name": p.group_name, "x": round(coords[p.item][0], 5), "y": round(coords[p.item][1], 5),
              "outlier_score": round(scores[p.item], 4), "kind": result.items[p.item].kind}
             for p in plan if p.item >= 0]
+    notes: list[str] = []
+    planner = NamePlanner()
     # One row per line: readable, and json's C encoder (indent= would fall back to the slow Python one).
     for name, write in (("groups.json", lambda f: f.write(
                             "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n")),
                         ("groups.csv", lambda f: _csv(f, rows))):
-        tmp = dest / f"{TMP_PREFIX}{name}"
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            write(f)
-        os.replace(tmp, dest / name)  # our own manifest: replacing the previous one is the point
+        target, ours = _manifest_target(dest, name, journal, planner)
+        tmp = temporary_name(dest)
+        try:
+            with open(tmp, "x", encoding="utf-8", newline="") as f:
+                write(f)
+            if ours:
+                os.replace(tmp, target)  # our own list from an earlier run: replacing it is the point
+            else:
+                place(tmp, target)  # a free name: fails rather than replace anything that appeared meanwhile
+        finally:
+            tmp.unlink(missing_ok=True)
+        if journal is not None:
+            st = target.stat()
+            journal.write(op="manifest", name=name, dst=str(target), size=st.st_size, mtime_ns=st.st_mtime_ns)
+        if target.name != name:
+            notes.append(f"DEST already held a {name} of its own, left as it was; the list is {target.name}")
+    return notes
+
+
+def _manifest_target(dest: Path, name: str, journal: Journal | None, planner: NamePlanner) -> tuple[Path, bool]:
+    """Where the list ``name`` goes, and whether that is a list this code wrote earlier (to be replaced)."""
+    entries = [e for e in journal.entries if e.get("op") == "manifest" and e.get("name") == name] if journal else []
+    if entries:
+        last = Path(entries[-1]["dst"])
+        on_disk = planner.present(str(dest), last.name)
+        if on_disk is not None:
+            st = (dest / on_disk).stat()
+            if (st.st_size, st.st_mtime_ns) == (entries[-1]["size"], entries[-1]["mtime_ns"]):
+                return dest / on_disk, True
+    else:
+        on_disk = planner.present(str(dest), name)
+        if on_disk is not None and _has_our_header(dest / on_disk):
+            return dest / on_disk, True  # written before lists were journaled
+    return dest / planner.take(str(dest), name), False
+
+
+def _has_our_header(path: Path) -> bool:
+    """Whether ``path`` starts as our lists do (a DEST exported before the lists were journaled)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            start = f.read(200)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if path.suffix.lower() == ".csv":
+        return start.startswith(",".join(MANIFEST_COLUMNS))
+    return start.startswith('[\n{"original_path": ') or start == "[\n\n]\n"
 
 
 MANIFEST_COLUMNS = ["original_path", "exported_path", "group_id", "group_name", "x", "y", "outlier_score", "kind"]
@@ -638,41 +783,46 @@ def _csv(f: Any, rows: list[dict[str, Any]]) -> None:
 @dataclass
 class UndoSummary:
     reversed: int = 0
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
+    warnings: list[str] = field(default_factory=list)
 
 
 def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, UndoSummary]:
     """Reverse the exports recorded in DEST's journal: moved files go back, created files are removed —
-    but only files the export created and that have not changed since. Holds DEST's lock, like an export."""
+    but only files the export created, that have not changed since, and (for copies and links) whose original
+    is still there, so undo never deletes the last copy of a photo. Holds DEST's lock, like an export.
+
+    What cannot be reversed (changed, gone, its original folder gone, an error from the disk) is listed in the
+    summary's ``refused`` and the rest go on; a rerun retries what was refused."""
     dest = Path(dest).expanduser().resolve()
     if not (dest / JOURNAL).exists():
         raise BadArgument(f"{dest} has no PhotoAtlas export journal; nothing to undo")
     with ExitStack() as stack:
         try:
             stack.enter_context(DestLock(dest))
+            journal = Journal(dest)
+            journal.open()
+            stack.callback(journal.close)
+            _finish_interrupted(journal)
         except OSError as exc:
             raise ExportError(f"cannot write to {dest}: {exc.strerror or exc}") from None
-        journal = Journal(dest)
-        stack.callback(journal.close)
-        _finish_interrupted(journal)
         summary = UndoSummary()
+        summary.warnings += _clean_temporaries(dest, journal)
         done = journal.completed()
         yield ProgressEvent("undo", 0, len(done), str(dest))
         _undo_xmp(journal, summary)
         for k, (dst, e) in enumerate(reversed(list(done.items()))):
             target, source = Path(dst), Path(e["src"])
-            why = _refusal(target, source, e)
+            try:
+                why = _refusal(target, source, e)
+                if not why:
+                    _reverse(journal, target, source, e)
+            except OSError as exc:
+                why = f"could not be undone: {exc.strerror or exc}; left where it is"
             if why:
                 summary.refused.append((dst, why))
-                continue
-            journal.write(op="undo", dst=dst)
-            if e["op"] == "move":
-                source.parent.mkdir(parents=True, exist_ok=True)
-                _move_back(target, source)
             else:
-                target.unlink()
-            journal.write(op="undone", dst=dst)
-            summary.reversed += 1
+                summary.reversed += 1
             if k % 20 == 0:
                 yield ProgressEvent("undo", k + 1, len(done), target.name)
         for folder in sorted({Path(d).parent for d in done}, key=lambda p: -len(p.parts)):
@@ -684,8 +834,21 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
     return summary
 
 
+def _reverse(journal: Journal, target: Path, source: Path, e: dict[str, Any]) -> None:
+    """Undo one export operation (``_refusal`` said it may be); journaled before and after."""
+    dst = str(target)
+    if e["op"] == "move":
+        journal.write(op="undo", dst=dst, src=str(source))  # src: where a cross-drive move-back's temp goes
+        _move_back(target, source)
+    else:
+        journal.write(op="undo", dst=dst)
+        target.unlink()
+    journal.write(op="undone", dst=dst)
+
+
 def _move_back(target: Path, source: Path) -> None:
-    """The reverse of a move, with the same guarantees: never replaces what now lives at ``source``."""
+    """The reverse of a move, with the same guarantees: never replaces what now lives at ``source``, and never
+    leaves the file in two places (nor a temporary copy beside the original)."""
     if same_device(os.stat(target), source.parent):
         try:
             place(target, source)
@@ -693,8 +856,12 @@ def _move_back(target: Path, source: Path) -> None:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-    copy_verified(target, source, verify=True)
-    os.unlink(target)
+    copy_verified(target, source, verify=True)  # removes its temporary copy on any error
+    try:
+        os.unlink(target)
+    except OSError:
+        os.unlink(source)  # the copy made a moment ago: the file stays where it is, once
+        raise
 
 
 def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
@@ -710,30 +877,62 @@ def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
             entries = [(a, b) for a, b in entries if b["dst"] != e["dst"]]
     for start, done in reversed(entries):
         sidecar = Path(done["dst"])
-        if not sidecar.exists():
+        try:
+            if not sidecar.exists():
+                continue
+            st = sidecar.stat()
+            if st.st_size != done["size"] or st.st_mtime_ns != done["mtime_ns"]:
+                summary.refused.append((str(sidecar), "sidecar changed since PhotoAtlas wrote it; left alone"))
+                continue
+            if start.get("backup") and Path(start["backup"]).exists():
+                os.replace(start["backup"], sidecar)
+            else:
+                sidecar.unlink()
+        except OSError as exc:
+            summary.refused.append((str(sidecar), f"sidecar could not be undone: {exc.strerror or exc}"))
             continue
-        st = sidecar.stat()
-        if st.st_size != done["size"] or st.st_mtime_ns != done["mtime_ns"]:
-            summary.refused.append((str(sidecar), "sidecar changed since PhotoAtlas wrote it; left alone"))
-            continue
-        if start.get("backup") and Path(start["backup"]).exists():
-            os.replace(start["backup"], sidecar)
-        else:
-            sidecar.unlink()
         journal.write(op="xmp-undone", dst=str(sidecar))
         summary.reversed += 1
 
 
 def _refusal(target: Path, source: Path, e: dict[str, Any]) -> str:
+    """Why the export of ``source`` to ``target`` may not be reversed ("" when it may)."""
     if e["op"] == "symlink" and target.is_symlink():
-        return ""
+        return ""  # removing our link loses no data
     if not target.exists():
         return "no longer there" if e["op"] != "symlink" else "no longer the link PhotoAtlas made"
     st = target.stat()
     # The time the target got when placed: FAT and exFAT keep times to 2 s / 10 ms, not the source's ns.
     placed_mtime = e.get("placed_mtime_ns", e["mtime_ns"])
-    if st.st_size != e["size"] or (e["op"] != "hardlink" and st.st_mtime_ns not in (placed_mtime, e["mtime_ns"])):
+    journaled = (e["size"], e["mtime_ns"])
+    if e["op"] == "hardlink":
+        # Our link is the original file itself: removing it loses nothing while the original's name is still
+        # that same file. (Where the link fell back to a copy, the original must be as it was, as for a copy.)
+        try:
+            src = os.stat(source)
+        except OSError:
+            return f"the original {source} is gone; this may be the only copy left, so it stays"
+        if os.path.samestat(src, st):
+            return ""
+        if st.st_size != e["size"] or st.st_mtime_ns not in (placed_mtime, e["mtime_ns"]):
+            return "changed since it was exported; left alone"
+        if identity(src) != journaled:
+            return f"the original {source} changed since; this copy may be the only one as it was, so it stays"
+        return ""
+    if st.st_size != e["size"] or st.st_mtime_ns not in (placed_mtime, e["mtime_ns"]):
         return "changed since it was exported; left alone"
-    if e["op"] == "move" and (source.exists() or source.is_symlink()):
-        return f"something else now lives at {source}; left alone"
+    if e["op"] == "move":
+        if source.exists() or source.is_symlink():
+            return f"something else now lives at {source}; left alone"
+        if not source.parent.is_dir():
+            return (f"the folder it came from, {source.parent}, is gone (or its drive is not connected); "
+                    "left here")
+        return ""
+    # A copy: removing it must never remove the last copy of the photo.
+    try:
+        src = os.stat(source)
+    except OSError:
+        return f"the original {source} is gone; this may be the only copy left, so it stays"
+    if identity(src) != journaled:
+        return f"the original {source} changed since; this copy may be the only one as it was, so it stays"
     return ""
