@@ -35,8 +35,9 @@ file) is reported, never moved aside while open: this cache's session file is le
 the next open takes it for an unclean shutdown, runs ``quick_check`` and sets the file aside if it is damaged.
 
 No wait blocks a cancel: with a ``CancelToken``, the opening gate and other processes' SQLite locks are waited
-for in slices of ``WAIT_SLICE_S`` that check the token, and the opening's ``quick_check`` is interrupted through
-SQLite's progress handler; all of them raise ``Cancelled``. A statement that got its lock runs to the end (a
+for in slices of ``WAIT_SLICE_S`` that check the token, and the opening's ``quick_check`` is interrupted
+(``Connection.interrupt`` from a watcher thread: the check is one SQLite step, so a progress handler never runs
+inside it); all of them raise ``Cancelled``. A statement that got its lock runs to the end (a
 store of one batch takes milliseconds), so work already done is kept.
 
 A file system without ``flock`` (some network shares): filelock 3.x raises ``NotImplementedError`` there, which
@@ -52,6 +53,7 @@ import functools
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -71,7 +73,6 @@ LAYOUTS_KEPT = 24  # most recent layouts kept per cache (each is a few MB at 100
 CHECK_EVERY_DAYS = 30  # a full integrity check this often even without an unclean shutdown
 OPEN_TIMEOUT_S = 120.0  # how long opening (or a read/write) waits for other processes' locks before giving up
 WAIT_SLICE_S = 0.1  # one wait for another process's lock; the cancel token is checked between slices
-_PROGRESS_OPS = 20_000  # SQLite VM steps between cancel checks in a running statement (well under a millisecond)
 
 # Primary SQLite result codes (the low byte of ``sqlite_errorcode``), see https://sqlite.org/rescode.html
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
@@ -294,12 +295,15 @@ class EmbeddingCache:
                             "try again when it has opened") from exc
         except (OSError, NotImplementedError) as exc:
             raise self._folder_error(exc) from exc
+        stale = 0
         try:
             self._sessions.join()
             _, stale = self._sessions.probe_others()  # a stale session: some process died with the cache open
             self._conn = self._open(deadline, check=stale > 0)
         except BaseException as exc:
-            self._sessions.leave()
+            # The stale sessions are gone; if the check they asked for did not finish (a cancel, an error),
+            # leaving ours behind asks the next open to check instead.
+            self._sessions.leave(keep_file=stale > 0)
             if isinstance(exc, (OSError, NotImplementedError)):  # the sessions folder or a lock file failed
                 raise self._folder_error(exc) from exc
             raise
@@ -371,8 +375,6 @@ class EmbeddingCache:
         """
         conn = sqlite3.connect(self.path, timeout=WAIT_SLICE_S, isolation_level=None, check_same_thread=False)
         try:
-            if self._cancel is not None:  # interrupts quick_check, which reads the whole file
-                conn.set_progress_handler(self._cancel_requested, _PROGRESS_OPS)
             conn.execute(f"PRAGMA busy_timeout = {int(WAIT_SLICE_S * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -390,7 +392,7 @@ class EmbeddingCache:
             if self.schema_version > SCHEMA_VERSION:
                 self._require_columns(conn)
             if check or time.time() - float(meta.get("last_check", 0)) > CHECK_EVERY_DAYS * 86400:
-                verdict = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+                verdict = self._quick_check(conn)
                 if verdict != ["ok"]:
                     raise _Damaged(f"integrity check failed: {'; '.join(verdict)}")
                 self.integrity_checked = True
@@ -399,11 +401,34 @@ class EmbeddingCache:
                 except sqlite3.OperationalError as exc:  # a writer kept the lock: the next open checks again
                     if _primary_code(exc) not in _BUSY:
                         raise
-            conn.set_progress_handler(None, 0)  # later statements are short; a batch that got its lock is kept
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _quick_check(self, conn: sqlite3.Connection) -> list[str]:
+        """``PRAGMA quick_check`` (it reads the whole file: seconds for a big cache), stopped by a cancel."""
+        done = threading.Event()
+
+        def interrupt_on_cancel() -> None:
+            while True:  # asks at once, then once a slice, until the check is over
+                if self._cancel_requested():
+                    conn.interrupt()  # the check fails with SQLITE_INTERRUPT; a no-op if it has just ended
+                    return
+                if done.wait(WAIT_SLICE_S):
+                    return
+
+        watcher = threading.Thread(target=interrupt_on_cancel, daemon=True) if self._cancel is not None else None
+        if watcher is not None:
+            watcher.start()
+        try:
+            verdict = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+        self._raise_if_cancelled()  # cancelled just as the check ended: stop all the same
+        return verdict
 
     def _require_columns(self, conn: sqlite3.Connection) -> None:
         """A newer schema is fine as long as it kept every column this version uses."""

@@ -484,6 +484,26 @@ def test_cancel_stops_a_store_that_waits_for_another_process(tmp_path: Path) -> 
     assert _moved_aside(tmp_path) == []
 
 
+class _CancelledByAnotherThread(CancelToken):
+    """A cancel token that is cancelled as soon as another thread than the test's asks it."""
+
+    @property
+    def cancelled(self) -> bool:
+        if threading.current_thread() is not threading.main_thread():
+            self.cancel()
+        return super().cancelled
+
+
+def test_cancel_during_the_integrity_check_stops_the_open_and_the_next_open_checks(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)
+    _exit_without_closing(tmp_path)  # so the next open runs quick_check, watched by a thread that checks the token
+    with pytest.raises(Cancelled):
+        EmbeddingCache(tmp_path, cancel=_CancelledByAnotherThread())
+    with EmbeddingCache(tmp_path) as cache:  # the check that was cut short runs now, and the cache is kept
+        assert cache.integrity_checked and cache.warnings == [] and cache.count() == 3
+    assert _moved_aside(tmp_path) == []
+
+
 # -- a file system without flock --------------------------------------------------------------------------
 
 def test_a_file_system_without_file_locks_is_cache_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
