@@ -402,9 +402,9 @@ def _same_file(st: os.stat_result, noted: dict[str, Any]) -> bool:
 def _ours(target: Path, st: os.stat_result, e: dict[str, Any]) -> bool:
     """Whether the file at an interrupted operation's target is the one that operation placed: our finished
     copy (the "ready" note), the source itself (a hard link, or a move on one filesystem), or our link."""
-    if e["op"] == "symlink":
-        return os.path.islink(target) and os.readlink(target) == os.path.relpath(e["src"], target.parent)
-    ready = e.get("ready")
+    if e["op"] == "symlink" and os.path.islink(target):
+        return os.readlink(target) == os.path.relpath(e["src"], target.parent)
+    ready = e.get("ready")  # also a link that fell back to a copy
     if ready is not None and _same_file(st, ready) and st.st_size == ready["size"]:
         return True
     return e["op"] in ("hardlink", "move") and _same_file(st, e) and st.st_size == e["size"]

@@ -320,6 +320,26 @@ def test_recovery_removes_its_own_reservation_and_adopts_its_own_copy(group) -> 
     assert digest(target) == digest(src / "a/IMG_1.jpg")
 
 
+@pytest.mark.parametrize("mode", ["copy", "symlink"])
+def test_recovery_adopts_the_copy_it_noted_before_placing(group, mode: str) -> None:
+    """Killed after the copy got its name, before its "done" mark (for a symlink: one that fell back to a copy):
+    the "ready" note proves the file is ours, so the rerun keeps it instead of making IMG_1 (2).jpg."""
+    src, result, dest = group
+    original = src / "a/IMG_1.jpg"
+    target = dest / "01 g" / "IMG_1.jpg"
+    _interrupted(dest, original, target, mode=mode)
+    target.parent.mkdir()
+    target.write_bytes(original.read_bytes())
+    st = target.stat()
+    journal = Journal(dest)
+    journal.write(op="ready", dst=str(target), dev=st.st_dev, ino=st.st_ino, size=st.st_size,
+                  mtime_ns=st.st_mtime_ns)
+    journal.close()
+    summary = drive(run_export(result, dest, ExportOptions(mode=mode)))
+    assert summary.skipped_existing == 1 and summary.done == 2
+    assert sorted(p.name for p in target.parent.iterdir()) == ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"]
+
+
 def test_recovery_of_a_move_whose_original_is_locked_keeps_the_photo_once(monkeypatch, group) -> None:
     """A kill came between the link into DEST and the unlink of the original, and the original is locked now:
     before, the unlink's EPERM stopped every later export with "cannot write to DEST"."""
