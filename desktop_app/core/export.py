@@ -811,8 +811,10 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
         done = journal.completed()
         yield ProgressEvent("undo", 0, len(done), str(dest))
         _undo_xmp(journal, summary)
+        targets: set[Path] = set()
         for k, (dst, e) in enumerate(reversed(list(done.items()))):
-            target, source = Path(dst), Path(e["src"])
+            target, source = _located(dest, dst), Path(e["src"])
+            targets.add(target)
             try:
                 why = _refusal(target, source, e)
                 if not why:
@@ -825,7 +827,7 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
                 summary.reversed += 1
             if k % 20 == 0:
                 yield ProgressEvent("undo", k + 1, len(done), target.name)
-        for folder in sorted({Path(d).parent for d in done}, key=lambda p: -len(p.parts)):
+        for folder in sorted({t.parent for t in targets}, key=lambda p: -len(p.parts)):
             try:
                 folder.rmdir()  # only empty folders we made
             except OSError:
@@ -834,9 +836,19 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
     return summary
 
 
+def _located(dest: Path, dst: str) -> Path:
+    """Where the journaled target ``dst`` is now. The journal lives in DEST and every target is DEST/group/name,
+    so a DEST that was renamed or moved, or is typed in another case than the journal has it (which on Linux
+    is another path), still finds its files."""
+    path = Path(dst)
+    if os.path.lexists(path):
+        return path
+    return dest / path.parent.name / path.name
+
+
 def _reverse(journal: Journal, target: Path, source: Path, e: dict[str, Any]) -> None:
     """Undo one export operation (``_refusal`` said it may be); journaled before and after."""
-    dst = str(target)
+    dst = e["dst"]  # as journaled: "undone" must name the entry it settles
     if e["op"] == "move":
         journal.write(op="undo", dst=dst, src=str(source))  # src: where a cross-drive move-back's temp goes
         _move_back(target, source)

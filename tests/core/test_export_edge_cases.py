@@ -390,6 +390,18 @@ def test_a_rerun_into_dest_typed_in_another_case_finds_what_is_there(group, tmp_
     assert sorted(p.name for p in (other / "01 g").iterdir()) == ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"]
 
 
+def test_undo_finds_the_files_of_a_dest_that_was_renamed(group, tmp_path: Path) -> None:
+    """The journal names DEST as it was when the files were placed; undo looks for them in DEST as it is now."""
+    src, result, dest = group
+    before = snapshot(src)
+    drive(run_export(result, dest, ExportOptions(mode="move")))
+    other = tmp_path / "DEST"
+    dest.rename(other)
+    undone = drive(undo_export(other))
+    assert undone.reversed == 3 and not undone.refused and snapshot(src) == before
+    assert not (other / "01 g").exists()
+
+
 # -- 7. a torn journal line ------------------------------------------------------------------------------------------
 def test_an_entry_after_a_line_cut_short_by_a_kill_is_kept(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
