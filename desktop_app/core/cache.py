@@ -37,8 +37,8 @@ the next open takes it for an unclean shutdown, runs ``quick_check`` and sets th
 No wait blocks a cancel: with a ``CancelToken``, the opening gate and other processes' SQLite locks are waited
 for in slices of ``WAIT_SLICE_S`` that check the token, and the opening's ``quick_check`` is interrupted
 (``Connection.interrupt`` from a watcher thread: the check is one SQLite step, so a progress handler never runs
-inside it); all of them raise ``Cancelled``. A statement that got its lock runs to the end (a
-store of one batch takes milliseconds), so work already done is kept.
+inside it); all of them raise ``Cancelled``. A statement that got its lock runs to the end (a store of one batch
+takes milliseconds), so work already done is kept.
 
 A file system without ``flock`` (some network shares): filelock 3.x raises ``NotImplementedError`` there, which
 becomes ``CacheUnavailable`` (choose a local folder). We do not run without locks, because then nothing proves

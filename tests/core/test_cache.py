@@ -484,6 +484,26 @@ def test_cancel_stops_a_store_that_waits_for_another_process(tmp_path: Path) -> 
     assert _moved_aside(tmp_path) == []
 
 
+def test_cancelling_an_embedding_run_stops_its_wait_for_the_cache(tmp_path: Path) -> None:
+    from desktop_app.core.pipeline import EmbedSettings, run_embedding
+    from desktop_app.core.progress import drive
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "note.txt").write_text("a red circle")
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    holder = Holder(_GATE, cache_dir)  # another process is opening the cache, for longer than OPEN_TIMEOUT_S
+    token = _WaitingToken(checks=1)
+    thread = _cancel_when_waiting(token)
+    try:
+        with pytest.raises(Cancelled):  # before the fix: CacheBusy after OPEN_TIMEOUT_S, whatever the token said
+            drive(run_embedding([tmp_path / "lib"], EmbedSettings(model=TINY_MODEL, cache_dir=cache_dir), token))
+        assert holder.proc.poll() is None
+    finally:
+        holder.finish()
+    thread.join()
+
+
 class _CancelledByAnotherThread(CancelToken):
     """A cancel token that is cancelled as soon as another thread than the test's asks it."""
 
