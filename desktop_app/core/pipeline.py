@@ -288,17 +288,19 @@ class CachedTextEncoder:
 
 
 @contextmanager
-def document_encoder(model: dict[str, Any], settings: EmbedSettings) -> Iterator[CachedTextEncoder]:
+def document_encoder(model: dict[str, Any], settings: EmbedSettings, *,
+                     cancel: CancelToken | None = None) -> Iterator[CachedTextEncoder]:
     """A cached text encoder for the model a results document was made with (``model``: its ``model``
     section); the model itself is loaded only for a text never seen before.
 
-    Raises ``BadArgument`` when the model on this machine is not the one that made the document.
+    Raises ``BadArgument`` when the model on this machine is not the one that made the document, and
+    ``Cancelled`` when ``cancel`` is set while the cache waits for another process.
     """
     if not isinstance(model.get("name"), str) or not model["name"]:
         raise BadArgument("the results document does not say which model made it (model.name is missing); "
                           "run 'photoatlas analyze' again")
     spec = ModelSpec.parse(model["name"])
-    with EmbeddingCache(settings.cache_dir) as cache:
+    with EmbeddingCache(settings.cache_dir, cancel=cancel) as cache:
         resolved = resolve_model(spec, offline=settings.offline)
         if model.get("key") and resolved.key != model["key"]:
             raise BadArgument(f"the model {spec} on this machine differs from the one that made these results; "
@@ -306,9 +308,10 @@ def document_encoder(model: dict[str, Any], settings: EmbedSettings) -> Iterator
         yield CachedTextEncoder(resolved, cache, settings)
 
 
-def query_vector(model: dict[str, Any], text: str, settings: EmbedSettings) -> np.ndarray:
+def query_vector(model: dict[str, Any], text: str, settings: EmbedSettings, *,
+                 cancel: CancelToken | None = None) -> np.ndarray:
     """The CLIP text vector of ``text`` in the space of a results document's model (see ``document_encoder``)."""
-    with document_encoder(model, settings) as encode:
+    with document_encoder(model, settings, cancel=cancel) as encode:
         return encode([text])[0]
 
 
@@ -321,7 +324,8 @@ def _needs_map(result: EmbedResult) -> Analysis:
 
 
 def group_by_prompts(result: EmbedResult, prompts: Sequence[str], settings: EmbedSettings,
-                     margin: float = PROMPT_MARGIN, vocabulary: Path | None = None) -> Analysis:
+                     margin: float = PROMPT_MARGIN, vocabulary: Path | None = None, *,
+                     cancel: CancelToken | None = None) -> Analysis:
     """Regroup ``result`` by typed prompts (zero-shot, with "Other"), keeping its map; returns the analysis.
 
     The prompts and the vocabulary's reference concepts are embedded with the document's model (cached).
@@ -330,7 +334,7 @@ def group_by_prompts(result: EmbedResult, prompts: Sequence[str], settings: Embe
     from desktop_app.core.naming import concept_vectors, load_vocabulary
 
     base = _needs_map(result)
-    with document_encoder(result.model, settings) as encode:
+    with document_encoder(result.model, settings, cancel=cancel) as encode:
         prompt_vecs = groupings.prompt_vectors(prompts, encode)
         reference = concept_vectors(load_vocabulary(vocabulary), encode)
     result.analysis = groupings.group_by_prompts(base, result.vectors, prompts, prompt_vecs, reference, margin)

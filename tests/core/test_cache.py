@@ -504,6 +504,22 @@ def test_cancelling_an_embedding_run_stops_its_wait_for_the_cache(tmp_path: Path
     thread.join()
 
 
+def test_cancelling_a_search_stops_its_wait_for_the_cache(tmp_path: Path) -> None:
+    from desktop_app.core.pipeline import EmbedSettings, query_vector
+
+    holder = Holder(_GATE, tmp_path)
+    token = _WaitingToken(checks=2)
+    thread = _cancel_when_waiting(token)
+    try:
+        with pytest.raises(Cancelled):
+            query_vector({"name": TINY_MODEL}, "a red circle", EmbedSettings(model=TINY_MODEL, cache_dir=tmp_path),
+                         cancel=token)
+        assert holder.proc.poll() is None
+    finally:
+        holder.finish()
+    thread.join()
+
+
 class _CancelledByAnotherThread(CancelToken):
     """A cancel token that is cancelled as soon as another thread than the test's asks it."""
 
