@@ -330,6 +330,8 @@ def _export(args: argparse.Namespace) -> int:
             print(f"reversed {summary.reversed} files in {args.dest}")
             for path, why in summary.refused:
                 print(f"  kept {path}: {why}", file=sys.stderr)
+            for warning in summary.warnings:
+                print(f"  warning: {warning}", file=sys.stderr)
             return 0
         groups = None
         if args.groups:

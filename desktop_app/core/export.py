@@ -510,14 +510,15 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
         yield ProgressEvent("export", summary.skipped_existing, len(plan), f"{options.mode} into {dest}")
         yield from _export_files(plan, options, journal, summary, cancel, stack)
         cancel.raise_if_cancelled()
+        placed = [p for p in plan if p.done]  # the lists and sidecars name only files that are really there
         try:
-            summary.warnings += write_manifests(result, dest, plan, journal)
+            summary.warnings += write_manifests(result, dest, placed, journal)
         except OSError as exc:
             raise ExportError(f"stopped: {exc.strerror or exc} while writing the lists groups.csv/groups.json in "
                               f"{dest}; the {summary.done + summary.skipped_existing} exported files are all in "
                               "place (run the export again to write the lists)") from None
         if options.writes_sidecars:
-            summary.xmp_written = _write_xmp(result, dest, [p for p in plan if p.done], options, journal, summary,
+            summary.xmp_written = _write_xmp(result, dest, placed, options, journal, summary,
                                              cancel)
     yield ProgressEvent("export", len(plan), len(plan), "done")
     return summary
@@ -851,16 +852,18 @@ def _reverse(journal: Journal, target: Path, source: Path, e: dict[str, Any]) ->
     dst = e["dst"]  # as journaled: "undone" must name the entry it settles
     if e["op"] == "move":
         journal.write(op="undo", dst=dst, src=str(source))  # src: where a cross-drive move-back's temp goes
-        _move_back(target, source)
+        _move_back(target, source, e.get("mtime_ns"))
     else:
         journal.write(op="undo", dst=dst)
         target.unlink()
     journal.write(op="undone", dst=dst)
 
 
-def _move_back(target: Path, source: Path) -> None:
+def _move_back(target: Path, source: Path, mtime_ns: int | None) -> None:
     """The reverse of a move, with the same guarantees: never replaces what now lives at ``source``, and never
-    leaves the file in two places (nor a temporary copy beside the original)."""
+    leaves the file in two places (nor a temporary copy beside the original). A copy back from another drive gets
+    the original's journaled ``mtime_ns`` again: FAT and exFAT round times, and a photo whose time changed would be
+    embedded again (the cache is keyed by it) and sorted differently by photo managers."""
     if same_device(os.stat(target), source.parent):
         try:
             place(target, source)
@@ -870,6 +873,8 @@ def _move_back(target: Path, source: Path) -> None:
                 raise
     copy_verified(target, source, verify=True)  # removes its temporary copy on any error
     try:
+        if mtime_ns is not None:
+            os.utime(source, ns=(os.stat(source).st_atime_ns, mtime_ns))
         os.unlink(target)
     except OSError:
         os.unlink(source)  # the copy made a moment ago: the file stays where it is, once

@@ -855,7 +855,8 @@ class MainWindow(QMainWindow):
 
     def _undo_done(self, summary: Any) -> None:
         self.last_export = None
-        kept = f"; kept {len(summary.refused)} changed or foreign files" if summary.refused else ""
+        kept = (f"; kept {len(summary.refused)} files (changed, not ours, or their original is gone)"
+                if summary.refused else "")
         self._idle(f"Undid the export: {summary.reversed} files reversed{kept}")
         self._update_actions()
         self.exportFinished.emit(summary)

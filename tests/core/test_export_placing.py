@@ -280,6 +280,30 @@ def test_undo_on_a_drive_that_rounds_times_still_recognises_the_copies(monkeypat
     assert undone.reversed == 4 and not undone.refused and not copy.exists()
 
 
+def test_undo_of_a_move_to_a_drive_that_rounds_times_gives_the_originals_their_times_back(monkeypatch,
+                                                                                           group) -> None:
+    """A move to a FAT/exFAT card and back: the photos come home with their own modification times, so the
+    embedding cache (keyed by it) and photo managers see the same files as before."""
+    from desktop_app.core import export as export_module
+
+    src, result, dest = group
+    before = {p: p.stat().st_mtime_ns for p in src.rglob("*.jpg")}
+    real_utime = os.utime
+
+    def fat_utime(path, times=None, *, ns=None, **kwargs):  # the card keeps times to 2 s, the library exactly
+        if ns is not None and Path(path).is_relative_to(dest):
+            ns = tuple(t - t % 2_000_000_000 for t in ns)
+        return real_utime(path, times, ns=ns, **kwargs) if times is not None else real_utime(path, ns=ns, **kwargs)
+
+    monkeypatch.setattr(os, "utime", fat_utime)
+    monkeypatch.setattr(export_module, "same_device", lambda *args: False)  # DEST is another drive
+    summary = drive(run_export(result, dest, ExportOptions(mode="move")))
+    assert summary.done == 4 and not any(p.exists() for p in before)
+    undone = drive(undo_export(dest))
+    assert undone.reversed == 4 and not undone.refused
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
 def test_a_move_whose_original_cannot_be_removed_leaves_it_in_one_place(monkeypatch, group) -> None:
     """The original's folder is read-only (or Windows has the file open): the link into DEST is taken back."""
     src, result, dest = group

@@ -4,6 +4,7 @@ folder, a cancel from the window, folders of thousands of pictures with companio
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -118,6 +119,10 @@ def test_an_unreadable_file_or_sidecar_is_reported_and_the_rest_go_on(lib) -> No
     assert read_keywords(sidecar_path(src / "d/IMG_5.jpg")) == ["g"]
     assert "boom" not in read_keywords(sidecar_path(src / "d/IMG_4.jpg"))
     assert sidecar_path(src / "d/IMG_4.jpg").read_text().startswith('<?xml version="1.0"?><!DOCTYPE')
+    # The lists name only files that are really in DEST: no row for the photo that could not be exported.
+    with open(dest / "groups.csv", encoding="utf-8") as f:
+        listed = [Path(row["exported_path"]) for row in csv.DictReader(f)]
+    assert len(listed) == 5 and all(p.is_file() for p in listed) and "IMG_1.jpg" not in {p.name for p in listed}
 
 
 def test_dest_inside_the_analysed_folder_is_a_warning_and_the_next_scan_leaves_it_out(monkeypatch, lib) -> None:
