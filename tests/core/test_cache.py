@@ -377,12 +377,14 @@ def test_a_full_disk_during_a_store_is_one_line_and_keeps_what_was_stored(tmp_pa
 def test_the_cli_reports_a_full_disk_during_embedding_in_one_line(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     lib.mkdir()
-    for i in range(300):  # 300 vectors of 64 floats and their paths: far more than the 32 KB allowed below
+    notes = 600
+    for i in range(notes):
         (lib / f"note-{i:03}.txt").write_text(f"note number {i} about a red circle")
     cache_dir = tmp_path / "c"
     with EmbeddingCache(cache_dir):  # the tables exist; the limit leaves room for the lock files and a little more
         pass
     limit = max(p.stat().st_size for p in cache_dir.glob(f"{CACHE_FILENAME}*")) + 32 * 1024
+    assert notes * 64 * 4 > 2 * limit  # the vectors alone (64 floats each) cannot fit in the database or its WAL
     limiter = ("import resource, signal, runpy, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
                f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
                "sys.argv = ['photoatlas', *sys.argv[1:]]; runpy.run_module('desktop_app', run_name='__main__')")
