@@ -377,7 +377,7 @@ def test_a_full_disk_during_a_store_is_one_line_and_keeps_what_was_stored(tmp_pa
 def test_the_cli_reports_a_full_disk_during_embedding_in_one_line(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     lib.mkdir()
-    notes = 600
+    notes = 1000
     for i in range(notes):
         (lib / f"note-{i:03}.txt").write_text(f"note number {i} about a red circle")
     cache_dir = tmp_path / "c"
