@@ -535,7 +535,7 @@ class MainWindow(QMainWindow):
             if name in REGROUPINGS:
                 result.analysis = base
                 if name == "prompts":
-                    return group_by_prompts(result, params["prompts"], settings)
+                    return group_by_prompts(result, params["prompts"], settings, cancel=token)
                 return group_by_events(result)
             return recluster(base, result.vectors, kinds, texts, name, params)
 
@@ -706,7 +706,7 @@ class MainWindow(QMainWindow):
 
         def job(token: CancelToken):
             yield ProgressEvent("search", 0, 1, f"“{query}”")
-            return rank(result.vectors, query_vector(result.model, query, settings), top=SEARCH_HITS)
+            return rank(result.vectors, query_vector(result.model, query, settings, cancel=token), top=SEARCH_HITS)
 
         self._start(job, lambda ranking: self._show_ranking(ranking, f"“{query}”"), "Searching")
 
