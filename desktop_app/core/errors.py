@@ -25,7 +25,14 @@ class ModelUnavailable(PhotoAtlasError):
 
 
 class UnreadableFile(PhotoAtlasError):
-    """One file could not be read; the pipeline turns this into a ``Skipped`` record."""
+    """One file could not be read; the pipeline turns this into a ``Skipped`` record. The verdict is about the
+    file's content (not a picture, corrupt, over the pixel limit): it holds until the file changes, so the
+    embedding cache remembers it and an unchanged library is not read again."""
+
+
+class FileAccessError(UnreadableFile):
+    """The disk, not the content: the file vanished, permission was denied, an I/O error, too little memory.
+    Worth another try next time, so it is never remembered."""
 
 
 class Cancelled(PhotoAtlasError):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from desktop_app.core.errors import UnreadableFile
+from desktop_app.core.errors import FileAccessError, UnreadableFile
 from desktop_app.core.items import RAW_EXTENSIONS, register_pillow_plugins
 
 # Pillow's own default (about 89.5 megapixels). We enforce the limit ourselves, per call and before
@@ -140,16 +140,18 @@ def load_image(path: Path, *, min_side: int = 224, max_pixels: int | None = PILL
     except UnreadableFile:
         raise
     except FileNotFoundError:
-        raise UnreadableFile("file vanished before it could be read") from None
+        raise FileAccessError("file vanished before it could be read") from None
     except PermissionError:
-        raise UnreadableFile("permission denied") from None
+        raise FileAccessError("permission denied") from None
     except IsADirectoryError:
         raise UnreadableFile("is a folder, not a file") from None
     except UnidentifiedImageError:
         raise UnreadableFile("not an image, or an image format Pillow cannot read") from None
     except MemoryError:
-        raise UnreadableFile("not enough memory to decode this image") from None
+        raise FileAccessError("not enough memory to decode this image") from None
     except Exception as exc:  # a corrupt file can make a decoder raise almost anything
+        if isinstance(exc, OSError) and exc.errno is not None:  # the disk said no (EIO…); decoders set no errno
+            raise FileAccessError(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
         raise UnreadableFile(f"cannot decode image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
 
@@ -220,6 +222,11 @@ def _load_raw(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage
         # (letmaik/rawpy#85).
         raw = open_raw(path)
     except Exception as exc:  # LibRawFileUnsupportedError, LibRawIOError, LibRawDataError...
+        import rawpy
+
+        if (isinstance(exc, OSError) and exc.errno is not None) or isinstance(exc, rawpy.LibRawIOError):
+            # the disk, not the content (LibRaw says "Input/output error" for a file that cannot be opened too)
+            raise FileAccessError(f"RAW file LibRaw cannot read ({_libraw_reason(exc)})") from None
         raise UnreadableFile(f"RAW file LibRaw cannot open ({_libraw_reason(exc)})") from None
     with raw:
         flip = raw.sizes.flip

@@ -30,7 +30,7 @@ from desktop_app.core.analysis import Analysis, AnalysisSettings, analyze
 from desktop_app.core.cache import EmbeddingCache
 from desktop_app.core.duplicates import CullSettings, SimilarSet, find_sets, sets_from_json, sets_to_json
 from desktop_app.core.embed import DEFAULT_MODEL, Embedder, ModelSpec, ResolvedModel, resolve_model, sha256_file
-from desktop_app.core.errors import BadArgument, UnreadableFile
+from desktop_app.core.errors import BadArgument, FileAccessError, UnreadableFile
 from desktop_app.core.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
 from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS, load_image
 from desktop_app.core.items import Item, Skipped, scan
@@ -182,14 +182,18 @@ def _resolve(spec: ModelSpec, settings: EmbedSettings, cache: EmbeddingCache,
     return outcome["value"]  # type: ignore[no-any-return]
 
 
+_NO_VECTOR = np.zeros(0, np.float32)  # what an unreadable file's row in the cache holds
+
+
 def _decode(item: Item, embedder: Embedder, max_pixels: int | None) -> tuple[Any, bool]:
     decoded = load_image(item.path, min_side=embedder.image_size, max_pixels=max_pixels)
     return embedder.preprocess(decoded.image), decoded.partial
 
 
 def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSettings, workers: int,
-                  ) -> Generator[tuple[list[tuple[Item, str, np.ndarray]], list[Skipped]], None, None]:
-    """Decode in a thread pool (bounded look-ahead) and yield (embedded rows, skipped) per batch."""
+                  ) -> Generator[tuple[list[tuple[Item, str, np.ndarray]], list[tuple[Item, UnreadableFile]]],
+                                 None, None]:
+    """Decode in a thread pool (bounded look-ahead) and yield (embedded rows, unreadable items) per batch."""
     import torch
 
     bs = max(1, settings.batch_size)
@@ -206,20 +210,20 @@ def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSett
                 else:
                     pending.append((nxt, pool.submit(_decode, nxt, embedder, settings.max_pixels)))
             batch: list[tuple[Item, Any, bool]] = []
-            skipped: list[Skipped] = []
+            failed: list[tuple[Item, UnreadableFile]] = []
             while pending and len(batch) < bs:
                 item, fut = pending.popleft()
                 try:
                     tensor, partial = fut.result()
                 except UnreadableFile as exc:
-                    skipped.append(Skipped(item.path, exc.user_message))
+                    failed.append((item, exc))
                     continue
                 batch.append((item, tensor, partial))
             rows: list[tuple[Item, str, np.ndarray]] = []
             if batch:
                 vecs = embedder.embed_pixels(torch.stack([t for _, t, _ in batch]))
                 rows = [(it, "partial" if partial else "ok", v) for (it, _, partial), v in zip(batch, vecs)]
-            yield rows, skipped
+            yield rows, failed
     finally:
         # On cancel the consumer closes this generator: drop queued decodes instead of finishing them.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -372,6 +376,19 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         cache.register_model(resolved.key, resolved.identity)
         hits = cache.lookup(resolved.key, ((i.path, i.size, i.mtime_ns) for i in items))
         misses = [i for i in items if i.path not in hits]
+        # Files found unreadable before and unchanged since: skipped again without reading them (or loading the
+        # model for them). Kept apart from vectors, per pixel limit, since a higher limit may read them.
+        unreadable_key = f"{resolved.key}/unreadable/{settings.max_pixels}"
+        known_bad = cache.lookup(unreadable_key, ((i.path, i.size, i.mtime_ns) for i in misses)) if misses else {}
+        skipped.extend(Skipped(path, bad.snippet or "unreadable") for path, bad in known_bad.items())
+        misses = [i for i in misses if i.path not in known_bad]
+
+        def remember(failed: list[tuple[Item, UnreadableFile]]) -> None:
+            skipped.extend(Skipped(item.path, exc.user_message) for item, exc in failed)
+            lasting = [(item.path, item.size, item.mtime_ns, "unreadable", exc.user_message, _NO_VECTOR)
+                       for item, exc in failed if not isinstance(exc, FileAccessError)]
+            if lasting:
+                cache.store(unreadable_key, lasting)
         vectors: dict[Path, tuple[str, str | None, np.ndarray]] = {
             p: (c.status, c.snippet, c.vector) for p, c in hits.items()}
         dim = next(iter(hits.values())).vector.shape[0] if hits else 0
@@ -389,14 +406,16 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
 
             texts = [i for i in misses if i.kind == "text"]
             readable: list[tuple[Item, str, str]] = []
+            unreadable_texts: list[tuple[Item, UnreadableFile]] = []
             for item in texts:
                 try:
                     content = read_text(item.path)
                 except UnreadableFile as exc:
-                    skipped.append(Skipped(item.path, exc.user_message))
+                    unreadable_texts.append((item, exc))
                     done += 1
                     continue
                 readable.append((item, content.text, content.snippet))
+            remember(unreadable_texts)
             for start in range(0, len(readable), settings.batch_size):
                 cancel.raise_if_cancelled()
                 chunk = readable[start:start + settings.batch_size]
@@ -411,7 +430,7 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
             workers = settings.decode_workers or max(1, os.cpu_count() or 1)
             with closing(_embed_images(images, embedder, settings, workers)) as batches:
                 for rows_, bad in batches:
-                    skipped.extend(bad)
+                    remember(bad)
                     if rows_:
                         cache.store(resolved.key, [(it.path, it.size, it.mtime_ns, status, None, v)
                                                    for it, status, v in rows_])

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_app.core.errors import UnreadableFile
+from desktop_app.core.errors import FileAccessError, UnreadableFile
 
 MAX_TEXT_BYTES = 1_000_000  # a note longer than this is read up to here; CLIP sees only a few windows anyway
 SNIPPET_CHARS = 160
@@ -42,11 +42,11 @@ def read_text(path: Path) -> TextContent:
         with open(path, "rb") as fh:
             data = fh.read(MAX_TEXT_BYTES)
     except FileNotFoundError:
-        raise UnreadableFile("file vanished before it could be read") from None
+        raise FileAccessError("file vanished before it could be read") from None
     except PermissionError:
-        raise UnreadableFile("permission denied") from None
+        raise FileAccessError("permission denied") from None
     except OSError as exc:
-        raise UnreadableFile(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+        raise FileAccessError(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
     if not data.strip():
         raise UnreadableFile("empty text file")
     if _looks_binary(data):

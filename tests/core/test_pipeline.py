@@ -122,3 +122,42 @@ def test_results_save_and_load_round_trip(tmp_path: Path) -> None:
     caption = next(i for i in loaded.items if i.path.endswith("00-red.txt"))
     assert caption.caption_of and caption.caption_of.endswith("00-red.jpg")
     assert caption.snippet == "caption: a red circle"
+
+
+def test_unreadable_files_are_remembered_so_an_unchanged_library_loads_no_model(tmp_path: Path, monkeypatch) -> None:
+    """A corrupt RAW, a fake JPEG or an empty note is skipped again on the next run without being read, so a rerun
+    on an unchanged library neither reads them nor loads the model; a file that changes is tried again, and so
+    is one the disk refused (a permission, an I/O error), since that may pass."""
+    from desktop_app.core import pipeline
+    from desktop_app.core.errors import FileAccessError
+
+    lib = _library(tmp_path / "lib")
+    (lib / "pics" / "bad.CR3").write_bytes(b"\x00\x01garbage" * 100)
+    (lib / "pics" / "fake.jpg").write_text("not a picture at all")
+    (lib / "empty.md").write_text("")
+    flaky = lib / "pics" / "04-blue.jpg"
+    real_load = pipeline.load_image
+
+    def disk_refuses_one(path, **kw):
+        if path == flaky:
+            raise FileAccessError("cannot read file (Input/output error)")
+        return real_load(path, **kw)
+
+    monkeypatch.setattr(pipeline, "load_image", disk_refuses_one)
+    first = _run([lib], tmp_path / "cache")
+    reasons = {s.path.name: s.reason for s in first.skipped}
+    assert set(reasons) == {"bad.CR3", "fake.jpg", "empty.md", "04-blue.jpg"}
+
+    monkeypatch.setattr(pipeline, "load_image", real_load)
+    second = _run([lib], tmp_path / "cache")  # the disk reads 04-blue.jpg now: only it is embedded
+    assert second.stats["embedded"] == 1 and {s.path.name: s.reason for s in second.skipped} == {
+        k: v for k, v in reasons.items() if k != "04-blue.jpg"}
+
+    third = _run([lib], tmp_path / "cache")
+    assert not any(e.stage == "load-model" for e in third.events)
+    assert third.stats["embedded"] == 0 and {s.path.name for s in third.skipped} == {"bad.CR3", "fake.jpg", "empty.md"}
+
+    save_shape(lib / "pics" / "fake.jpg", "red", "circle", seed=9)  # fixed: a real picture now
+    fourth = _run([lib], tmp_path / "cache")
+    assert fourth.stats["embedded"] == 1 and "fake.jpg" not in {s.path.name for s in fourth.skipped}
+    assert not any(s.path.name == "fake.jpg" for s in _run([lib], tmp_path / "cache", max_pixels=10**9).skipped)
