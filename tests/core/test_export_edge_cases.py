@@ -179,11 +179,8 @@ def test_undo_keeps_copies_whose_original_is_gone_or_changed(group, mode: str) -
 
 
 # -- 4. undo goes on after an error ----------------------------------------------------------------------------------
-def test_undo_lists_a_file_it_cannot_remove_and_goes_on(monkeypatch, group) -> None:
-    """Before: the first OSError (here: a file Windows has open) escaped as a traceback, halfway through."""
-    src, result, dest = group
-    drive(run_export(result, dest, ExportOptions(mode="copy")))
-    stuck = dest / "01 g" / "IMG_2.jpg"
+def _refuse_unlink(monkeypatch, stuck: Path):
+    """From now on ``stuck`` cannot be removed, as when Windows has the file open; returns the real os.unlink."""
     real_unlink = os.unlink
 
     def unlink(path, *args, **kwargs):
@@ -192,6 +189,15 @@ def test_undo_lists_a_file_it_cannot_remove_and_goes_on(monkeypatch, group) -> N
         return real_unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", unlink)
+    return real_unlink
+
+
+def test_undo_lists_a_file_it_cannot_remove_and_goes_on(monkeypatch, group) -> None:
+    """Before: the first OSError (here: a file Windows has open) escaped as a traceback, halfway through."""
+    src, result, dest = group
+    drive(run_export(result, dest, ExportOptions(mode="copy")))
+    stuck = dest / "01 g" / "IMG_2.jpg"
+    real_unlink = _refuse_unlink(monkeypatch, stuck)
     undone = drive(undo_export(dest))
     assert undone.reversed == 2 and [Path(p).name for p, _ in undone.refused] == ["IMG_2.jpg"]
     assert stuck.exists() and sorted(p.name for p in (dest / "01 g").iterdir()) == ["IMG_2.jpg"]
@@ -218,14 +224,7 @@ def test_a_cross_drive_move_back_that_cannot_remove_the_copy_in_dest_leaves_one_
     drive(run_export(result, dest, ExportOptions(mode="move")))
     monkeypatch.setattr(export_module, "same_device", lambda st, folder: False)  # the originals' drive is another
     stuck = dest / "01 g" / "IMG_2.jpg"
-    real_unlink = os.unlink
-
-    def unlink(path, *args, **kwargs):
-        if os.fspath(path) == str(stuck):
-            raise PermissionError(errno.EACCES, "The process cannot access the file", os.fspath(path))
-        return real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", unlink)
+    _refuse_unlink(monkeypatch, stuck)
     undone = drive(undo_export(dest))
     assert undone.reversed == 2 and [Path(p).name for p, _ in undone.refused] == ["IMG_2.jpg"]
     assert stuck.exists() and not (src / "b/IMG_2.jpg").exists()
