@@ -661,6 +661,7 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
 
     backups = dest / ".photoatlas-xmp-backup"
     written = 0
+    sharing: dict[tuple[Path, str], list[str]] = {}  # sidecar -> the pictures whose keywords it holds
     best = _best_frames(result) if (options.best_rating is not None or options.best_label) else set()
     for p in plan:
         if p.item < 0 or result.items[p.item].kind != "image":
@@ -671,6 +672,7 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
         cancel.raise_if_cancelled()
         image = p.target if (options.xmp_on_copies or options.mode == "move") else p.source
         sidecar = sidecar_path(image, options.xmp_naming)
+        sharing.setdefault((sidecar.parent, name_key(sidecar.name)), []).append(image.name)
         started = False
         try:
             backup = None
@@ -700,6 +702,10 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
         st = sidecar.stat()
         journal.write(op="xmp-done", dst=str(sidecar), size=st.st_size, mtime_ns=st.st_mtime_ns)
         written += 1
+    for (folder, _), images in sharing.items():
+        if len(images) > 1:  # Lightroom names a sidecar by the stem: shot.jpg and shot.png share shot.xmp
+            summary.warnings.append(f"{', '.join(images)} in {folder} share one XMP sidecar (Lightroom naming), "
+                                    "which now holds the keywords of all of them; darktable naming keeps them apart")
     return written
 
 

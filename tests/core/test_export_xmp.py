@@ -106,3 +106,25 @@ def test_a_sidecar_with_a_doctype_or_entities_is_refused_and_left_as_it_is(image
     sidecar.write_text(hostile)
     assert write_keywords(image, ["k"]) is None
     assert sidecar.read_text() == hostile and read_keywords(sidecar) == []
+
+
+def test_pictures_that_share_a_lightroom_sidecar_are_a_warning(tmp_path: Path) -> None:
+    """Lightroom names a sidecar by the stem, so shot.jpg and shot.png share shot.xmp and it holds both groups'
+    keywords: the summary says so; darktable naming (shot.jpg.xmp) keeps them apart, without a warning."""
+    from test_export import make_library
+
+    from desktop_app.core.export import ExportOptions, run_export
+    from desktop_app.core.progress import drive
+
+    src = tmp_path / "src"
+    result = make_library(src, {"beach": ["d/shot.jpg"], "city": ["d/shot.png"]})
+    summary = drive(run_export(result, tmp_path / "out", ExportOptions(mode="copy", xmp=True)))
+    shared = [w for w in summary.warnings if "share one XMP sidecar" in w]
+    assert len(shared) == 1 and "shot.jpg" in shared[0] and "shot.png" in shared[0]
+    assert sorted(read_keywords(src / "d" / "shot.xmp")) == ["beach", "city"]
+
+    summary = drive(run_export(result, tmp_path / "out2", ExportOptions(mode="copy", xmp=True,
+                                                                        xmp_naming="darktable")))
+    assert not [w for w in summary.warnings if "share one XMP sidecar" in w]
+    assert read_keywords(src / "d" / "shot.jpg.xmp") == ["beach"] and read_keywords(src / "d" / "shot.png.xmp") == [
+        "city"]
