@@ -93,6 +93,8 @@ DAMAGED = [
     ("vectors somewhere else", _set("vectors_file", "../elsewhere.npz"), ["vectors_file"]),
     ("a position that is NaN", _set("items[0].x", float("nan")), ["items[0].x must be a number, not NaN"]),
     ("a size too big to be whole", _set("items[0].size", 1e30), ["items[0].size must be a whole number, not 1e+30"]),
+    ("an item in a group that is not listed", _set("items[0].cluster", 99), ["items[0].cluster is 99, but there is"]),
+    ("a negative group size", _set("clusters[0].size", -2), ["clusters[0].size must not be negative"]),
 ]
 
 

@@ -152,6 +152,7 @@ def check_results_document(doc: dict[str, Any], path: Path | str) -> None:
         c.each(cluster, "representatives", TEXT, where)
         c.field(cluster, "cohesion", NUMBER, where, required=False)
         c.field(cluster, "named_by", TEXT, where, required=False)
+    _check_groups_agree(c, items, c.each(doc, "clusters", OBJECT, ""))
     analysis = c.field(doc, "analysis", OBJECT, "", required=False) or {}
     for key in ("params", "stats"):
         c.field(analysis, key, OBJECT, "analysis", required=False)
@@ -172,6 +173,21 @@ def check_results_document(doc: dict[str, Any], path: Path | str) -> None:
             for key in ("sharpness", "highlights", "shadows", "megapixels"):
                 c.field(member, key, NUMBER, f"{where}.members[{j}]", required=False)
             c.field(member, "readable", FLAG, f"{where}.members[{j}]", required=False)
+
+
+def _check_groups_agree(c: _Checker, items: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> None:
+    """Group ids are unique, sizes are counts, and every grouped item belongs to a listed group (-1: none)."""
+    ids: set[int] = set()
+    for i, cluster in enumerate(clusters):
+        if cluster["id"] < 0 or cluster["id"] in ids:
+            raise c.fail(f"clusters[{i}].id {cluster['id']} is {'negative' if cluster['id'] < 0 else 'used twice'}")
+        if cluster["size"] < 0:
+            raise c.fail(f"clusters[{i}].size must not be negative")
+        ids.add(cluster["id"])
+    for i, item in enumerate(items):
+        label = item.get("cluster", -1)
+        if label != -1 and label not in ids:
+            raise c.fail(f"items[{i}].cluster is {label}, but there is no group {label} in clusters")
 
 
 def load_results(path: Path) -> Any:
