@@ -172,6 +172,8 @@ PROJECTS = [
     ("an assignment to a number", lambda doc: doc["edits"]["assignments"].update({"b.jpg": 1}),
      "edits.assignments.b.jpg must be text"),
     ("the analysis as a list", _set("analysis", []), "analysis must be an object, not a list"),
+    ("an unknown clusterer", _set("analysis.clusterer", "bogus"), "analysis.clusterer 'bogus' is not one PhotoAtlas"),
+    ("an unknown reducer", _set("analysis.reducer", "magic"), "analysis.reducer 'magic' is not one PhotoAtlas"),
 ]
 
 

@@ -29,6 +29,7 @@ from desktop_app.core.errors import BadArgument
 from desktop_app.core.naming import DEFAULT_TEMPLATES, TextEncoder, Vocabulary, concept_vectors
 from desktop_app.core.photo_meta import PhotoMeta
 
+REGROUPINGS = ("prompts", "events")  # chosen like clusterers, but they regroup an existing map
 OTHER = "Other"
 PROMPT_MARGIN = 2.0  # standard deviations above the item's mean similarity to the reference concepts
 EVENT_GAP_HOURS = 8.0

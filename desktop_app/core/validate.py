@@ -233,6 +233,13 @@ def check_project(doc: dict[str, Any], path: Path | str) -> None:
     analysis = c.field(doc, "analysis", OBJECT, "", required=False) or {}
     for key, t in PROJECT_SETTINGS.items():
         c.field(analysis, key, t, "analysis", required=False)
+    from desktop_app.core.cluster import CLUSTERERS
+    from desktop_app.core.groupings import REGROUPINGS
+    from desktop_app.core.layout import REDUCERS
+
+    for key, known in (("clusterer", [*CLUSTERERS, *REGROUPINGS]), ("reducer", list(REDUCERS))):
+        if key in analysis and analysis[key] not in known:
+            raise c.fail(f"analysis.{key} {analysis[key]!r} is not one PhotoAtlas knows ({', '.join(known)})")
     params = analysis.get("cluster_params") or {}
     if "prompts" in params:
         c.each(params, "prompts", TEXT, "analysis.cluster_params", required=True)
