@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster
-from desktop_app.core.downloads import Download, needed_download
+from desktop_app.core.downloads import Download, Recommended, needed_download, remove_download
 from desktop_app.core.duplicates import hidden_by_sets
 from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
@@ -59,8 +59,10 @@ from desktop_app.core.results import write_csv
 from desktop_app.core.search import Ranking, rank
 from desktop_app.core.thumbnails import thumbnail_folder
 from desktop_app.gui.culling import CullingPanel
+from desktop_app.gui.download_dialog import DownloadDialog, duration_text
 from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.map_view import THUMB_PX, MapView
+from desktop_app.gui.models_menu import ModelsMenu, record_speed
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
 from desktop_app.gui.preview import PreviewDialog, reveal_in_file_manager
 from desktop_app.gui.thumbs import ThumbnailService
@@ -106,6 +108,8 @@ class MainWindow(QMainWindow):
         self.worker: PipelineWorker | None = None
         self._outcome: Any = None  # the finished job's handler, run once its thread has ended
         self._stage_started = (None, 0.0)
+        self._embed_span: list[float] = []  # when the "embed" stage began and ended: the speed the Model menu shows
+        self.download_dialog: DownloadDialog | None = None  # shown while a job downloads the model
         self._last_ranking: Ranking | None = None
         self._closing = False
         self._expanded: set[int] = set()  # duplicate/burst sets shown open while the others are collapsed
@@ -314,6 +318,8 @@ class MainWindow(QMainWindow):
         groups = menus.addMenu("&Groups")
         for a in (self.act_analyze, self.act_cancel, self.act_new_group, self.act_merge, self.act_more):
             groups.addAction(a)
+        self.models_menu = ModelsMenu(self)
+        menus.addMenu(self.models_menu)
         help_ = menus.addMenu("&Help")
         help_.addAction("About PhotoAtlas", self._about)
         self._refresh_recent()
@@ -433,6 +439,7 @@ class MainWindow(QMainWindow):
         worker.cancelled.connect(lambda: self._set_outcome(lambda: self._idle("Cancelled")))
         worker.finished.connect(lambda: self._worker_finished(worker))
         self.worker = worker
+        self._embed_span = []
         self.stage_label.setText(f"{what}…")
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -446,6 +453,7 @@ class MainWindow(QMainWindow):
         if self.worker is worker:
             self.worker = None
         worker.deleteLater()
+        self._close_download_dialog()
         self._update_actions()
         handler, self._outcome = self._outcome, None
         if handler is not None and not self._closing:
@@ -462,6 +470,12 @@ class MainWindow(QMainWindow):
         now = time.monotonic()
         if self._stage_started[0] != event.stage:
             self._stage_started = (event.stage, now)
+            if event.stage == "embed" or (len(self._embed_span) == 1 and event.stage != "warning"):
+                self._embed_span.append(now)
+        if event.stage == "download":
+            self._show_download(event, now)
+        elif self.download_dialog is not None:
+            self._close_download_dialog()  # the weights are here; the job goes on
         label = {"scan": "Looking for pictures and notes", "download": "Downloading the model",
                  "load-model": "Loading the model", "embed": "Reading pictures and notes",
                  "layout": "Drawing the map", "name": "Naming groups", "cluster": "Finding groups",
@@ -474,14 +488,33 @@ class MainWindow(QMainWindow):
             elapsed = now - self._stage_started[1]
             if 0 < event.done < event.total and elapsed > 2:
                 remaining = elapsed / event.done * (event.total - event.done)
-                text += f" — about {_duration(remaining)} left"
+                text += f" — about {duration_text(remaining)} left"
             self.progress.setFormat(f"{event.done:,} / {event.total:,}" if event.stage != "download" else "%p%")
         else:
             self.progress.setRange(0, 0)
         self.stage_label.setText(text)
 
+    def _show_download(self, event: ProgressEvent, now: float) -> None:
+        """The download dialog (bytes, time left, Cancel) for as long as the job downloads the model."""
+        if self.download_dialog is None:
+            model = event.message.removeprefix("downloading ").strip() or "the model"
+            self.download_dialog = DownloadDialog(self, model)
+            self.download_dialog.canceled.connect(self.cancel)
+            self.download_dialog.show()
+        self.download_dialog.show_bytes(event.done, event.total, now)
+
+    def _close_download_dialog(self) -> None:
+        dialog, self.download_dialog = self.download_dialog, None
+        if dialog is not None:
+            dialog.canceled.disconnect(self.cancel)
+            dialog.reset()  # hides it and stops QProgressDialog's own show timer
+            dialog.deleteLater()
+
     def _analysis_done(self, result: EmbedResult) -> None:
         self.result = result
+        if len(self._embed_span) == 2:  # how fast this model read new items on this computer (the Model menu)
+            record_speed(self.settings, result.model.get("name", ""), result.stats.get("embedded", 0),
+                         self._embed_span[1] - self._embed_span[0])
         self.culling.clear()
         self._expanded.clear()
         self.base = result.analysis
@@ -574,13 +607,48 @@ class MainWindow(QMainWindow):
 
     def _model_chosen(self) -> None:
         if self.model_box.currentData() == "":
-            folder = QFileDialog.getExistingDirectory(self, "Choose a model folder (open_clip_config.json + weights)")
-            if folder:
-                name = f"local-dir:{folder}"
-                self.model_box.insertItem(0, _model_label(name), name)
-                self.model_box.setCurrentIndex(0)
-            else:
-                self.model_box.setCurrentIndex(0)
+            self.choose_local_model()
+
+    def choose_model(self, model: str) -> None:
+        """Use ``model`` for the next analysis (the toolbar's box follows)."""
+        if self.model_box.findData(model) < 0:
+            self.model_box.insertItem(0, _model_label(model), model)
+        self.model_box.setCurrentIndex(self.model_box.findData(model))
+
+    def choose_local_model(self) -> None:
+        """Ask for a model folder (open_clip's layout) and use it."""
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder (open_clip_config.json + weights)")
+        if folder:
+            self.choose_model(f"local-dir:{folder}")
+        elif self.model_box.currentData() == "":
+            self.model_box.setCurrentIndex(0)
+
+    def remove_model(self, rec: Recommended) -> None:
+        """Delete a downloaded model from the Hugging Face cache, after asking. The next analysis with it asks
+        before downloading it again."""
+        if self.busy():
+            self.show_error("Wait for the running job to finish (or cancel it) before removing a model")
+            return
+        if not self.confirm_remove(rec):
+            return
+        try:
+            freed = remove_download(rec.repo)
+        except OSError as exc:
+            self.show_error(f"Could not remove the model {rec.model}: {exc}")
+            return
+        self._download_agreed.discard(rec.model)
+        self.models_menu.refresh()
+        self._idle(f"Removed the model {rec.model} ({freed / 1e6:,.0f} MB freed)")
+
+    def confirm_remove(self, rec: Recommended) -> bool:
+        """Ask before deleting a downloaded model (tests replace this method)."""
+        answer = QMessageBox.question(
+            self, "Remove the downloaded model?",
+            f"Delete {rec.model} from this computer's Hugging Face cache?\n\nIt is downloaded again "
+            f"(about {rec.size_mb} MB) the next time an analysis uses it; other programs that use the same "
+            "cache lose it too.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _failed(self, message: str, details: str) -> None:
         self._idle(f"Failed: {message}")
@@ -1041,14 +1109,6 @@ def _check_model(model: str):
 
 def _model_label(name: str) -> str:
     return f"Folder: {Path(name[len('local-dir:'):]).name}" if name.startswith("local-dir:") else name
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def application() -> QApplication:

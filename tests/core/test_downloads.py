@@ -3,32 +3,13 @@ which recommended models are on disk, and removing one deletes that model's file
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from hf_cache import fake_download
 
 from desktop_app.core.downloads import RECOMMENDED, downloaded, remove_download
 from desktop_app.core.embed import HF_HUB_WEIGHTS, ModelSpec, pretrained_weights
-
-
-def fake_download(hub: Path, repo_id: str, files: dict[str, bytes], commit: str = "0" * 40) -> Path:
-    """A model as hf_hub_download leaves it: blobs, a snapshot of links (copies where links are refused,
-    as on Windows without developer mode), and refs/main."""
-    folder = hub / ("models--" + repo_id.replace("/", "--"))
-    snapshot = folder / "snapshots" / commit
-    (folder / "blobs").mkdir(parents=True, exist_ok=True)
-    snapshot.mkdir(parents=True)
-    for i, (name, data) in enumerate(files.items()):
-        blob = folder / "blobs" / f"{commit[:8]}{i:032d}"
-        blob.write_bytes(data)
-        try:
-            (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
-        except OSError:
-            (snapshot / name).write_bytes(data)
-    (folder / "refs").mkdir(exist_ok=True)
-    (folder / "refs" / "main").write_text(commit)
-    return folder
 
 
 @pytest.fixture

@@ -1,0 +1,69 @@
+"""The dialog shown while the model downloads: megabytes done of the total, time left, and Cancel.
+
+The download runs inside the analysis job (core's pipeline yields ``ProgressEvent("download", bytes done,
+bytes total)``); this dialog only shows those events, and its Cancel button cancels the job."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QProgressDialog, QWidget
+
+# An estimate from the first half second swings wildly (connection set-up, TCP slow start); say so instead.
+MIN_ESTIMATE_SECONDS = 0.5
+
+
+def duration_text(seconds: float) -> str:
+    """``"40 s"``, ``"3 min"``, ``"1.5 h"``: a time left as a person reads it."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+class DownloadDialog(QProgressDialog):
+    """Window-modal progress for one model download. ``canceled`` fires when the user presses Cancel (or Esc)."""
+
+    def __init__(self, parent: QWidget, model: str) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Downloading the model")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        # Shown and hidden by the window as the events come and the job ends, never by QProgressDialog's timers.
+        self.setMinimumDuration(0)
+        self.setAutoClose(False)
+        self.setAutoReset(False)
+        self.setCancelButtonText("Cancel")
+        self.model = model
+        self._first: tuple[float, int] | None = None  # (when, bytes) of the first event: the rate is measured from it
+        self.setLabelText(f"Downloading {model}\nfrom huggingface.co into the Hugging Face cache (once)…")
+        self.setRange(0, 0)
+
+    def show_bytes(self, done: int, total: int | None, now: float | None = None) -> None:
+        """Show ``done`` of ``total`` bytes and, once the rate is known, the time left."""
+        now = time.monotonic() if now is None else now
+        if self._first is None:
+            self._first = (now, done)
+        started, done_then = self._first
+        elapsed, rate = now - started, 0.0
+        if elapsed > 0:
+            rate = (done - done_then) / elapsed
+        if total:
+            amount = f"{megabytes(done)} of {megabytes(total)}"
+            if elapsed >= MIN_ESTIMATE_SECONDS and rate > 0:
+                left = f"about {duration_text((total - done) / rate)} left ({megabytes(round(rate))}/s)"
+            else:
+                left = "estimating the time left…"
+            # Kilobytes keep the range inside a C int for weights of several gigabytes.
+            self.setRange(0, max(1, total // 1024))
+            self.setValue(min(done, total) // 1024)
+        else:
+            amount, left = f"{megabytes(done)} so far", "size not known yet"
+            self.setRange(0, 0)
+        self.setLabelText(f"Downloading {self.model}\nfrom huggingface.co into the Hugging Face cache (once)\n\n"
+                          f"{amount} · {left}")
