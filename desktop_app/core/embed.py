@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from desktop_app.core.errors import BadArgument, ModelUnavailable
+from desktop_app.core.errors import BadArgument, ModelUnavailable, PhotoAtlasError
 
 # Chosen from open_clip's published zero-shot results and our CPU measurement (README, "Choosing the model").
 DEFAULT_MODEL = "ViT-B-32-256:datacomp_s34b_b86k"
@@ -101,7 +101,7 @@ def _local_config(folder: Path) -> dict[str, Any]:
         raise ModelUnavailable(f"cannot read {cfg_path}: {exc}") from None
 
 
-def _offline_message(spec: ModelSpec) -> str:
+def _offline_message(spec: ModelSpec | str) -> str:
     return (
         f"model {spec} is not downloaded and PhotoAtlas is offline (or cannot reach huggingface.co). "
         f"Download it once while online (photoatlas embed --model {spec} on any folder), "
@@ -110,7 +110,11 @@ def _offline_message(spec: ModelSpec) -> str:
 
 
 class _ByteProgress:
-    """A tqdm stand-in handed to huggingface_hub so download bytes reach our progress events."""
+    """A tqdm stand-in handed to huggingface_hub so download bytes reach our progress events.
+
+    ``callback`` may raise (``Cancelled``): huggingface_hub then stops reading, closes the connection and deletes
+    its temporary file, so a cancelled download stops at the next chunk and leaves nothing a later run trusts.
+    """
 
     callback: ProgressCallback | None = None
 
@@ -118,8 +122,8 @@ class _ByteProgress:
         self.total = total
         self.n = initial
 
-    def update(self, n: int = 1) -> None:
-        self.n += n or 0
+    def update(self, n: int | float | None = 1) -> None:
+        self.n += int(n or 0)  # negative after a server ignored a Range request and the download restarted
         if self.callback:
             self.callback(self.n, self.total)
 
@@ -143,9 +147,23 @@ class _ByteProgress:
         return lambda *args, **kwargs: None
 
 
+# huggingface_hub reads the body in 10 MB pieces, so progress and Cancel would move in 10 MB steps (seconds on a
+# slow line). 256 KiB keeps both responsive and costs nothing measurable (a few thousand calls per model).
+_DOWNLOAD_CHUNK = 256 * 1024
+
+
 def _hf_download(repo: str, filenames: Sequence[str], *, offline: bool,
-                 on_bytes: ProgressCallback | None) -> Path:
-    """Fetch the first of ``filenames`` that exists in ``repo`` into the Hugging Face cache."""
+                 on_bytes: ProgressCallback | None, label: str | None = None) -> Path:
+    """Fetch the first of ``filenames`` that exists in ``repo`` into the standard Hugging Face cache (shared with
+    other tools; ``HF_HOME``/``HF_HUB_CACHE`` move it) and return its path.
+
+    A file already in the cache is returned without any request. Otherwise huggingface_hub downloads it through
+    its own HTTP client, which honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``; it resumes a connection that
+    drops mid-file with a ``Range`` request, and moves the file into the cache only once it is complete.
+    Raises ``ModelUnavailable`` with one line naming ``label`` (the model) and what went wrong; ``on_bytes``
+    may raise ``Cancelled``, which is passed on.
+    """
+    label = label or repo
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     import huggingface_hub
@@ -153,39 +171,66 @@ def _hf_download(repo: str, filenames: Sequence[str], *, offline: bool,
 
     if offline:
         hf_constants.HF_HUB_OFFLINE = True
-    # Already downloaded? Then no network at all (no HEAD request on every run, works without a network).
+    # Already downloaded? Then no network at all: no HEAD request on every run, and works without a network.
+    # (try_to_load_from_cache, not hf_hub_download(local_files_only=True): the latter builds request headers,
+    # and that alone fetches the hub's agent registry once a day.)
     for filename in filenames:
-        try:
-            return Path(huggingface_hub.hf_hub_download(repo, filename, local_files_only=True))
-        except Exception:
-            continue
-    if offline:
-        raise ModelUnavailable(f"{repo} is not in the local Hugging Face cache")
-    _check_reachable(hf_constants.ENDPOINT)
+        cached = huggingface_hub.try_to_load_from_cache(repo, filename)
+        if isinstance(cached, str):
+            return Path(cached)
+    if offline or hf_constants.is_offline_mode():
+        raise ModelUnavailable(_offline_message(label), details=f"{repo} is not in the local Hugging Face cache")
+    hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, _DOWNLOAD_CHUNK)
     progress = type("Progress", (_ByteProgress,), {"callback": staticmethod(on_bytes) if on_bytes else None})
-    last: Exception | None = None
+    missing: list[str] = []
     for filename in filenames:
         try:
-            return Path(huggingface_hub.hf_hub_download(
-                repo, filename, tqdm_class=progress))
-        except huggingface_hub.errors.RemoteEntryNotFoundError as exc:
-            last = exc  # the repo exists but not this file name: try the next one
-        except Exception as exc:  # offline, not in the local cache, HTTP errors: "not available now"
-            last = exc
-            break
-    raise ModelUnavailable(f"weights for {repo} are not available", details=str(last))
+            return Path(huggingface_hub.hf_hub_download(repo, filename, tqdm_class=progress))
+        except huggingface_hub.errors.RemoteEntryNotFoundError:
+            missing.append(filename)  # the repo exists but not this file name: try the next one
+        except PhotoAtlasError:
+            raise  # Cancelled, from on_bytes
+        except Exception as exc:
+            raise ModelUnavailable(_download_failure(label, hf_constants.ENDPOINT, exc), details=repr(exc)) from None
+    raise ModelUnavailable(f"model {label}: {repo} on {hf_constants.ENDPOINT} has no {' or '.join(missing)}")
 
 
-def _check_reachable(endpoint: str, timeout: float = 5.0) -> None:
-    """Fail fast (one clear message) instead of letting huggingface_hub retry for a minute."""
-    import socket
-    from urllib.parse import urlparse
+def _download_failure(label: str, endpoint: str, exc: BaseException) -> str:
+    """One line for a failed download: offline/unreachable, the server's error, a full disk, or a dropped line."""
+    import errno
 
-    url = urlparse(endpoint)
-    try:
-        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
-    except OSError as exc:
-        raise ModelUnavailable(f"cannot reach {url.hostname}", details=str(exc)) from None
+    import httpx2
+    from huggingface_hub import errors as hf_errors
+
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 10:  # huggingface_hub wraps the cause (LocalEntryNotFoundError)
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    for err in chain:
+        if isinstance(err, hf_errors.RepositoryNotFoundError):
+            return f"model {label}: no such repository on {host} (or it is private)"
+        if isinstance(err, hf_errors.HfHubHTTPError) and err.response is not None:
+            return (f"model {label} could not be downloaded: {host} answered HTTP {err.response.status_code}; "
+                    f"nothing was kept, try again later")
+        if isinstance(err, httpx2.ProxyError):
+            return f"model {label} could not be downloaded: the proxy refused the connection ({err})"
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return (f"model {label} could not be saved: {err.strerror} in the Hugging Face cache "
+                    f"({_hf_cache_dir()}); free some space and try again")
+    for err in chain:
+        if isinstance(err, (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.ReadTimeout)):
+            return f"model {label} could not be downloaded: the connection to {host} kept dropping; try again"
+        if isinstance(err, (httpx2.ConnectError, httpx2.TimeoutException, hf_errors.LocalEntryNotFoundError)):
+            return _offline_message(label)
+    return f"model {label} could not be downloaded from {host}: {exc}"
+
+
+def _hf_cache_dir() -> str:
+    from huggingface_hub import constants as hf_constants
+
+    return str(hf_constants.HF_HUB_CACHE)
 
 
 @dataclass
@@ -240,19 +285,16 @@ def resolve_model(spec: ModelSpec, *, offline: bool = False, on_bytes: ProgressC
                         weights_sha256=digest(_local_weights(folder)))
         identity["spec"] = "local-dir"  # the same weights moved to another folder give the same vectors
     elif spec.kind == "hf-hub":
-        try:
-            cfg_file = _hf_download(spec.name, HF_HUB_CONFIG, offline=offline, on_bytes=None)
-            weights = _hf_download(spec.name, HF_HUB_WEIGHTS, offline=offline, on_bytes=on_bytes)
-        except ModelUnavailable as exc:
-            raise ModelUnavailable(_offline_message(spec), details=exc.details) from None
+        cfg_file = _hf_download(spec.name, HF_HUB_CONFIG, offline=offline, on_bytes=None, label=str(spec))
+        weights = _hf_download(spec.name, HF_HUB_WEIGHTS, offline=offline, on_bytes=on_bytes, label=str(spec))
         cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-        identity.update(preprocess=cfg.get("preprocess_cfg", {}), weights_sha256=digest(weights))
+        # weights_file (not part of the key): Embedder.load builds from the cached snapshot folder, so a model
+        # in the cache loads without asking the hub again.
+        identity.update(preprocess=cfg.get("preprocess_cfg", {}), weights_sha256=digest(weights),
+                        weights_file=str(weights))
     else:
         repo, names, tag_cfg = pretrained_weights(spec)
-        try:
-            weights = _hf_download(repo, names, offline=offline, on_bytes=on_bytes)
-        except ModelUnavailable as exc:
-            raise ModelUnavailable(_offline_message(spec), details=exc.details) from None
+        weights = _hf_download(repo, names, offline=offline, on_bytes=on_bytes, label=str(spec))
         identity.update(weights_file=str(weights),
                         preprocess={k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode")
                                     if k in tag_cfg})
@@ -321,6 +363,10 @@ class Embedder:
                 tokenizer = open_clip.get_tokenizer(spec.name)
             else:
                 name = f"{spec.kind}:{spec.name}"
+                if spec.kind == "hf-hub" and "weights_file" in resolved.identity:
+                    # The snapshot folder in the Hugging Face cache holds the config and the weights (resolve_model
+                    # fetched both): loading it as a local folder sends no request to the hub.
+                    name = f"local-dir:{Path(resolved.identity['weights_file']).parent}"
                 model, _, preprocess = open_clip.create_model_and_transforms(name, device=dev)
                 tokenizer = open_clip.get_tokenizer(name)
         except Exception as exc:
