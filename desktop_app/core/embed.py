@@ -180,6 +180,7 @@ def _hf_download(repo: str, filenames: Sequence[str], *, offline: bool,
             return Path(cached)
     if offline or hf_constants.is_offline_mode():
         raise ModelUnavailable(_offline_message(label), details=f"{repo} is not in the local Hugging Face cache")
+    _check_reachable(hf_constants.ENDPOINT, label)
     hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, _DOWNLOAD_CHUNK)
     progress = type("Progress", (_ByteProgress,), {"callback": staticmethod(on_bytes) if on_bytes else None})
     missing: list[str] = []
@@ -225,6 +226,25 @@ def _download_failure(label: str, endpoint: str, exc: BaseException) -> str:
         if isinstance(err, (httpx2.ConnectError, httpx2.TimeoutException, hf_errors.LocalEntryNotFoundError)):
             return _offline_message(label)
     return f"model {label} could not be downloaded from {host}: {exc}"
+
+
+def _check_reachable(endpoint: str, label: str, timeout: float = 5.0) -> None:
+    """Fail fast with the offline message: huggingface_hub retries an unreachable hub for about 25 s.
+
+    One HEAD request through huggingface_hub's own HTTP client, so it goes where the download will go:
+    through ``HTTPS_PROXY``/``HTTP_PROXY`` unless ``NO_PROXY`` names the host (a raw socket probe ignored
+    them and told people behind a company proxy that they were offline). Any HTTP answer means reachable.
+    """
+    import httpx2
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(endpoint, timeout=timeout, follow_redirects=False)
+    except httpx2.ProxyError as exc:
+        raise ModelUnavailable(f"model {label} could not be downloaded: the proxy refused the connection ({exc})",
+                               details=repr(exc)) from None
+    except httpx2.TransportError as exc:  # refused, no route, DNS, timeout
+        raise ModelUnavailable(_offline_message(label), details=repr(exc)) from None
 
 
 def _hf_cache_dir() -> str:
