@@ -199,3 +199,13 @@ def test_an_unreachable_hub_says_offline(tmp_path: Path) -> None:
         env = gone.env(os.environ)
     run = resolve_in_child(env, TINY)  # the server is gone: connection refused
     assert run.returncode == 1 and "is not downloaded and PhotoAtlas is offline" in run.stderr
+
+
+def test_a_line_that_keeps_dropping_is_one_clear_message_and_nothing_is_kept(hub_in_process: Hub) -> None:  # noqa: F811
+    hub_in_process.add_folder(REPO, TINY_MODEL_DIR)
+    hub_in_process.drop_after(WEIGHTS, 0, times=100)  # every GET ends before its first byte
+    with pytest.raises(ModelUnavailable, match=r"the connection to 127\.0\.0\.1:\d+ kept dropping; try again"):
+        resolve_model(ModelSpec.parse(TINY))
+    assert cached_weights() is None
+    blobs = hub_cache(os.environ["HF_HOME"], REPO) / "blobs"
+    assert not [p for p in blobs.iterdir() if p.name.endswith(".incomplete")]
