@@ -198,7 +198,17 @@ def test_an_unreachable_hub_says_offline(tmp_path: Path) -> None:
     with serve_hub() as gone:
         env = gone.env(os.environ)
     run = resolve_in_child(env, TINY)  # the server is gone: connection refused
-    assert run.returncode == 1 and "is not downloaded and PhotoAtlas is offline" in run.stderr
+    host = gone.url.split("//")[1]
+    assert run.returncode == 1 and f"is not downloaded and PhotoAtlas is offline (or cannot reach {host})" in run.stderr
+
+
+def test_a_dead_proxy_is_named_in_the_offline_message(hub: Hub) -> None:  # noqa: F811
+    hub.add_folder(REPO, TINY_MODEL_DIR)
+    with serve_proxy() as (proxy, _):
+        pass  # gone: nothing listens there any more
+    run = resolve_in_child(hub.env(os.environ, HTTP_PROXY=proxy), TINY)
+    assert run.returncode == 1 and f"cannot reach {hub.url.split('//')[1]} through the proxy {proxy}" in run.stderr
+    assert hub.requests == []
 
 
 def test_a_line_that_keeps_dropping_is_one_clear_message_and_nothing_is_kept(hub_in_process: Hub) -> None:  # noqa: F811

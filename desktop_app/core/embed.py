@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -101,12 +102,31 @@ def _local_config(folder: Path) -> dict[str, Any]:
         raise ModelUnavailable(f"cannot read {cfg_path}: {exc}") from None
 
 
-def _offline_message(spec: ModelSpec | str) -> str:
+def _offline_message(spec: ModelSpec | str, endpoint: str | None = None) -> str:
+    where = "huggingface.co"
+    if endpoint:
+        where = urlsplit(endpoint).netloc or endpoint
+        proxy = _proxy_for(endpoint)
+        if proxy:
+            where += f" through the proxy {proxy}"
     return (
-        f"model {spec} is not downloaded and PhotoAtlas is offline (or cannot reach huggingface.co). "
+        f"model {spec} is not downloaded and PhotoAtlas is offline (or cannot reach {where}). "
         f"Download it once while online (photoatlas embed --model {spec} on any folder), "
         f"or pass a local model folder: --model local-dir:PATH"
     )
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY) sends ``url`` through, if any:
+    named in the offline message, since a wrong proxy setting looks just like being offline."""
+    import urllib.request
+
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+        return None
+    return proxy
 
 
 class _ByteProgress:
@@ -224,7 +244,7 @@ def _download_failure(label: str, endpoint: str, exc: BaseException) -> str:
         if isinstance(err, (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.ReadTimeout)):
             return f"model {label} could not be downloaded: the connection to {host} kept dropping; try again"
         if isinstance(err, (httpx2.ConnectError, httpx2.TimeoutException, hf_errors.LocalEntryNotFoundError)):
-            return _offline_message(label)
+            return _offline_message(label, endpoint)
     return f"model {label} could not be downloaded from {host}: {exc}"
 
 
@@ -244,7 +264,7 @@ def _check_reachable(endpoint: str, label: str, timeout: float = 5.0) -> None:
         raise ModelUnavailable(f"model {label} could not be downloaded: the proxy refused the connection ({exc})",
                                details=repr(exc)) from None
     except httpx2.TransportError as exc:  # refused, no route, DNS, timeout
-        raise ModelUnavailable(_offline_message(label), details=repr(exc)) from None
+        raise ModelUnavailable(_offline_message(label, endpoint), details=repr(exc)) from None
 
 
 def _hf_cache_dir() -> str:
