@@ -95,6 +95,19 @@ def test_the_default_model_fetches_its_weights_from_the_tags_hub_repo_with_progr
     assert resolve_model(spec).key == resolved.key and hub_in_process.requests == []
 
 
+def test_the_cli_shows_the_default_models_download_then_reports_weights_it_cannot_load(
+        hub: Hub, tmp_path: Path) -> None:  # noqa: F811
+    repo, names, _ = pretrained_weights(ModelSpec.parse(DEFAULT_MODEL))
+    data = os.urandom(8 * CHUNK)  # not weights: the download is what is tested, loading then fails cleanly
+    hub.add(repo, names[0], data)
+    save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
+    run = photoatlas(hub.env(os.environ), "embed", str(tmp_path / "lib"), "--cache-dir", str(tmp_path / "c"))
+    assert "download: 100%" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 1 and f"photoatlas: error: cannot load model {DEFAULT_MODEL}" in run.stderr
+    snapshot = hub_cache(os.environ["HF_HOME"], repo) / "snapshots" / COMMIT
+    assert sha256(snapshot / names[0]) == sha256(data)
+
+
 def test_a_connection_dropped_halfway_resumes_without_fetching_again_what_arrived(
         hub_in_process: Hub) -> None:  # noqa: F811
     hub_in_process.add_folder(REPO, TINY_MODEL_DIR)
