@@ -186,6 +186,17 @@ def test_cancel_stops_the_download_at_the_next_piece_while_the_server_still_has_
     assert cached_weights() is None
     blobs = hub_cache(os.environ["HF_HOME"], REPO) / "blobs"
     assert not [p for p in blobs.iterdir() if p.name.endswith(".incomplete")]
+    release.set()
+    resolve_model(ModelSpec.parse(TINY))  # nothing was left locked: the next try downloads it
+    assert cached_weights() is not None
+
+
+def test_a_missing_repository_or_file_is_one_line_naming_it(hub_in_process: Hub) -> None:  # noqa: F811
+    with pytest.raises(ModelUnavailable, match=r"^model hf-hub:nobody/nothing: no such repository on 127"):
+        resolve_model(ModelSpec.parse("hf-hub:nobody/nothing"))
+    hub_in_process.add(REPO, "open_clip_config.json", (TINY_MODEL_DIR / "open_clip_config.json").read_bytes())
+    with pytest.raises(ModelUnavailable, match=r"has no open_clip_model\.safetensors or open_clip_pytorch_model\.bin$"):
+        resolve_model(ModelSpec.parse(TINY))
 
 
 def test_the_download_goes_through_the_proxy_from_the_environment(tmp_path: Path) -> None:
