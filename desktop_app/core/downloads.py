@@ -12,6 +12,7 @@ reports it properly.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +125,10 @@ def remove_download(repo_id: str) -> int:
     freed = 0
     if info is not None and repo is not None and repo.revisions:
         freed = repo.size_on_disk
-        # All revisions of a repo deleted: huggingface_hub removes its whole folder (blobs, refs, snapshots).
-        info.delete_revisions(*(rev.commit_hash for rev in repo.revisions)).execute()
+        # delete_revisions matches commit hashes across every repo it was given, and two repos can share one (a
+        # mirror, a test hub): give it this repo alone. All its revisions deleted, it removes the whole folder.
+        only = dataclasses.replace(info, repos=frozenset({repo}))
+        only.delete_revisions(*(rev.commit_hash for rev in repo.revisions)).execute()
     # What a scan does not list (a download cancelled before its first snapshot) goes too.
     folder = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
     if folder.exists():

@@ -61,3 +61,16 @@ def test_removing_a_download_cancelled_before_its_first_snapshot(hub: Path) -> N
     (folder / "blobs" / "abc.incomplete").write_bytes(b"x" * 2000)
     assert downloaded() == {}
     assert remove_download(RECOMMENDED[0].repo) == 2000 and not folder.exists()
+
+
+def test_removing_one_model_leaves_another_at_the_same_commit(hub: Path) -> None:
+    """Two repositories at one commit hash (a mirror, the test hub): removing either leaves the other whole."""
+    default, accurate = RECOMMENDED[0], RECOMMENDED[2]
+    for gone, kept in ((default, accurate), (accurate, default)):
+        for rec in (gone, kept):
+            if not (hub / ("models--" + rec.repo.replace("/", "--"))).exists():
+                fake_download(hub, rec.repo, {HF_HUB_WEIGHTS[0]: rec.repo.encode() * 100})
+        kept_folder = hub / ("models--" + kept.repo.replace("/", "--"))
+        kept_files = sorted(kept_folder.rglob("*"))
+        assert remove_download(gone.repo) > 0
+        assert sorted(kept_folder.rglob("*")) == kept_files and list(downloaded()) == [kept.repo]
