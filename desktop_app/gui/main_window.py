@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
         if download is not None:
             if not self.confirm_download(download):
                 self._idle(f"Not analysed: the model {download.model} is not downloaded. Analyze asks again; "
-                           "Model ▸ Local model folder… uses one you have")
+                           "Model ▸ Local Model Folder… uses one you have")
                 return
             self._download_agreed.add(download.model)
         self._run_analysis(model)
@@ -408,7 +408,7 @@ class MainWindow(QMainWindow):
             self, "Download the model?",
             f"The model {download.model} is not on this computer yet.\n\nDownload it from huggingface.co "
             f"({download.repo}){size}? It is kept for next time.\n\nTo use a model folder you already have, "
-            "choose No and then Model ▸ Local model folder….",
+            "choose No and then Model ▸ Local Model Folder….",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 

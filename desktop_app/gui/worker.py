@@ -62,7 +62,7 @@ class PipelineWorker(QThread):
         except Cancelled:
             self.cancelled.emit()
         except ModelUnavailable as exc:
-            self.failed.emit(f"{exc.user_message} In the window: Model ▸ Local model folder…", exc.details)
+            self.failed.emit(f"{exc.user_message} In the window: Model ▸ Local Model Folder…", exc.details)
         except PhotoAtlasError as exc:
             self.failed.emit(exc.user_message, exc.details)
         except MemoryError:
