@@ -191,6 +191,35 @@ def test_cancel_stops_the_download_at_the_next_piece_while_the_server_still_has_
     assert cached_weights() is not None
 
 
+def test_cancel_during_the_first_analysis_stops_the_download_itself(hub_in_process: Hub,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    """Cancel in the window (or Ctrl+C) while the model downloads: the job ends, and so does the download thread
+    behind it — at its next piece, keeping nothing — instead of fetching 600 MB for nobody."""
+    import threading
+
+    from desktop_app.core.pipeline import EmbedSettings, run_embedding
+    from desktop_app.core.progress import CancelToken, drive
+
+    hub_in_process.add_folder(REPO, TINY_MODEL_DIR)
+    release = hub_in_process.pause_after(WEIGHTS, 2 * CHUNK)
+    save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
+    token = CancelToken()
+
+    def on_event(event) -> None:
+        if event.stage == "download":
+            token.cancel()  # the user presses Cancel as soon as the download shows
+
+    with pytest.raises(Cancelled):
+        drive(run_embedding([tmp_path / "lib"], EmbedSettings(model=TINY, cache_dir=tmp_path / "c"), token),
+              on_event)
+    fetching = [t for t in threading.enumerate() if t.name == "photoatlas-model-fetch"]
+    release.set()  # the line comes back: a download nobody stopped would now run to its end
+    for thread in fetching:
+        thread.join(60)
+        assert not thread.is_alive()
+    assert cached_weights() is None
+
+
 def test_a_missing_repository_or_file_is_one_line_naming_it(hub_in_process: Hub) -> None:  # noqa: F811
     with pytest.raises(ModelUnavailable, match=r"^model hf-hub:nobody/nothing: no such repository on 127"):
         resolve_model(ModelSpec.parse("hf-hub:nobody/nothing"))

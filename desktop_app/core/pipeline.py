@@ -159,11 +159,14 @@ def _resolve(spec: ModelSpec, settings: EmbedSettings, cache: EmbeddingCache,
     events: queue.Queue[tuple[int, int | None]] = queue.Queue()
     outcome: dict[str, Any] = {}
 
+    def on_bytes(done: int, total: int | None) -> None:
+        cancel.raise_if_cancelled()  # the download itself stops (at its next 256 KiB piece) and drops its temp file
+        events.put((done, total))
+
     def work() -> None:
         try:
-            outcome["value"] = resolve_model(
-                spec, offline=settings.offline, on_bytes=lambda done, total: events.put((done, total)),
-                digest=lambda p: cache.file_digest(p, sha256_file))
+            outcome["value"] = resolve_model(spec, offline=settings.offline, on_bytes=on_bytes,
+                                             digest=lambda p: cache.file_digest(p, sha256_file))
         except BaseException as exc:  # handed back to the generator's thread below
             outcome["error"] = exc
 
@@ -176,12 +179,15 @@ def _resolve(spec: ModelSpec, settings: EmbedSettings, cache: EmbeddingCache,
             latest = events.get_nowait()
         if latest:
             yield ProgressEvent("download", latest[0], latest[1], f"downloading {spec}")
-        cancel.raise_if_cancelled()
+        if cancel.cancelled:
+            thread.join(CANCEL_GRACE_S)  # let the download stop and clean up; a stalled line is not waited for
+            cancel.raise_if_cancelled()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]  # type: ignore[no-any-return]
 
 
+CANCEL_GRACE_S = 2.0  # how long Cancel waits for a download to stop by itself before giving up on it
 _NO_VECTOR = np.zeros(0, np.float32)  # what an unreadable file's row in the cache holds
 
 
