@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self._stage_started = (None, 0.0)
         self._embed_span: list[float] = []  # when the "embed" stage began and ended: the speed the Model menu shows
         self.download_dialog: DownloadDialog | None = None  # shown while a job downloads the model
+        self._analysed_model = ""  # the model the running analysis uses (the box may change meanwhile)
         self._last_ranking: Ranking | None = None
         self._closing = False
         self._expanded: set[int] = set()  # duplicate/burst sets shown open while the others are collapsed
@@ -416,6 +417,7 @@ class MainWindow(QMainWindow):
         # The model that was checked (and agreed to), even if the model box was changed during the check.
         folders, as_ = list(self.folders), self.analysis_settings()
         es = dataclasses.replace(self.embed_settings(), model=model)
+        self._analysed_model = model
         self._start(lambda token: run_analysis(folders, es, as_, token), self._analysis_done, "Analyzing")
 
     def cancel(self) -> None:
@@ -497,8 +499,7 @@ class MainWindow(QMainWindow):
     def _show_download(self, event: ProgressEvent, now: float) -> None:
         """The download dialog (bytes, time left, Cancel) for as long as the job downloads the model."""
         if self.download_dialog is None:
-            model = event.message.removeprefix("downloading ").strip() or "the model"
-            self.download_dialog = DownloadDialog(self, model)
+            self.download_dialog = DownloadDialog(self, self._analysed_model or "the model")
             self.download_dialog.canceled.connect(self.cancel)
             self.download_dialog.show()
         self.download_dialog.show_bytes(event.done, event.total, now)
