@@ -1,10 +1,11 @@
 """First launch through the real window (offscreen) against the local stand-in for the Hugging Face hub: the model
 downloads with a dialog showing megabytes and time left, lands in the standard Hugging Face cache, and Cancel in
-that dialog ends the job. No network: ``hub_in_process`` points huggingface_hub at localhost."""
+that dialog ends the job and the download. No network: ``hub_in_process`` points huggingface_hub at localhost."""
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,11 @@ def failures(window) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     seen: list[tuple[str, str]] = []
     window.show_error = lambda message, details="": seen.append((message, details))
     return seen
+
+
+def fetch_threads() -> list[threading.Thread]:
+    """The pipeline's download thread(s) still running."""
+    return [t for t in threading.enumerate() if t.name == "photoatlas-model-fetch"]
 
 
 def test_an_hf_hub_model_downloads_with_a_dialog_into_the_hugging_face_cache_and_analyses(
@@ -93,3 +99,6 @@ def test_cancel_in_the_dialog_stops_the_default_models_download(qtbot, window, t
         assert window.result is None
     finally:
         release.set()
+    # The download itself stops too (at its next piece, once the hub sends one): nothing lands in the cache.
+    qtbot.waitUntil(lambda: not fetch_threads(), timeout=WAIT)
+    assert default.repo not in downloaded()
