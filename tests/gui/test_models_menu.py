@@ -113,3 +113,18 @@ def test_an_analysis_here_records_how_fast_its_model_reads(qtbot, window, tmp_pa
     qtbot.waitUntil(lambda: window.result is not None and not window.busy(), timeout=WAIT)
     assert window.download_dialog is None  # a local model folder downloads nothing
     assert measured_speeds(window.settings)[TINY_MODEL] > 0
+
+
+def test_the_download_dialog_estimates_from_the_rate_so_far_and_takes_weights_over_2_gb(qtbot, window) -> None:
+    from desktop_app.gui.download_dialog import DownloadDialog
+
+    dialog = DownloadDialog(window, DEFAULT_MODEL)
+    qtbot.addWidget(dialog)
+    dialog.show_bytes(1_000_000, None, now=10.0)
+    assert "1.0 MB so far · size not known yet" in dialog.labelText()
+    total = 5_000_000_000  # more bytes than a C int holds: the bar counts kilobytes
+    dialog.show_bytes(1_000_000, total, now=10.2)
+    assert "1.0 MB of 5,000.0 MB · estimating the time left…" in dialog.labelText()
+    dialog.show_bytes(101_000_000, total, now=30.0)  # 100 MB in 20 s since the first event: 5 MB/s
+    assert "101.0 MB of 5,000.0 MB · about 16 min left (5.0 MB/s)" in dialog.labelText()
+    assert dialog.maximum() == total // 1024 and dialog.value() == 101_000_000 // 1024
