@@ -42,7 +42,7 @@ from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.export import ExportOptions, run_export, undo_export
-from desktop_app.core.groupings import parse_prompts
+from desktop_app.core.groupings import REGROUPINGS, parse_prompts
 from desktop_app.core.layout import REDUCERS
 from desktop_app.core.pipeline import (
     EmbedResult,
@@ -72,7 +72,6 @@ from desktop_app.resources import icon_files
 MODELS = [("Default", DEFAULT_MODEL), ("Faster", FASTER_MODEL), ("More accurate", MORE_ACCURATE_MODEL)]
 CLUSTERER_LABELS = [("HDBSCAN", "hdbscan"), ("K-Means", "kmeans"),
                     ("Agglomerative", "agglomerative"), ("By prompts", "prompts"), ("By events", "events")]
-REGROUPINGS = ("prompts", "events")  # not clusterers: they regroup an existing map (core/groupings.py)
 SEARCH_HITS = 50
 GUI_BATCH = 8  # CPU batches of 8 keep Cancel well under a second with a ViT-B model
 MAX_RECENT = 8
