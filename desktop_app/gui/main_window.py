@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -156,7 +157,8 @@ class MainWindow(QMainWindow):
         self._recluster_timer = QTimer(self, singleShot=True, interval=350)
         self._recluster_timer.timeout.connect(self._recluster)
         self._build_actions()
-        self._build_toolbar(model)
+        # The model chosen last time, unless the caller names one (--model, a project).
+        self._build_toolbar(model or str(self.settings.value("last/model", "") or "") or None)
         self._build_menus()
         self._build_status()
         self._restore_settings()
@@ -403,14 +405,19 @@ class MainWindow(QMainWindow):
 
     def confirm_download(self, download: Download) -> bool:
         """Ask the user whether to download the model (tests replace this method)."""
-        size = f" (about {download.size_mb} MB, once)" if download.size_mb else ""
-        answer = QMessageBox.question(
-            self, "Download the model?",
-            f"The model {download.model} is not on this computer yet.\n\nDownload it from huggingface.co "
-            f"({download.repo}){size}? It is kept for next time.\n\nTo use a model folder you already have, "
-            "choose No and then Model ▸ Local Model Folder….",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        from huggingface_hub import constants  # the endpoint in HF_ENDPOINT (a mirror), else huggingface.co
+
+        host = urlparse(constants.ENDPOINT).netloc or "huggingface.co"
+        size = f"about {download.size_mb} MB" if download.size_mb else "size not known in advance"
+        box = QMessageBox(QMessageBox.Icon.Question, "Download the model?",
+                          f"The model {download.model} is not on this computer yet.", parent=self)
+        box.setInformativeText(f"Download it once ({size}) from {host}, repository {download.repo}? It is kept "
+                               "for next time.\n\nTo use a model folder you already have instead, choose Not Now "
+                               "and then Model ▸ Local Model Folder…")
+        download_button = box.addButton("Download", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole))
+        box.exec()
+        return box.clickedButton() is download_button
 
     def _run_analysis(self, model: str) -> None:
         # The model that was checked (and agreed to), even if the model box was changed during the check.
@@ -974,6 +981,8 @@ class MainWindow(QMainWindow):
         if self.remember_layout:
             self.settings.setValue("window/geometry", self.saveGeometry())
             self.settings.setValue("window/state", self.saveState())
+        if self.model_box.currentData():
+            self.settings.setValue("last/model", self.model_box.currentData())
         self.settings.setValue("last/reducer", self.reducer_box.currentData())
         self.settings.setValue("last/clusterer", self.clusterer_box.currentData())
         self.settings.setValue("last/param", self.param_box.value())

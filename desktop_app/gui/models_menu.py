@@ -45,12 +45,19 @@ def record_speed(settings: QSettings, model: str, items: int, seconds: float) ->
     settings.setValue(SPEEDS_KEY, json.dumps(speeds))
 
 
+ACCURACY_NOTE = "* ImageNet zero-shot accuracy, quoted from open_clip's published results table"
+
+
+def _speed_text(speed: float | None) -> str:
+    return f"{speed:g} items/s here" if speed else "speed here not measured yet"
+
+
 def entry_text(rec: Recommended, on_disk: bool, speed: float | None) -> str:
-    """One line of the menu: name, download size and state, accuracy (quoted, and saying so), speed here."""
+    """One short line of the menu: name, download size or state, accuracy (its source is the menu's footnote),
+    speed measured here; the full model name and its repository are in the tooltip."""
     state = "downloaded" if on_disk else f"not downloaded ({rec.size_mb} MB)"
-    here = f"{speed:g} items/s on this computer (measured)" if speed else "speed here: not measured yet"
-    return (f"{rec.label}: {rec.model} — {state} · ImageNet zero-shot {rec.imagenet_top1:.1f} % "
-            f"(open_clip's published table) · {here}")
+    return (f"{rec.label} ({rec.model.split(':')[0]}) — {state} · {rec.imagenet_top1:.1f} %* · "
+            f"{_speed_text(speed)}")
 
 
 class ModelsMenu(QMenu):
@@ -76,19 +83,26 @@ class ModelsMenu(QMenu):
             action.setCheckable(True)
             action.setChecked(rec.model == current)
             action.setData(rec.model)
-            action.setToolTip(f"Weights from huggingface.co/{rec.repo}")
+            action.setToolTip(f"{rec.model}: weights from the Hugging Face repository {rec.repo}")
             action.triggered.connect(lambda _checked=False, m=rec.model: window.choose_model(m))
             if rec.repo in on_disk:
                 remove = self.remove_menu.addAction(
                     f"{rec.label}: {rec.model} ({on_disk[rec.repo] / 1e6:,.0f} MB)…")
                 remove.setData(rec.model)
                 remove.triggered.connect(lambda _checked=False, r=rec: window.remove_model(r))
+        if current and current not in {rec.model for rec in RECOMMENDED}:  # an hf-hub: or local-dir: model
+            in_use = self.addAction(f"In use: {current} — {_speed_text(speeds.get(current))}")
+            in_use.setCheckable(True)
+            in_use.setChecked(True)
+            in_use.setData(current)
         self.addAction("Local Model Folder…", window.choose_local_model)
         self.addSeparator()
         self.addMenu(self.remove_menu)
+        self.addSeparator()
+        self.addAction(ACCURACY_NOTE).setEnabled(False)
         # Deleting the weights a running analysis is reading would fail it half-way.
         self.remove_menu.setEnabled(not self.remove_menu.isEmpty() and not window.busy())
 
     def entries(self) -> dict[str, str]:
-        """``{model: its line}`` for the recommended models, as the menu shows them now."""
+        """``{model: its line}`` for the models the menu lists now (the recommended ones, and the one in use)."""
         return {a.data(): a.text() for a in self.actions() if a.isCheckable()}
