@@ -27,6 +27,15 @@ def megabytes(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
+def hub_host() -> str:
+    """Where models come from: huggingface.co, or the mirror named in ``HF_ENDPOINT``."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    return urlparse(constants.ENDPOINT).netloc or "huggingface.co"
+
+
 class DownloadDialog(QProgressDialog):
     """Window-modal progress for one model download. ``canceled`` fires when the user presses Cancel (or Esc)."""
 
@@ -41,7 +50,8 @@ class DownloadDialog(QProgressDialog):
         self.setCancelButtonText("Cancel")
         self.model = model
         self._first: tuple[float, int] | None = None  # (when, bytes) of the first event: the rate is measured from it
-        self.setLabelText(f"Downloading {model}\nfrom huggingface.co into the Hugging Face cache (once)…")
+        self.source = f"Downloading {model}\nfrom {hub_host()} into the Hugging Face cache (once)"
+        self.setLabelText(f"{self.source}…")
         self.setRange(0, 0)
 
     def show_bytes(self, done: int, total: int | None, now: float | None = None) -> None:
@@ -65,5 +75,4 @@ class DownloadDialog(QProgressDialog):
         else:
             amount, left = f"{megabytes(done)} so far", "size not known yet"
             self.setRange(0, 0)
-        self.setLabelText(f"Downloading {self.model}\nfrom huggingface.co into the Hugging Face cache (once)\n\n"
-                          f"{amount} · {left}")
+        self.setLabelText(f"{self.source}\n\n{amount} · {left}")

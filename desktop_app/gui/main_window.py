@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -60,7 +59,7 @@ from desktop_app.core.results import write_csv
 from desktop_app.core.search import Ranking, rank
 from desktop_app.core.thumbnails import thumbnail_folder
 from desktop_app.gui.culling import CullingPanel
-from desktop_app.gui.download_dialog import DownloadDialog, duration_text
+from desktop_app.gui.download_dialog import DownloadDialog, duration_text, hub_host
 from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.models_menu import ModelsMenu, record_speed
@@ -405,9 +404,7 @@ class MainWindow(QMainWindow):
 
     def confirm_download(self, download: Download) -> bool:
         """Ask the user whether to download the model (tests replace this method)."""
-        from huggingface_hub import constants  # the endpoint in HF_ENDPOINT (a mirror), else huggingface.co
-
-        host = urlparse(constants.ENDPOINT).netloc or "huggingface.co"
+        host = hub_host()
         size = f"about {download.size_mb} MB" if download.size_mb else "size not known in advance"
         box = QMessageBox(QMessageBox.Icon.Question, "Download the model?",
                           f"The model {download.model} is not on this computer yet.", parent=self)

@@ -69,6 +69,7 @@ def test_an_hf_hub_model_downloads_with_a_dialog_into_the_hugging_face_cache_and
     assert failed == [] and asked == [REPO]
     size_mb = (TINY_MODEL_DIR / HF_HUB_WEIGHTS[0]).stat().st_size / 1e6
     assert any(f" MB of {size_mb:,.1f} MB · about " in text and " left (" in text for text in shown)
+    assert all("from 127.0.0.1" in text for text in shown)  # the host it really comes from (HF_ENDPOINT)
     assert window.download_dialog is None  # gone once the weights were there
     cached = Path(os.environ["HF_HOME"]) / "hub" / ("models--" + REPO.replace("/", "--"))
     assert REPO in downloaded() and (cached / "snapshots").is_dir()
