@@ -54,6 +54,21 @@ def _windows_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # -- 1. locked and read-only photos ------------------------------------------------------------------------------
+def _refuse_unlink(monkeypatch, stuck: Path, err: int = errno.EACCES,
+                   message: str = "The process cannot access the file"):
+    """From now on ``stuck`` cannot be removed (by default as when Windows has the file open; EPERM as for a
+    locked file or a read-only folder); returns the real os.unlink."""
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if os.fspath(path) == str(stuck):
+            raise PermissionError(err, message, os.fspath(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    return real_unlink
+
+
 def test_a_read_only_photo_on_windows_is_copied_and_its_copy_can_be_undone(monkeypatch, group) -> None:
     """Before: copystat gave the temporary copy the read-only bit, which Windows then would not unlink after
     os.link: the finished copy was taken back, marked abandoned, and a read-only temp stayed in DEST."""
@@ -114,14 +129,7 @@ def test_a_temporary_file_that_cannot_be_removed_is_a_warning_not_a_stop(monkeyp
     drive(run_export(result, dest, ExportOptions(mode="copy")))
     tmp = _leftover(dest)
     (dest / "01 g" / "IMG_3.jpg").unlink()  # so the rerun has something to do
-    real_unlink = os.unlink
-
-    def unlink(path, *args, **kwargs):
-        if os.fspath(path) == str(tmp):
-            raise PermissionError(errno.EPERM, "Operation not permitted", os.fspath(path))
-        return real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", unlink)
+    _refuse_unlink(monkeypatch, tmp, errno.EPERM, "Operation not permitted")
     summary = drive(run_export(result, dest, ExportOptions(mode="copy")))
     assert not summary.failed and summary.done == 1 and summary.skipped_existing == 2
     assert any("could not be removed" in w and str(tmp) in w for w in summary.warnings)
@@ -179,19 +187,6 @@ def test_undo_keeps_copies_whose_original_is_gone_or_changed(group, mode: str) -
 
 
 # -- 4. undo goes on after an error ----------------------------------------------------------------------------------
-def _refuse_unlink(monkeypatch, stuck: Path):
-    """From now on ``stuck`` cannot be removed, as when Windows has the file open; returns the real os.unlink."""
-    real_unlink = os.unlink
-
-    def unlink(path, *args, **kwargs):
-        if os.fspath(path) == str(stuck):
-            raise PermissionError(errno.EACCES, "The process cannot access the file", os.fspath(path))
-        return real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", unlink)
-    return real_unlink
-
-
 def test_undo_lists_a_file_it_cannot_remove_and_goes_on(monkeypatch, group) -> None:
     """Before: the first OSError (here: a file Windows has open) escaped as a traceback, halfway through."""
     src, result, dest = group
@@ -348,14 +343,7 @@ def test_recovery_of_a_move_whose_original_is_locked_keeps_the_photo_once(monkey
     _interrupted(dest, original, target, mode="move")
     target.parent.mkdir()
     os.link(original, target)
-    real_unlink = os.unlink
-
-    def unlink(path, *args, **kwargs):
-        if os.fspath(path) == str(original):
-            raise PermissionError(errno.EPERM, "Operation not permitted", os.fspath(path))
-        return real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", unlink)
+    _refuse_unlink(monkeypatch, original, errno.EPERM, "Operation not permitted")
     summary = drive(run_export(result, dest, ExportOptions(mode="move")))
     assert summary.done == 2 and [Path(p).name for p, _ in summary.failed] == ["IMG_1.jpg"]
     assert original.exists() and original.stat().st_nlink == 1 and not target.exists()
