@@ -13,7 +13,6 @@ Three building blocks for the export:
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from desktop_app.core.embed import sha256_file
 from desktop_app.core.errors import PhotoAtlasError
 from desktop_app.core.progress import CancelToken
 
@@ -91,14 +91,6 @@ def copy_bytes(src: BinaryIO, dst: BinaryIO, size: int, cancel: CancelToken | No
         since_check += n
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def identity(st: os.stat_result) -> tuple[int, int]:
     """What "unchanged" means for a source: same size and same modification time (to the nanosecond)."""
     return st.st_size, st.st_mtime_ns
@@ -133,7 +125,7 @@ def copy_verified(source: Path, target: Path, *, verify: bool = False, cancel: C
         _copy_times(source, tmp, before)
         if tmp.stat().st_size != before.st_size:
             raise ExportError(f"copy of {source} came out the wrong size; nothing was replaced")
-        if verify and _sha256(tmp) != _sha256(source):
+        if verify and sha256_file(tmp) != sha256_file(source):
             raise ExportError(f"copy of {source} differs from the original; nothing was replaced")
         if note is not None:
             note("ready", os.stat(tmp))
