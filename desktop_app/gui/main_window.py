@@ -1101,8 +1101,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None:
             self.worker.cancel()
             self.worker.wait()
-        self.thumbnails.pool.clear()
-        self.thumbnails.wait(-1)  # the running thumbnail decodes (a picture each) finish; the queue was cleared
+        self.thumbnails.close()  # running decodes (a picture each) finish; nothing new starts after this
         self._save_settings()
         event.accept()
 

@@ -60,6 +60,7 @@ class ThumbnailService(QObject):
         self._pending: set[int] = set()
         self._failed: set[int] = set()
         self._generation = 0
+        self._closed = False
 
     def set_items(self, paths: Sequence[str], kinds: Sequence[str]) -> None:
         self.pool.clear()
@@ -77,6 +78,8 @@ class ThumbnailService(QObject):
 
     def request(self, indices: Iterable[int], replace_queue: bool = True) -> None:
         """Queue thumbnails for ``indices`` (first ones first); drops older queued requests by default."""
+        if self._closed:
+            return  # a repaint after the window closed must not start threads that outlive it
         if replace_queue:
             self.pool.clear()  # what was queued for a previous view is no longer wanted
             self._pending.clear()  # duplicates of jobs already running are harmless (atomic writes)
@@ -88,6 +91,12 @@ class ThumbnailService(QObject):
 
     def wait(self, msecs: int = 30000) -> bool:
         return self.pool.waitForDone(msecs)
+
+    def close(self) -> None:
+        """Drop the queue, let the running decodes finish, and start nothing after this."""
+        self._closed = True
+        self.pool.clear()
+        self.pool.waitForDone(-1)
 
     def _done(self, generation: int, index: int, image: QImage) -> None:
         if generation != self._generation:
