@@ -88,6 +88,7 @@ class ClusterInfo:
     cohesion: float  # mean cosine similarity of members to the centroid (1 = identical items)
     centroid: np.ndarray = field(repr=False)
     named_by: str = "vocabulary"  # "vocabulary", "keywords", "number" or "user"
+    parent: int | None = None  # a sub-group's group (groups within groups); None for a top-level group
 
 
 @dataclass
@@ -105,6 +106,10 @@ class Analysis:
     stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     outlier_threshold: float = OUTLIER_THRESHOLD
+    # Groups within groups: sub-groups (each with ``parent`` set; ids continue after the groups' ids) and
+    # the sub-group of every item (-1: none). A group has either no sub-groups or at least two.
+    subclusters: list[ClusterInfo] = field(default_factory=list)
+    sublabels: np.ndarray | None = None
     # Kept so re-clustering can name new groups without loading the model again.
     _concepts: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
 
@@ -114,7 +119,18 @@ class Analysis:
         return self.outlier_scores >= self.outlier_threshold
 
     def cluster(self, cluster_id: int) -> ClusterInfo:
-        return next(c for c in self.clusters if c.id == cluster_id)
+        """A group or a sub-group, by id."""
+        return next(c for c in [*self.clusters, *self.subclusters] if c.id == cluster_id)
+
+    def members(self, cluster_id: int) -> np.ndarray:
+        """Row indices of a group's or a sub-group's items."""
+        if any(c.id == cluster_id for c in self.subclusters) and self.sublabels is not None:
+            return np.nonzero(self.sublabels == cluster_id)[0]
+        return np.nonzero(self.labels == cluster_id)[0]
+
+    def children(self, cluster_id: int) -> list[ClusterInfo]:
+        """The sub-groups of a group, largest first."""
+        return [c for c in self.subclusters if c.parent == cluster_id]
 
 
 # -- stored layouts --------------------------------------------------------------------------------
@@ -295,15 +311,18 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
     labels = clustering.labels
     if settings.assign_noise:
         labels = assign_noise_to_nearest(space, labels)
-    labels = renumber_by_size(labels)
+    labels, renamed = renumber_by_size(labels, with_mapping=True)
     timings["clustering"] = time.perf_counter() - t
 
     t = time.perf_counter()
     clusters = describe_clusters(x, labels)
     _name(clusters, x, labels, kinds, texts, concepts)
+    subclusters, sublabels = _subgroups(clustering, renamed, clusters, x, labels, concepts)
     timings["naming"] = time.perf_counter() - t
     params = {"seed": settings.seed, "clusterer": clusterer_params(clusterer), "assign_noise": settings.assign_noise,
               "outlier_threshold": settings.outlier_threshold}
+    if clustering.chosen:
+        params["chosen"] = dict(clustering.chosen)
     # An outlier is either a straggler of its group (GLOSH / centroid distance, in the clustering space) or
     # a lone item unlike anything else (isolation, measured before UMAP could hide it).
     outlier_scores = np.maximum(clustering.outlier_scores, isolation).astype(np.float32)
@@ -312,13 +331,46 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
                       clusters=clusters, params=params,
                       stats={"timings": {k: round(v, 3) for k, v in timings.items()}},
                       warnings=list(clustering.warnings), outlier_threshold=settings.outlier_threshold,
-                      _concepts=concepts)
+                      subclusters=subclusters, sublabels=sublabels, _concepts=concepts)
     for name, arr in (("coords", result.coords), ("cluster_space", result.cluster_space),
                       ("outlier_scores", result.outlier_scores), ("membership", result.membership)):
         if not np.all(np.isfinite(arr)):  # never hand NaN to the map or the document
             result.warnings.append(f"non-finite values in {name} were replaced by 0")
             setattr(result, name, np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0))
     return result
+
+
+def _subgroups(clustering: Any, renamed: dict[int, int], clusters: list[ClusterInfo], x: np.ndarray,
+               labels: np.ndarray, concepts: tuple[list[str], np.ndarray] | None
+               ) -> tuple[list[ClusterInfo], np.ndarray | None]:
+    """The clusterer's sub-groups as ``ClusterInfo``s: ids after the groups', largest first within each group,
+    named like groups but distinct only among siblings."""
+    if clustering.sub_labels is None or not clustering.sub_parents:
+        return [], None
+    sublabels = np.full(len(labels), -1, np.int64)
+    subclusters: list[ClusterInfo] = []
+    next_id = max((c.id for c in clusters), default=-1) + 1
+    for group in clusters:
+        own = [s for s, p in enumerate(clustering.sub_parents) if renamed.get(p) == group.id]
+        # Items moved by --assign-noise or cleared as noise keep no sub-group.
+        sizes = {s: int(((clustering.sub_labels == s) & (labels == group.id)).sum()) for s in own}
+        own = sorted((s for s in own if sizes[s] > 0), key=lambda s: -sizes[s])
+        if len(own) < 2:
+            continue
+        children = []
+        for s in own:
+            rows = (clustering.sub_labels == s) & (labels == group.id)
+            sublabels[rows] = next_id
+            info = describe_clusters(x, np.where(rows, next_id, -1))[0]
+            info.parent = group.id
+            children.append(info)
+            next_id += 1
+        if concepts is not None:
+            for child, name in zip(children, zero_shot_names(np.stack([c.centroid for c in children]), concepts[0],
+                                                             concepts[1])):
+                child.name, child.named_by = name, "vocabulary"
+        subclusters += children
+    return subclusters, (sublabels if subclusters else None)
 
 
 def describe_clusters(vectors: np.ndarray, labels: np.ndarray) -> list[ClusterInfo]:
