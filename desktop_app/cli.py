@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write this star rating (xmp:Rating) into the sidecar of each set's best frame")
     export.add_argument("--best-label", default=None, metavar="LABEL",
                         help="write this colour label (xmp:Label, e.g. Green) into each best frame's sidecar")
+    export.add_argument("--nested", action="store_true",
+                        help="put each group's sub-groups in folders inside its folder")
     export.add_argument("--dry-run", action="store_true", help="print what would happen; touch nothing")
     undo = sub.add_parser("undo", help="reverse the exports into DEST",
                           description="Reverse what 'photoatlas export' did in DEST: moved files go back, created "
@@ -342,7 +344,8 @@ def _export(args: argparse.Namespace) -> int:
         options = ExportOptions(mode=args.mode, groups=groups, include_noise=args.include_noise,
                                 companions=args.companions, verify=args.verify, dry_run=args.dry_run, xmp=args.xmp,
                                 xmp_on_copies=args.xmp_on_copies, xmp_naming=args.xmp_naming,
-                                best_only=args.best_only, best_rating=args.best_rating, best_label=args.best_label)
+                                best_only=args.best_only, best_rating=args.best_rating, best_label=args.best_label,
+                                nested=args.nested)
         result = _load_results(args.results, need_vectors=False)  # export reads paths and groups only
         if args.dry_run:
             for p in plan_export(result, args.dest.expanduser().resolve(), options):

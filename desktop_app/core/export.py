@@ -78,6 +78,7 @@ class ExportOptions:
     best_only: bool = False  # of each near-duplicate / burst set, only its best frame
     best_rating: int | None = None  # write xmp:Rating (0-5) on the best frame of each set
     best_label: str | None = None  # write xmp:Label ("Green", "Pick"...) on the best frame of each set
+    nested: bool = False  # a group's sub-groups as folders inside its folder (01 wedding/03 dinner/)
 
     @property
     def writes_sidecars(self) -> bool:
@@ -92,6 +93,16 @@ class Planned:
     group_name: str
     item: int  # row in the results document (-1 for a companion)
     done: bool = False  # in place: exported by an earlier run (as planned), or by this one once carried out
+    subgroup_id: int = -1  # the sub-group whose folder (inside the group's) it goes to; -1: the group's folder
+    subgroup_name: str = ""
+
+    @property
+    def folder(self) -> str | None:
+        """The target's folder relative to DEST, ``group/sub-group`` (always ``/``), for a target in a
+        sub-group's folder; None for one directly in a group's folder."""
+        if self.subgroup_id < 0:
+            return None
+        return f"{self.target.parent.parent.name}/{self.target.parent.name}"
 
 
 @dataclass
@@ -193,13 +204,31 @@ def plan_export(result: Any, dest: Path, options: ExportOptions) -> list[Planned
     return _plan(result, Path(dest), options, _check_groups(result, options))
 
 
+def _subgroup_folders(analysis: Any) -> dict[int, tuple[int, str, str]]:
+    """Sub-group id -> (its group's id, its folder inside the group's folder, its name). Folders are numbered
+    within their group like groups are in DEST (``01 dinner``), in sub-group order (largest first), with the
+    same naming rules."""
+    folders: dict[int, tuple[int, str, str]] = {}
+    for group in analysis.clusters:
+        for index, sub in enumerate(analysis.children(group.id)):
+            folders[sub.id] = (group.id, group_folder(index, sub.name), sub.name)
+    return folders
+
+
+def _journal_folder_key(dst: str, e: dict[str, Any]) -> str:
+    """The folder (relative to DEST, as a name key) a journaled target went to: ``group/sub-group`` for a
+    nested export, else the group folder's name."""
+    return name_key(e.get("folder") or Path(dst).parent.name)
+
+
 def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]) -> list[Planned]:
     analysis = result.analysis
     previous = Journal(dest).completed() if (dest / JOURNAL).exists() else {}
     # By source and group folder *key*: macOS keeps DEST's case as the user first typed it while ``resolve()``
     # keeps the spelling given now (~/Sorted vs ~/sorted), and the journal lives in DEST, so the group folder
     # (a child of DEST) is what identifies where an earlier run put a file.
-    exported_from = {(e["src"], name_key(Path(dst).parent.name)): dst for dst, e in previous.items()}
+    # A nested target's folder is journaled as "group/sub-group", the same key whatever DEST is called.
+    exported_from = {(e["src"], _journal_folder_key(dst, e)): dst for dst, e in previous.items()}
     planner = NamePlanner()
     companions = _Companions()
     plan: list[Planned] = []
@@ -216,21 +245,34 @@ def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]
             continue
         chosen.append((row, item, label))
     exported_images = {item.path for _, item, _ in chosen if item.kind == "image"}
-    folders: dict[int, str] = {}
+    subgroups = _subgroup_folders(analysis) if options.nested and analysis.sublabels is not None else {}
+    folders: dict[tuple[int, int], tuple[str, str]] = {}  # (group, sub-group or -1) -> (folder, its journal key)
     for row, item, label in chosen:
         if options.companions and item.caption_of and item.caption_of in exported_images:
             continue  # a caption travels with its picture (below)
         source = Path(item.path)
         if source in planned_sources:
             continue  # already on its way as another picture's companion (the RAW of a RAW+JPEG pair)
-        if label not in folders:
-            folders[label] = str(dest / group_folder(label, names.get(label, "")))
-        folder = folders[label]
+        sub = int(analysis.sublabels[row]) if subgroups and label >= 0 else -1
+        if subgroups.get(sub, (None,))[0] != label:
+            sub = -1  # in none of its group's sub-groups: the group's own folder
+        if (label, -1) not in folders:
+            top = group_folder(label, names.get(label, ""))
+            folders[label, -1] = (str(dest / top), name_key(top))
+            for parent, name, _ in subgroups.values():
+                if parent == label:  # no exported file may take a sub-group folder's name
+                    planner.claim(str(dest / top), name)
+        if (label, sub) not in folders:
+            top = group_folder(label, names.get(label, ""))
+            name = subgroups[sub][1]
+            folders[label, sub] = (str(dest / top / name), name_key(f"{top}/{name}"))
+        folder, key = folders[label, sub]
         group = names.get(label, UNSORTED)
-        main, done = _earlier(source, folder, planner, exported_from)
+        sub_name = subgroups[sub][2] if sub >= 0 else ""
+        main, done = _earlier(source, folder, key, planner, exported_from)
         if main is None:
             main = planner.take(folder, safe_name(source.name))
-        plan.append(Planned(source, Path(folder, main), label, group, row, done))
+        plan.append(Planned(source, Path(folder, main), label, group, row, done, sub, sub_name))
         planned_sources.add(source)
         extras = [Path(item.raw)] if getattr(item, "raw", None) else []  # a RAW+JPEG pair always travels together
         if options.companions and item.kind == "image":
@@ -238,7 +280,7 @@ def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]
         for extra in extras:
             if extra in planned_sources:
                 continue
-            name, done = _earlier(extra, folder, planner, exported_from)
+            name, done = _earlier(extra, folder, key, planner, exported_from)
             if name is None:
                 # Companions follow the main file's (possibly numbered) stem: IMG_1 (2).jpg + IMG_1 (2).xmp.
                 stem = main[: -len(source.suffix)] if source.suffix and main.endswith(source.suffix) else main
@@ -246,15 +288,16 @@ def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]
                 wanted = safe_name(stem + tail)
                 name = planner.take(folder, wanted if planner.is_free(folder, wanted) else safe_name(extra.name))
             planned_sources.add(extra)
-            plan.append(Planned(extra, Path(folder, name), label, group, -1, done))
+            plan.append(Planned(extra, Path(folder, name), label, group, -1, done, sub, sub_name))
     return plan
 
 
-def _earlier(source: Path, folder: str, planner: NamePlanner, exported_from: dict[tuple[str, str], str],
+def _earlier(source: Path, folder: str, key: str, planner: NamePlanner, exported_from: dict[tuple[str, str], str],
              ) -> tuple[str | None, bool]:
-    """The name an earlier run gave ``source`` in ``folder``, when that file is still there (compared by name
-    key: HFS+ lists the name decomposed even though the journal holds it as it was written)."""
-    earlier = exported_from.get((str(source), name_key(os.path.basename(folder))))
+    """The name an earlier run gave ``source`` in ``folder`` (whose journal key is ``key``), when that file is
+    still there (compared by name key: HFS+ lists the name decomposed even though the journal holds it as it
+    was written)."""
+    earlier = exported_from.get((str(source), key))
     on_disk = planner.present(folder, os.path.basename(earlier)) if earlier is not None else None
     if on_disk is not None:
         planner.claim(folder, on_disk)
@@ -512,7 +555,7 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
         cancel.raise_if_cancelled()
         placed = [p for p in plan if p.done]  # the lists and sidecars name only files that are really there
         try:
-            summary.warnings += write_manifests(result, dest, placed, journal)
+            summary.warnings += write_manifests(result, dest, placed, journal, subgroups=options.nested)
         except OSError as exc:
             raise ExportError(f"stopped: {exc.strerror or exc} while writing the lists groups.csv/groups.json in "
                               f"{dest}; the {summary.done + summary.skipped_existing} exported files are all in "
@@ -588,8 +631,10 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
                 expected[id(p)] = identity(st)
                 # The source's device and inode too: a hard link, or a move on one filesystem, is the same
                 # file at the target, which is how recovery after a kill knows it is ours.
+                # A nested target also names its folder relative to DEST, so undo finds it in a renamed DEST.
+                nested = {"subgroup": p.subgroup_id, "folder": p.folder} if p.subgroup_id >= 0 else {}
                 journal.write(sync=False, op=options.mode, src=str(p.source), dst=str(p.target), size=st.st_size,
-                              mtime_ns=st.st_mtime_ns, group=p.group_id, dev=st.st_dev, ino=st.st_ino)
+                              mtime_ns=st.st_mtime_ns, group=p.group_id, dev=st.st_dev, ino=st.st_ino, **nested)
                 batch.append(p)
             journal.sync()  # every entry of the batch is on disk before any of its operations runs
             if pool is None:
@@ -709,8 +754,10 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
     return written
 
 
-def write_manifests(result: Any, dest: Path, plan: Iterable[Planned], journal: Journal | None = None) -> list[str]:
-    """``groups.csv`` and ``groups.json`` in DEST: a row per exported item (companions are not listed).
+def write_manifests(result: Any, dest: Path, plan: Iterable[Planned], journal: Journal | None = None, *,
+                    subgroups: bool = False) -> list[str]:
+    """``groups.csv`` and ``groups.json`` in DEST: a row per exported item (companions are not listed);
+    ``subgroups`` (a nested export) adds a last column, ``subgroup_name`` ("" for an item in none).
 
     Only a list this code wrote (journaled with its size and time, or from before lists were journaled, one
     that starts with our header) is replaced; a ``groups.csv`` of the user's own (also ``Groups.CSV`` where
@@ -723,12 +770,19 @@ def write_manifests(result: Any, dest: Path, plan: Iterable[Planned], journal: J
              "group_name": p.group_name, "x": round(coords[p.item][0], 5), "y": round(coords[p.item][1], 5),
              "outlier_score": round(scores[p.item], 4), "kind": result.items[p.item].kind}
             for p in plan if p.item >= 0]
+    columns = MANIFEST_COLUMNS
+    if subgroups:
+        columns = [*MANIFEST_COLUMNS, "subgroup_name"]  # last: the existing columns keep their places
+        by_target = {str(p.target): p.subgroup_name for p in plan if p.item >= 0}
+        for r in rows:
+            r["subgroup_name"] = by_target[r["exported_path"]]
     notes: list[str] = []
     planner = NamePlanner()
     # One row per line: readable, and json's C encoder (indent= would fall back to the slow Python one).
     for name, write in (("groups.json", lambda f: f.write(
                             "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n")),
-                        ("groups.csv", lambda f: _csv(f, rows))):
+                        ("groups.csv", (lambda f: _csv(f, rows, columns)) if subgroups
+                                       else lambda f: _csv(f, rows))):
         target, ours = _manifest_target(dest, name, journal, planner)
         tmp = temporary_name(dest)
         try:
@@ -780,10 +834,10 @@ def _has_our_header(path: Path) -> bool:
 MANIFEST_COLUMNS = ["original_path", "exported_path", "group_id", "group_name", "x", "y", "outlier_score", "kind"]
 
 
-def _csv(f: Any, rows: list[dict[str, Any]]) -> None:
+def _csv(f: Any, rows: list[dict[str, Any]], columns: list[str] = MANIFEST_COLUMNS) -> None:
     writer = csv.writer(f)
-    writer.writerow(MANIFEST_COLUMNS)
-    writer.writerows([[r[c] for c in MANIFEST_COLUMNS] for r in rows])
+    writer.writerow(columns)
+    writer.writerows([[r[c] for c in columns] for r in rows])
 
 
 # -- undo -------------------------------------------------------------------------------------------------
@@ -818,10 +872,13 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
         done = journal.completed()
         yield ProgressEvent("undo", 0, len(done), str(dest))
         _undo_xmp(journal, summary)
-        targets: set[Path] = set()
+        folders: set[Path] = set()
         for k, (dst, e) in enumerate(reversed(list(done.items()))):
-            target, source = _located(dest, dst), Path(e["src"])
-            targets.add(target)
+            target, source = _located(dest, dst, e), Path(e["src"])
+            folders.add(target.parent)
+            if e.get("folder"):
+                folders.add(target.parent.parent)  # a sub-group's folder sits in its group's folder
+
             try:
                 why = _refusal(target, source, e)
                 if not why:
@@ -834,7 +891,7 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
                 summary.reversed += 1
             if k % 20 == 0:
                 yield ProgressEvent("undo", k + 1, len(done), target.name)
-        for folder in sorted({t.parent for t in targets}, key=lambda p: -len(p.parts)):
+        for folder in sorted(folders, key=lambda p: -len(p.parts)):  # sub-group folders before their group's
             try:
                 folder.rmdir()  # only empty folders we made
             except OSError:
@@ -843,13 +900,16 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
     return summary
 
 
-def _located(dest: Path, dst: str) -> Path:
-    """Where the journaled target ``dst`` is now. The journal lives in DEST and every target is DEST/group/name,
-    so a DEST that was renamed or moved, or is typed in another case than the journal has it (which on Linux
-    is another path), still finds its files."""
+def _located(dest: Path, dst: str, e: dict[str, Any] | None = None) -> Path:
+    """Where the journaled target ``dst`` is now. The journal lives in DEST and every target is DEST/group/name
+    (or DEST/group/sub-group/name, journaled as the entry's ``folder``), so a DEST that was renamed or moved, or
+    is typed in another case than the journal has it (which on Linux is another path), still finds its files."""
     path = Path(dst)
     if os.path.lexists(path):
         return path
+    folder = (e or {}).get("folder")
+    if folder:
+        return dest.joinpath(*folder.split("/"), path.name)
     return dest / path.parent.name / path.name
 
 

@@ -70,7 +70,11 @@ class ExportDialog(QDialog):
         for box in (self.best_only, self.best_rating):
             box.setEnabled(has_sets)
             box.setToolTip("" if has_sets else "Find duplicates and bursts first (Cull menu)")
-        for box in (self.noise, self.companions, self.verify, self.xmp, self.best_only, self.best_rating):
+        self.nested = QCheckBox("Sub-groups as folders inside their group")
+        self.nested.setToolTip("01 wedding/03 dinner/ for a group's sub-groups; items in none stay in the group's "
+                               "folder")
+        for box in (self.noise, self.companions, self.verify, self.xmp, self.best_only, self.best_rating,
+                    self.nested):
             form.addRow("", box)
         form.addRow("Sidecar names", self.xmp_naming)
         layout.addLayout(form)
@@ -96,4 +100,5 @@ class ExportDialog(QDialog):
                              companions=self.companions.isChecked(), verify=self.verify.isChecked(),
                              xmp=self.xmp.isChecked(), xmp_naming=self.xmp_naming.currentData(),
                              best_only=self.best_only.isChecked(),
-                             best_rating=5 if self.best_rating.isChecked() else None)
+                             best_rating=5 if self.best_rating.isChecked() else None,
+                             nested=self.nested.isChecked())
