@@ -548,7 +548,8 @@ class MainWindow(QMainWindow):
         self.map.set_hidden_groups(hidden)
         if refit:
             self._show_collapsed()
-        self.groups.show_groups(self.analysis.clusters, int((self.analysis.labels < 0).sum()), hidden)
+        self.groups.show_groups(self.analysis.clusters, int((self.analysis.labels < 0).sum()), hidden,
+                                self.analysis.subclusters)
         if self.act_outliers.isChecked():
             self.map.set_highlight(self.analysis.outliers)
         self._update_actions()
@@ -675,11 +676,16 @@ class MainWindow(QMainWindow):
         return [i.path for i in self.result.items] if self.result else []
 
     def _group_activated(self, cid: int) -> None:
+        """A group's or a sub-group's row was clicked: select its members on the map and zoom to them."""
         if self.analysis is None:
             return
-        members = np.nonzero(self.analysis.labels == cid)[0]
+        members = self.analysis.members(cid)
         self.map.set_selection(members.tolist())
         self.map.zoom_to(members.tolist())
+        sub = next((c for c in self.analysis.subclusters if c.id == cid), None)
+        if sub is not None and sub.parent is not None:
+            self.statusBar().showMessage(
+                f"Sub-group of {self.analysis.cluster(sub.parent).name}: {len(members):,} items")
 
     def _group_renamed(self, cid: int, name: str) -> None:
         if self.analysis is None:

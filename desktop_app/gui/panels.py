@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -61,13 +62,14 @@ class LibraryPanel(QTreeWidget):
 
 
 class GroupsPanel(QTreeWidget):
-    """A row per group: visibility checkbox, colour, editable name, size, a few example thumbnails."""
+    """A row per group: visibility checkbox, colour, editable name, size, a few example thumbnails; a group's
+    sub-groups (groups within groups) are its child rows, collapsed until the user opens them."""
 
-    groupActivated = Signal(int)  # cluster id (clicked)
-    groupRenamed = Signal(int, str)
-    visibilityChanged = Signal(int, bool)
-    mergeRequested = Signal(list)  # cluster ids
-    moveSelectionRequested = Signal(int)  # into this cluster
+    groupActivated = Signal(int)  # group or sub-group id (clicked)
+    groupRenamed = Signal(int, str)  # group or sub-group id, new name
+    visibilityChanged = Signal(int, bool)  # top-level groups only
+    mergeRequested = Signal(list)  # top-level group ids
+    moveSelectionRequested = Signal(int)  # into this top-level group
 
     def __init__(self, thumbnails: ThumbnailService, parent=None) -> None:
         super().__init__(parent)
@@ -86,18 +88,33 @@ class GroupsPanel(QTreeWidget):
         self.setMinimumWidth(340)
         self._rows: dict[int, QTreeWidgetItem] = {}
         self._clusters: dict[int, ClusterInfo] = {}
+        self._names: dict[int, str] = {}  # the names as shown, to tell a rename from a checkbox click
+        # Names of the groups whose sub-groups are open: every rename rebuilds the panel, which must not
+        # fold the group the user was working in. Names, not ids: re-clustering renumbers the groups.
+        self._expanded: set[str] = set()
         self._filling = False
         self.itemChanged.connect(self._changed)
         self.itemClicked.connect(lambda item, _c: self.groupActivated.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.itemExpanded.connect(lambda item: self._folded(item, True))
+        self.itemCollapsed.connect(lambda item: self._folded(item, False))
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
 
-    def show_groups(self, clusters: list[ClusterInfo], noise: int, hidden: set[int]) -> None:
+    def show_groups(self, clusters: list[ClusterInfo], noise: int, hidden: set[int],
+                    subclusters: Sequence[ClusterInfo] = ()) -> None:
+        """One row per group in ``clusters`` (checked unless its id is in ``hidden``), the sub-groups in
+        ``subclusters`` as child rows of their ``parent``, and a "No group" row when ``noise`` items."""
         self._filling = True
         self.clear()
         self._rows.clear()
-        self._clusters = {c.id: c for c in clusters}
+        self._clusters = {c.id: c for c in [*clusters, *subclusters]}
+        self._names = {cid: c.name for cid, c in self._clusters.items()}
+        children: dict[int, list[ClusterInfo]] = {}
+        for s in subclusters:
+            children.setdefault(s.parent, []).append(s)
+        # The expand arrows take room on every row: only when some group has sub-groups.
+        self.setRootIsDecorated(any(c.id in children for c in clusters))
         for c in clusters:
             row = QTreeWidgetItem(self, [c.name, str(c.size), ""])
             row.setData(0, Qt.ItemDataRole.UserRole, c.id)
@@ -108,6 +125,21 @@ class GroupsPanel(QTreeWidget):
             row.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self._rows[c.id] = row
             self._update_examples(c.id)
+            for s in children.get(c.id, []):
+                # No checkbox: visibility is per top-level group. The parent's colour: the map colours
+                # points by their top-level group.
+                child = QTreeWidgetItem(row, [s.name, str(s.size), ""])
+                child.setData(0, Qt.ItemDataRole.UserRole, s.id)
+                child.setFlags((child.flags() | Qt.ItemFlag.ItemIsEditable) & ~Qt.ItemFlag.ItemIsUserCheckable)
+                child.setIcon(0, _swatch(group_colour(c.id)))
+                tip = f"Sub-group of {c.name}: {s.size} items, cohesion {s.cohesion:.2f} (named by {s.named_by})"
+                child.setToolTip(0, tip)
+                child.setToolTip(1, tip)
+                child.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self._rows[s.id] = child
+                self._update_examples(s.id)
+            if c.name in self._expanded and row.childCount():
+                row.setExpanded(True)
         if noise:
             row = QTreeWidgetItem(self, ["No group", str(noise), ""])
             row.setData(0, Qt.ItemDataRole.UserRole, -1)
@@ -115,28 +147,54 @@ class GroupsPanel(QTreeWidget):
             row.setToolTip(0, "Items that fit no group well (HDBSCAN's noise)")
         self.resizeColumnToContents(1)
         self._filling = False
-        self.thumbnails.request([r for c in clusters for r in c.representatives[:EXAMPLES]], replace_queue=False)
+        self.thumbnails.request([r for c in self._clusters.values() for r in c.representatives[:EXAMPLES]],
+                                replace_queue=False)
+
+    def is_subgroup(self, cid: int) -> bool:
+        """Whether ``cid`` is one of the sub-groups shown (not a top-level group or "No group")."""
+        c = self._clusters.get(cid)
+        return c is not None and c.parent is not None
 
     def selected_groups(self) -> list[int]:
-        return [i.data(0, Qt.ItemDataRole.UserRole) for i in self.selectedItems()
-                if i.data(0, Qt.ItemDataRole.UserRole) >= 0]
+        """The selected top-level groups (what Merge acts on; sub-groups are not offered for merge)."""
+        return [cid for cid in (i.data(0, Qt.ItemDataRole.UserRole) for i in self.selectedItems())
+                if cid >= 0 and not self.is_subgroup(cid)]
+
+    def edit(self, index, trigger=QAbstractItemView.EditTrigger.AllEditTriggers, event=None) -> bool:
+        # Only the name is editable: a double-click (or F2) on Size or Examples would otherwise open an
+        # editor on the size, and the name typed there would be lost.
+        if index.isValid() and index.column() != 0:
+            return False
+        return super().edit(index, trigger, event)
+
+    def _folded(self, item: QTreeWidgetItem, expanded: bool) -> None:
+        if self._filling:
+            return
+        name = self._names.get(item.data(0, Qt.ItemDataRole.UserRole))
+        if name is not None:
+            (self._expanded.add if expanded else self._expanded.discard)(name)
 
     def _changed(self, item: QTreeWidgetItem, column: int) -> None:
         if self._filling:
             return
         cid = item.data(0, Qt.ItemDataRole.UserRole)
-        cluster = self._clusters.get(cid)
-        if cluster is None:
+        old = self._names.get(cid)
+        if old is None:
             return
         name = item.text(0).strip()
-        visible = item.checkState(0) == Qt.CheckState.Checked
         if not name:
             self._filling = True
-            item.setText(0, cluster.name)
+            item.setText(0, old)
             self._filling = False
-        self.visibilityChanged.emit(cid, visible)
-        if name and name != cluster.name:
-            cluster.name = name
+        if not self.is_subgroup(cid):
+            self.visibilityChanged.emit(cid, item.checkState(0) == Qt.CheckState.Checked)
+        if name and name != old:
+            # The ClusterInfo itself is left alone: the window reads the old name from it to carry the
+            # rename over to moved items and hidden groups.
+            self._names[cid] = name
+            if old in self._expanded:
+                self._expanded.discard(old)
+                self._expanded.add(name)
             # Last: the window rebuilds this panel in response, which deletes ``item``.
             self.groupRenamed.emit(cid, name)
 
@@ -174,7 +232,8 @@ class GroupsPanel(QTreeWidget):
         if item is not None and item.data(0, Qt.ItemDataRole.UserRole) >= 0:
             cid = item.data(0, Qt.ItemDataRole.UserRole)
             menu.addAction("Rename", lambda: self.editItem(item, 0))
-            menu.addAction("Move selected items here", lambda: self.moveSelectionRequested.emit(cid))
+            if not self.is_subgroup(cid):  # moved items join a top-level group (edits know no sub-groups)
+                menu.addAction("Move selected items here", lambda: self.moveSelectionRequested.emit(cid))
         if not menu.isEmpty():
             menu.exec(self.viewport().mapToGlobal(pos))
 
