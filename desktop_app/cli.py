@@ -83,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--k", type=_k_value, default=None, metavar="N|auto",
                        help="number of groups for kmeans / agglomerative (default auto for kmeans)")
     group.add_argument("--min-cluster-size", type=_positive_int, default=None, metavar="N",
-                       help="smallest group hdbscan may form (default grows with the library: ~sqrt(n)/3)")
+                       help="smallest group hdbscan may form (default 3 pictures)")
+    group.add_argument("--min-samples", type=_positive_int, default=None, metavar="N",
+                       help="hdbscan's density smoothing: higher makes fewer, larger groups (default: chosen per "
+                            "library, see docs/ANALYSIS.md)")
+    group.add_argument("--no-subgroups", action="store_true",
+                       help="do not open groups into sub-groups (hdbscan)")
     group.add_argument("--eps", type=float, default=None,
                        help="dbscan: cosine distance within which items are neighbours (default 0.15)")
     group.add_argument("--assign-noise", action="store_true",
@@ -275,6 +280,12 @@ def _analysis_settings(args: argparse.Namespace) -> Any:
         if args.clusterer != "hdbscan":
             raise BadArgument(f"--min-cluster-size applies to hdbscan, not {args.clusterer}")
         params["min_cluster_size"] = args.min_cluster_size
+    for flag, key, value in (("--min-samples", "min_samples", args.min_samples),
+                             ("--no-subgroups", "subgroups", False if args.no_subgroups else None)):
+        if value is not None:
+            if args.clusterer != "hdbscan":
+                raise BadArgument(f"{flag} applies to hdbscan, not {args.clusterer}")
+            params[key] = value
     if args.eps is not None:
         if args.clusterer != "dbscan":
             raise BadArgument(f"--eps applies to dbscan, not {args.clusterer}")
@@ -463,9 +474,12 @@ def _run_gui(args: argparse.Namespace) -> int:
 def _print_groups(analysis: Any, shown: int = 12) -> None:
     outliers = int(analysis.outliers.sum())
     ungrouped = int((analysis.labels < 0).sum())
-    print(f"{len(analysis.clusters)} groups, {ungrouped} ungrouped, {outliers} flagged as outliers")
+    subs = f" ({len(analysis.subclusters)} sub-groups)" if analysis.subclusters else ""
+    print(f"{len(analysis.clusters)} groups{subs}, {ungrouped} ungrouped, {outliers} flagged as outliers")
     for cluster in analysis.clusters[:shown]:
         print(f"  {cluster.size:6d}  {cluster.name}")
+        for sub in analysis.children(cluster.id):
+            print(f"  {sub.size:6d}    └ {sub.name}")
     if len(analysis.clusters) > shown:
         print(f"  … and {len(analysis.clusters) - shown} more groups (see the results document)")
     for warning in analysis.warnings:

@@ -6,7 +6,7 @@ docs/ANALYSIS.md for why, and what it changes). Density and centroid methods wor
 DBSCAN's ``eps`` is a cosine distance, so it runs on the normalised vectors.
 
 Every clusterer returns a ``Clustering``: labels (-1 = noise), an outlier score in [0, 1] per item and a
-membership strength in [0, 1]; HDBSCAN also returns sub-groups (groups within groups) from its cluster tree. HDBSCAN supplies GLOSH outlier scores itself; for the others the score is
+membership strength in [0, 1]; HDBSCAN also returns groups within groups (see ``families``). HDBSCAN supplies GLOSH outlier scores itself; for the others the score is
 ``1 - median_distance / distance`` to the item's cluster centroid, the same shape as GLOSH (0 for a typical
 member, 0.5 at twice the typical distance, towards 1 far away).
 """
@@ -51,14 +51,14 @@ class Clustering:
 
 SMALLEST_GROUP = 3  # pictures: a series of three is a group, a pair is not (two are a duplicate or a burst)
 MIN_SAMPLES_CANDIDATES = (1, 2, 3, 4, 5, 6, 8, 10, 13)
-SUBGROUP_MIN_SILHOUETTE = 0.25  # Kaufman & Rousseeuw: below 0.25, "no substantial structure"
+FAMILY_CLOSENESS = 3.0  # groups this many times closer than groups typically are form one family
 SILHOUETTE_SAMPLE = 3000
 
 
 @dataclass
 class HDBSCANConfig:
-    """HDBSCAN: finds as many groups as there are, leaves one-off pictures as noise, and opens big groups into
-    sub-groups. ``min_samples`` None: chosen from the data (see ``choose_min_samples``)."""
+    """HDBSCAN: finds as many groups as there are, leaves one-off pictures as noise, and joins groups that belong
+    together under one parent (``families``). ``min_samples`` None: chosen from the data (``choose_min_samples``)."""
 
     min_cluster_size: int = SMALLEST_GROUP
     min_samples: int | None = None
@@ -133,8 +133,7 @@ class HDBSCANClusterer(_Clusterer):
         result = Clustering(labels, np.clip(scores, 0, 1),
                             np.nan_to_num(np.asarray(model.probabilities_, np.float32)), chosen=chosen)
         if self.config.subgroups:
-            result.sub_labels, result.sub_parents = subgroups_from_tree(model.condensed_tree_._raw_tree, labels,
-                                                                        space.vectors, self.seed)
+            result.labels, result.sub_labels, result.sub_parents = families(space.vectors, labels)
         return result
 
 
@@ -190,79 +189,43 @@ def choose_min_samples(space: ClusterSpace, mcs: int, selection: str, seed: int 
     return best[2], best[1]
 
 
-def subgroups_from_tree(tree: np.ndarray, labels: np.ndarray, vectors: np.ndarray,
-                        seed: int = 0) -> tuple[np.ndarray, list[int]]:
-    """Sub-groups of every group, read from HDBSCAN's condensed tree.
+def families(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Groups that belong together, joined under one parent: groups within groups.
 
-    Within the part of the tree below each selected group, the same excess-of-mass rule that chose the groups
-    chooses the most lasting set of smaller clusters (the group itself excluded). They are kept as sub-groups
-    when there are at least two and they are real structure: silhouette >= 0.25 among the group's members.
-    Members that fell out of the group before it split belong to the group but to no sub-group.
+    Groups are linked (average linkage on their centroids' cosine distances) while they are at least
+    ``FAMILY_CLOSENESS`` times closer than the library's groups typically are to each other (the median
+    distance between centroids): a wedding's ceremony, portraits and dinner, or two bursts of one subject,
+    are far closer to each other than to the rest of a library. Returns the parents' labels (a group alone
+    is its own parent), the sub-group label of every item (-1: none) and each sub-group's parent; only
+    parents with two or more groups have sub-groups.
     """
     n = len(labels)
+    ids = [int(c) for c in np.unique(labels) if c >= 0]
+    none = (labels.copy(), np.full(n, -1, np.int64), [])
+    if len(ids) < 3:  # "typical" needs a few groups to mean anything
+        return none
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    centroids = np.stack([vectors[labels == c].mean(axis=0) for c in ids])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    distances = np.clip(pdist(centroids, metric="cosine"), 0.0, 2.0)
+    cut = float(np.median(distances)) / FAMILY_CLOSENESS
+    family = fcluster(linkage(distances, "average"), t=cut, criterion="distance")
+    if len(np.unique(family)) == len(ids):
+        return none
+    parent_of = {c: int(f) - 1 for c, f in zip(ids, family)}
+    parents = np.array([parent_of.get(int(v), -1) for v in labels], np.int64)
     sub_labels = np.full(n, -1, np.int64)
-    parents: list[int] = []
-    if len(tree) == 0 or labels.max(initial=-1) < 0:
-        return sub_labels, parents
-    parent, child = tree["parent"].astype(np.int64), tree["child"].astype(np.int64)
-    lam, size = tree["lambda_val"].astype(np.float64), tree["child_size"].astype(np.int64)
-    finite = lam[np.isfinite(lam)]
-    lam = np.where(np.isfinite(lam), lam, finite.max(initial=0.0) * 2 + 1)  # exact duplicates fall out at inf
-    clusters = size > 1
-    birth = {int(c): float(v) for c, v in zip(child[clusters], lam[clusters])}
-    birth[int(parent.min())] = 0.0
-    stability: dict[int, float] = {}
-    for p, v, m in zip(parent, lam, size):
-        stability[int(p)] = stability.get(int(p), 0.0) + (v - birth.get(int(p), 0.0)) * m
-    kids: dict[int, list[int]] = {}
-    for p, c in zip(parent[clusters], child[clusters]):
-        kids.setdefault(int(p), []).append(int(c))
-    points: dict[int, list[int]] = {}
-    for p, c in zip(parent[~clusters], child[~clusters]):
-        points.setdefault(int(p), []).append(int(c))
-
-    def members(node: int) -> list[int]:
-        out, stack = [], [node]
-        while stack:
-            v = stack.pop()
-            out.extend(points.get(v, []))
-            stack.extend(kids.get(v, []))
-        return out
-
-    # Excess of mass, bottom-up (a child's id is always larger than its parent's): each cluster keeps
-    # itself or the best selection among its children, whichever holds more.
-    best: dict[int, tuple[float, list[int]]] = {}
-    for node in sorted(stability, reverse=True):
-        below = [best[k] for k in kids.get(node, []) if k in best]
-        total = sum(v for v, _ in below)
-        if not below or stability[node] >= total:
-            best[node] = (stability[node], [node])
-        else:
-            best[node] = (total, [c for _, chosen in below for c in chosen])
-
-    for group in range(int(labels.max()) + 1):
-        rows = np.nonzero(labels == group)[0]
-        # The selected cluster is the lowest segment its points hang from (cluster ids grow down the tree).
-        hanging = parent[~clusters][np.isin(child[~clusters], rows)]
-        if len(hanging) == 0:
+    sub_parents: list[int] = []
+    for f in sorted(set(parent_of.values())):
+        members = [c for c in ids if parent_of[c] == f]
+        if len(members) < 2:
             continue
-        node = int(hanging.min())
-        chosen = [c for k in kids.get(node, []) if k in best for c in best[k][1]]
-        if len(chosen) < 2:
-            continue
-        local = np.full(n, -1, np.int64)
-        for j, c in enumerate(chosen):
-            local[members(c)] = j
-        inside = local[rows]
-        if len(np.unique(inside[inside >= 0])) < 2:
-            continue
-        quality = grouping_quality(vectors[rows], inside, seed) / max(float((inside >= 0).mean()), 1e-9)
-        if quality < SUBGROUP_MIN_SILHOUETTE:
-            continue
-        for j in range(len(chosen)):
-            sub_labels[rows[inside == j]] = len(parents)
-            parents.append(group)
-    return sub_labels, parents
+        for c in members:
+            sub_labels[labels == c] = len(sub_parents)
+            sub_parents.append(f)
+    return parents, sub_labels, sub_parents
 
 
 @dataclass

@@ -32,8 +32,9 @@ class GroupEdits:
 
     # -- recording ---------------------------------------------------------------------------------
     def rename(self, analysis: Analysis, paths: list[str], cluster_id: int, name: str) -> None:
+        """Name a group or a sub-group (``cluster_id`` may be either)."""
         old = analysis.cluster(cluster_id).name
-        members = frozenset(paths[i] for i in np.nonzero(analysis.labels == cluster_id)[0])
+        members = frozenset(paths[i] for i in analysis.members(cluster_id))
         self.renames = [(n, m) for n, m in self.renames if n != old and m != members] + [(name, members)]
         self.assignments = {p: (name if g == old else g) for p, g in self.assignments.items()}
         if old in self.hidden:
@@ -69,16 +70,19 @@ def apply_edits(analysis: Analysis, vectors: np.ndarray, paths: list[str], edits
     if edits.is_empty():
         return analysis
     labels = analysis.labels.copy()
-    names = {c.id: c.name for c in analysis.clusters}
+    sublabels = analysis.sublabels.copy() if analysis.sublabels is not None else None
+    names = {c.id: c.name for c in [*analysis.clusters, *analysis.subclusters]}
     by_user: set[int] = set()
-    # Renames: each goes to the current group sharing most members with the renamed one.
+    # Renames: each goes to the current group or sub-group sharing most members with the renamed one.
     claimed: set[int] = set()
     for name, members in edits.renames:
         best, best_score = None, 0.0
-        rows = [i for i, p in enumerate(paths) if p in members]
-        for cid in set(int(labels[i]) for i in rows) - {-1} - claimed:
-            current = set(np.nonzero(labels == cid)[0].tolist())
-            score = len(current & set(rows)) / len(current | set(rows))
+        rows = {i for i, p in enumerate(paths) if p in members}
+        candidates = {int(labels[i]) for i in rows} | ({int(sublabels[i]) for i in rows} if sublabels is not None
+                                                       else set())
+        for cid in candidates - {-1} - claimed:
+            current = set(analysis.members(cid).tolist())
+            score = len(current & rows) / len(current | rows)
             if score > best_score:
                 best, best_score = cid, score
         if best is not None and best_score >= RENAME_MIN_OVERLAP:
@@ -87,24 +91,42 @@ def apply_edits(analysis: Analysis, vectors: np.ndarray, paths: list[str], edits
             claimed.add(best)
     # Moves: into the group of that name, or a new group.
     index = {p: i for i, p in enumerate(paths)}
+    top = {c.id for c in analysis.clusters}
     next_id = max(names, default=-1) + 1
     for path, name in edits.assignments.items():
         row = index.get(path)
         if row is None:
             continue  # the item is no longer in the library
-        target = next((cid for cid, n in names.items() if n == name), None)
+        target = next((cid for cid, n in names.items() if n == name and cid in top), None)
         if target is None:
             target, next_id = next_id, next_id + 1
             names[target] = name
+            top.add(target)
+        if labels[row] != target and sublabels is not None:
+            sublabels[row] = -1  # a moved item leaves its sub-group
         labels[row] = target
         by_user.add(target)
     # Recompute sizes, centroids and representatives; groups emptied by moves disappear.
     clusters = describe_clusters(vectors, labels)
-    previous = {c.id: c for c in analysis.clusters}
+    previous = {c.id: c for c in [*analysis.clusters, *analysis.subclusters]}
     for c in clusters:
         c.name = names.get(c.id, c.name)
         c.named_by = "user" if c.id in by_user else previous.get(c.id, c).named_by
-    return replace(analysis, labels=labels, clusters=clusters)
+    subclusters: list[ClusterInfo] = []
+    if sublabels is not None:
+        for group in clusters:
+            kids = [c for c in analysis.subclusters if c.parent == group.id and (sublabels == c.id).any()]
+            if len(kids) < 2:  # a group has no sub-groups or at least two
+                sublabels[np.isin(sublabels, [k.id for k in kids])] = -1
+                continue
+            for kid in kids:
+                info = describe_clusters(vectors, np.where(sublabels == kid.id, kid.id, -1))[0]
+                info.parent, info.name = group.id, names.get(kid.id, kid.name)
+                info.named_by = "user" if kid.id in by_user else kid.named_by
+                subclusters.append(info)
+        sublabels[~np.isin(sublabels, [c.id for c in subclusters])] = -1
+    return replace(analysis, labels=labels, clusters=clusters, subclusters=subclusters,
+                   sublabels=sublabels if subclusters else None)
 
 
 def visible_clusters(clusters: list[ClusterInfo], edits: GroupEdits) -> list[ClusterInfo]:

@@ -80,7 +80,9 @@ def _regroup(analysis: Analysis, vectors: np.ndarray, labels: np.ndarray, names:
         c.name, c.named_by = names[c.id], named_by
     merged = dict(analysis.params)
     merged["clusterer"] = params
-    return replace(analysis, labels=labels.astype(np.int64), clusters=clusters, params=merged,
+    # Groups by prompt or by event have no sub-groups: the clustering's would not match them.
+    return replace(analysis, labels=labels.astype(np.int64), clusters=clusters, subclusters=[], sublabels=None,
+                   params=merged,
                    membership=np.ones(len(labels), np.float32), warnings=[])
 
 

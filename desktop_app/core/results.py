@@ -1,8 +1,10 @@
 """The analysis part of the results document (schema 2) and of its ``.vectors.npz`` companion.
 
-JSON (what people and other programs read): per item ``x``, ``y``, ``cluster`` (-1 = noise),
-``outlier_score`` and ``outlier``; a ``clusters`` list with ``id``, ``name``, ``size``, ``representatives``
-(paths), ``cohesion``, ``named_by``; and ``analysis`` with the parameters, timings and warnings.
+JSON (what people and other programs read): per item ``x``, ``y``, ``cluster`` (-1 = noise), ``subcluster``
+(its sub-group, -1 = none), ``outlier_score`` and ``outlier``; a ``clusters`` list with ``id``, ``name``,
+``size``, ``representatives`` (paths), ``cohesion``, ``named_by`` and ``parent`` (null for a group, the
+group's id for a sub-group: groups come first, then sub-groups); and ``analysis`` with the parameters,
+timings and warnings.
 npz (what PhotoAtlas needs to re-cluster without recomputing): the clustering space, memberships,
 isolation scores and centroids. Schema-1 documents have none of this and load with ``analysis = None``.
 """
@@ -26,12 +28,13 @@ def add_analysis(doc: dict[str, Any], analysis: Analysis) -> None:
         item["x"] = round(float(analysis.coords[i, 0]), 5)
         item["y"] = round(float(analysis.coords[i, 1]), 5)
         item["cluster"] = int(analysis.labels[i])
+        item["subcluster"] = int(analysis.sublabels[i]) if analysis.sublabels is not None else -1
         item["outlier_score"] = round(float(analysis.outlier_scores[i]), 4)
         item["outlier"] = bool(analysis.outlier_scores[i] >= analysis.outlier_threshold)
     doc["clusters"] = [
         {"id": c.id, "name": c.name, "size": c.size, "representatives": [items[r]["path"] for r in c.representatives],
-         "cohesion": c.cohesion, "named_by": c.named_by}
-        for c in analysis.clusters]
+         "cohesion": c.cohesion, "named_by": c.named_by, "parent": c.parent}
+        for c in [*analysis.clusters, *analysis.subclusters]]
     doc["analysis"] = {"params": analysis.params, "stats": analysis.stats, "warnings": analysis.warnings,
                        "outlier_threshold": analysis.outlier_threshold}
 
@@ -39,13 +42,13 @@ def add_analysis(doc: dict[str, Any], analysis: Analysis) -> None:
 def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
     """Arrays stored beside the vectors so a loaded document can be re-clustered."""
     dim = analysis.clusters[0].centroid.shape[0] if analysis.clusters else 0
+    every = [*analysis.clusters, *analysis.subclusters]  # the order of the document's ``clusters``
     return {
         "coords": analysis.coords,
         "cluster_space": analysis.cluster_space,
         "membership": analysis.membership,
         "isolation": analysis.isolation,
-        "centroids": np.stack([c.centroid for c in analysis.clusters]) if analysis.clusters
-        else np.zeros((0, dim), np.float32),
+        "centroids": np.stack([c.centroid for c in every]) if every else np.zeros((0, dim), np.float32),
     }
 
 
@@ -66,7 +69,11 @@ def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysi
         clusters.append(ClusterInfo(id=int(c["id"]), name=str(c["name"]), size=int(c["size"]),
                                     representatives=[index[p] for p in c.get("representatives", []) if p in index],
                                     cohesion=float(c.get("cohesion", 0.0)), centroid=centroid,
-                                    named_by=str(c.get("named_by", "vocabulary"))))
+                                    named_by=str(c.get("named_by", "vocabulary")),
+                                    parent=None if c.get("parent") is None else int(c["parent"])))
+    groups = [c for c in clusters if c.parent is None]
+    subclusters = [c for c in clusters if c.parent is not None]
+    sublabels = np.array([it.get("subcluster", -1) for it in items], np.int64) if subclusters else None
     meta = doc.get("analysis", {})
 
     def arr(name: str, default: np.ndarray) -> np.ndarray:
@@ -83,7 +90,8 @@ def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysi
 
     return Analysis(coords=arr("coords", coords), cluster_space=arr("cluster_space", coords), labels=labels,
                     outlier_scores=scores, membership=arr("membership", np.ones(n, np.float32)),
-                    isolation=arr("isolation", np.zeros(n, np.float32)), clusters=clusters,
+                    isolation=arr("isolation", np.zeros(n, np.float32)), clusters=groups,
+                    subclusters=subclusters, sublabels=sublabels,
                     params=meta.get("params", {}), stats=meta.get("stats", {}), warnings=meta.get("warnings", []),
                     outlier_threshold=float(meta.get("outlier_threshold", OUTLIER_THRESHOLD)))
 

@@ -131,6 +131,7 @@ def check_results_document(doc: dict[str, Any], path: Path | str) -> None:
         for key in ("size", "mtime_ns"):
             c.field(item, key, WHOLE, where)
         c.field(item, "cluster", WHOLE, where, required=False)
+        c.field(item, "subcluster", WHOLE, where, required=False)
         for key in ("caption_of", "snippet", "raw"):
             c.field(item, key, _or_null(TEXT), where, required=False)
         meta = c.field(item, "meta", _or_null(OBJECT), where, required=False) or {}
@@ -152,6 +153,7 @@ def check_results_document(doc: dict[str, Any], path: Path | str) -> None:
         c.each(cluster, "representatives", TEXT, where)
         c.field(cluster, "cohesion", NUMBER, where, required=False)
         c.field(cluster, "named_by", TEXT, where, required=False)
+        c.field(cluster, "parent", _or_null(WHOLE), where, required=False)
     _check_groups_agree(c, items, c.each(doc, "clusters", OBJECT, ""))
     analysis = c.field(doc, "analysis", OBJECT, "", required=False) or {}
     for key in ("params", "stats"):
@@ -176,18 +178,29 @@ def check_results_document(doc: dict[str, Any], path: Path | str) -> None:
 
 
 def _check_groups_agree(c: _Checker, items: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> None:
-    """Group ids are unique, sizes are counts, and every grouped item belongs to a listed group (-1: none)."""
+    """Group ids are unique, sizes are counts, every grouped item belongs to a listed group (-1: none), a
+    sub-group's parent is a group (not a sub-group), and an item's sub-group belongs to the item's group."""
     ids: set[int] = set()
+    parents: dict[int, int] = {}
     for i, cluster in enumerate(clusters):
         if cluster["id"] < 0 or cluster["id"] in ids:
             raise c.fail(f"clusters[{i}].id {cluster['id']} is {'negative' if cluster['id'] < 0 else 'used twice'}")
         if cluster["size"] < 0:
             raise c.fail(f"clusters[{i}].size must not be negative")
         ids.add(cluster["id"])
+        if cluster.get("parent") is not None:
+            parents[cluster["id"]] = cluster["parent"]
+    groups = ids - set(parents)
+    for sub, parent in parents.items():
+        if parent not in groups:
+            raise c.fail(f"sub-group {sub} has parent {parent}, which is not a group in clusters")
     for i, item in enumerate(items):
         label = item.get("cluster", -1)
-        if label != -1 and label not in ids:
+        if label != -1 and label not in groups:
             raise c.fail(f"items[{i}].cluster is {label}, but there is no group {label} in clusters")
+        sub = item.get("subcluster", -1)
+        if sub != -1 and parents.get(sub, None) != label:
+            raise c.fail(f"items[{i}].subcluster is {sub}, but that is not a sub-group of its group {label}")
 
 
 def load_results(path: Path) -> Any:
