@@ -28,6 +28,7 @@ import numpy as np
 
 from desktop_app.core.cache import EmbeddingCache
 from desktop_app.core.cluster import (
+    NEIGHBOURS,
     ClusterSpace,
     assign_noise_to_nearest,
     clusterer_params,
@@ -110,6 +111,7 @@ class Analysis:
     # the sub-group of every item (-1: none). A group has either no sub-groups or at least two.
     subclusters: list[ClusterInfo] = field(default_factory=list)
     sublabels: np.ndarray | None = None
+    neighbours: np.ndarray | None = field(default=None, repr=False)  # (n, k) nearest rows, itself first
     # Kept so re-clustering can name new groups without loading the model again.
     _concepts: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
 
@@ -263,6 +265,11 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
     isolation, _ = _reduced_space("isolation", lambda: isolation_scores(shared.neighbours(k + 1), k), shared, ids,
                                   cache, {"model": model_key, "k": k}, settings.relayout, extendable=False)
     timings["isolation"] = time.perf_counter() - t
+    t = time.perf_counter()
+    knn, _ = _reduced_space("neighbours", lambda: shared.neighbours(NEIGHBOURS).indices.astype(np.float32), shared,
+                            ids, cache, {"model": model_key, "k": NEIGHBOURS}, settings.relayout, extendable=False)
+    neighbours = knn.astype(np.int64)
+    timings["neighbours"] = time.perf_counter() - t
     cancel.raise_if_cancelled()
     yield ProgressEvent("layout", 2, 2, f"clustering space {how_space}")
 
@@ -276,7 +283,7 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
 
     yield ProgressEvent("cluster", 0, 1, f"finding groups ({clusterer.name})")
     analysis = _cluster_and_name(x, kinds, texts, coords, space, isolation[:, 0], clusterer, settings, concepts,
-                                 timings)
+                                 timings, neighbours)
     analysis.params.update(display=display_params, cluster_space=space_params)
     analysis.stats.update(layout=how_display, cluster_space_source=how_space,
                           seconds=round(time.perf_counter() - started, 3))
@@ -297,7 +304,7 @@ def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], tex
     model = make_clusterer(clusterer, seed, **settings.cluster_params)
     timings: dict[str, float] = {}
     result = _cluster_and_name(normalise(vectors), kinds, texts, analysis.coords, analysis.cluster_space,
-                               analysis.isolation, model, settings, analysis._concepts, timings)
+                               analysis.isolation, model, settings, analysis._concepts, timings, analysis.neighbours)
     result.params.update({k: v for k, v in analysis.params.items() if k in ("display", "cluster_space")})
     result.stats.update({k: v for k, v in analysis.stats.items() if k in ("layout", "cluster_space_source")})
     return result
@@ -305,9 +312,10 @@ def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], tex
 
 def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str | None], coords: np.ndarray,
                       space: np.ndarray, isolation: np.ndarray, clusterer: Any, settings: AnalysisSettings,
-                      concepts: tuple[list[str], np.ndarray] | None, timings: dict[str, float]) -> Analysis:
+                      concepts: tuple[list[str], np.ndarray] | None, timings: dict[str, float],
+                      neighbours: np.ndarray | None = None) -> Analysis:
     t = time.perf_counter()
-    clustering = clusterer.fit(ClusterSpace(space, x))
+    clustering = clusterer.fit(ClusterSpace(space, x, neighbours))
     labels = clustering.labels
     if settings.assign_noise:
         labels = assign_noise_to_nearest(space, labels)
@@ -331,7 +339,7 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
                       clusters=clusters, params=params,
                       stats={"timings": {k: round(v, 3) for k, v in timings.items()}},
                       warnings=list(clustering.warnings), outlier_threshold=settings.outlier_threshold,
-                      subclusters=subclusters, sublabels=sublabels, _concepts=concepts)
+                      subclusters=subclusters, sublabels=sublabels, neighbours=neighbours, _concepts=concepts)
     for name, arr in (("coords", result.coords), ("cluster_space", result.cluster_space),
                       ("outlier_scores", result.outlier_scores), ("membership", result.membership)):
         if not np.all(np.isfinite(arr)):  # never hand NaN to the map or the document

@@ -49,6 +49,7 @@ def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
         "membership": analysis.membership,
         "isolation": analysis.isolation,
         "centroids": np.stack([c.centroid for c in every]) if every else np.zeros((0, dim), np.float32),
+        **({"neighbours": analysis.neighbours.astype(np.int32)} if analysis.neighbours is not None else {}),
     }
 
 
@@ -88,10 +89,16 @@ def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysi
                               f"{value.shape} for {n} items (run 'photoatlas analyze' again)")
         return value
 
+    neighbours = arrays.get("neighbours")
+    if neighbours is not None and (neighbours.ndim != 2 or len(neighbours) != n or neighbours.dtype.kind not in "iu"
+                                   or (neighbours.size and (neighbours.min() < 0 or neighbours.max() >= n))):
+        raise BadArgument(f"the vectors file does not belong to this document: neighbours is {neighbours.dtype} of "
+                          f"shape {neighbours.shape} for {n} items (run 'photoatlas analyze' again)")
     return Analysis(coords=arr("coords", coords), cluster_space=arr("cluster_space", coords), labels=labels,
                     outlier_scores=scores, membership=arr("membership", np.ones(n, np.float32)),
                     isolation=arr("isolation", np.zeros(n, np.float32)), clusters=groups,
                     subclusters=subclusters, sublabels=sublabels,
+                    neighbours=None if neighbours is None else neighbours.astype(np.int64),
                     params=meta.get("params", {}), stats=meta.get("stats", {}), warnings=meta.get("warnings", []),
                     outlier_threshold=float(meta.get("outlier_threshold", OUTLIER_THRESHOLD)))
 

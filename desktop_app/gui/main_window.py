@@ -595,7 +595,7 @@ class MainWindow(QMainWindow):
         if name == "events":
             return {}
         if name == "hdbscan":
-            return {"min_cluster_size": value} if value else {}
+            return {"min_samples": value} if value else {}
         if name == "kmeans":
             return {"k": value if value else "auto"}
         return {"k": value} if value else {}
@@ -604,9 +604,11 @@ class MainWindow(QMainWindow):
         name = self.clusterer_box.currentData()
         self._prompts_action.setVisible(name == "prompts")
         self._param_action.setVisible(name not in REGROUPINGS)
-        self.param_label.setText({"hdbscan": "  min size ", "prompts": "  ", "events": ""}.get(name, "  groups "))
-        self.param_box.setToolTip("Smallest group HDBSCAN may form (auto grows with the library)"
-                                  if name == "hdbscan" else "Number of groups (auto: the best silhouette)")
+        self.param_label.setText({"hdbscan": "  coarseness ", "prompts": "  ", "events": ""}.get(name, "  groups "))
+        self.param_box.setToolTip("How coarsely HDBSCAN reads the library (its min_samples): auto is chosen from "
+                                  "the data; higher makes fewer, larger groups"
+                                  if name == "hdbscan" else "Number of groups (auto for K-Means: as many as HDBSCAN "
+                                  "finds)")
         self.param_box.setMinimum(0 if name != "hdbscan" else 0)
         self._recluster_timer.start()
 
