@@ -91,10 +91,9 @@ def _space_comparison(x, y) -> dict:
     import hdbscan
     from sklearn.metrics import adjusted_rand_score
 
-    from desktop_app.core.cluster import default_min_cluster_size
     from desktop_app.core.layout import pca_space
 
-    mcs = default_min_cluster_size(len(x))
+    mcs = max(3, round(len(x) ** 0.5 / 3))  # the min_cluster_size this comparison was first measured with
     started = time.perf_counter()
     labels = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=max(1, mcs // 2)).fit_predict(pca_space(x))
     return {"pca50_hdbscan_s": round(time.perf_counter() - started, 2),

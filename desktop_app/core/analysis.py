@@ -356,7 +356,7 @@ def _subgroups(clustering: Any, renamed: dict[int, int], clusters: list[ClusterI
     if clustering.sub_labels is None or not clustering.sub_parents:
         return [], None
     sublabels = np.full(len(labels), -1, np.int64)
-    subclusters: list[ClusterInfo] = []
+    families: list[tuple[ClusterInfo, list[int]]] = []
     next_id = max((c.id for c in clusters), default=-1) + 1
     for group in clusters:
         own = [s for s, p in enumerate(clustering.sub_parents) if renamed.get(p) == group.id]
@@ -365,14 +365,18 @@ def _subgroups(clustering: Any, renamed: dict[int, int], clusters: list[ClusterI
         own = sorted((s for s in own if sizes[s] > 0), key=lambda s: -sizes[s])
         if len(own) < 2:
             continue
-        children = []
+        ids = []
         for s in own:
-            rows = (clustering.sub_labels == s) & (labels == group.id)
-            sublabels[rows] = next_id
-            info = describe_clusters(x, np.where(rows, next_id, -1))[0]
-            info.parent = group.id
-            children.append(info)
+            sublabels[(clustering.sub_labels == s) & (labels == group.id)] = next_id
+            ids.append(next_id)
             next_id += 1
+        families.append((group, ids))
+    described = {c.id: c for c in describe_clusters(x, sublabels)}  # one pass for every sub-group
+    subclusters: list[ClusterInfo] = []
+    for group, ids in families:
+        children = [described[i] for i in ids]
+        for child in children:
+            child.parent = group.id
         if concepts is not None:
             for child, name in zip(children, zero_shot_names(np.stack([c.centroid for c in children]), concepts[0],
                                                              concepts[1])):

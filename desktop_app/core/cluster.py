@@ -1,14 +1,17 @@
 """Clusterers: HDBSCAN, K-Means, agglomerative, DBSCAN (and "none"), each a config + an implementation.
 
-They run on a ``ClusterSpace``: the items' normalised CLIP vectors plus a reduced space made for
-clustering (PCA to 50, then UMAP to 10 dimensions with ``min_dist=0`` so groups pack tightly — see
-docs/ANALYSIS.md for why, and what it changes). Density and centroid methods work in the reduced space;
-DBSCAN's ``eps`` is a cosine distance, so it runs on the normalised vectors.
+They run on a ``ClusterSpace``: the items' normalised CLIP vectors, each item's nearest neighbours, and a
+reduced space made for clustering (PCA to 50, then UMAP to 10 dimensions with ``min_dist=0`` so groups pack
+tightly). HDBSCAN, the default, works on the neighbour graph of the vectors themselves (a 3-picture series
+survives there; UMAP glues it onto a bigger group), chooses its density smoothing from the data and joins
+groups that belong together into families: groups within groups. K-Means and agglomerative work in the
+reduced space; DBSCAN's ``eps`` is a cosine distance, so it runs on the normalised vectors. docs/ANALYSIS.md
+says why and what was measured.
 
 Every clusterer returns a ``Clustering``: labels (-1 = noise), an outlier score in [0, 1] per item and a
-membership strength in [0, 1]; HDBSCAN also returns groups within groups (see ``families``). HDBSCAN supplies GLOSH outlier scores itself; for the others the score is
-``1 - median_distance / distance`` to the item's cluster centroid, the same shape as GLOSH (0 for a typical
-member, 0.5 at twice the typical distance, towards 1 far away).
+membership strength in [0, 1]. The outlier score is ``1 - median_distance / distance`` to the item's group
+centroid in the reduced space (0 for a typical member, 0.5 at twice the typical distance, towards 1 far
+away); ungrouped items are scored against the nearest group.
 """
 
 from __future__ import annotations
@@ -142,6 +145,7 @@ class HDBSCANClusterer(_Clusterer):
 
 
 NEIGHBOURS = 15  # as the map's UMAP graph, so an analysis computes the neighbours once
+ISLAND_CANDIDATES = 16
 
 
 def neighbour_graph(vectors: np.ndarray, neighbours: np.ndarray | None) -> Any:
@@ -152,8 +156,8 @@ def neighbour_graph(vectors: np.ndarray, neighbours: np.ndarray | None) -> Any:
     neighbours: it sees a 3-picture series that the 10-D clustering space (UMAP pulls every point towards
     15 neighbours) glues onto a bigger group, and it runs in a second at 10k items, where HDBSCAN over all
     pairs in 50 dimensions took 11 s per setting. Parts of the graph that no neighbour links (islands of
-    similar pictures) are joined by their closest pair of pictures, found among the 3 nearest islands by
-    centroid, so the tree above them keeps real distances.
+    similar pictures) are joined to the 3 nearest islands (by centroid) through their closest pair of
+    pictures (among the 16 of each nearest the other's centre), so the tree above them keeps real distances.
     """
     from scipy import sparse
     from scipy.sparse import csgraph
@@ -167,7 +171,9 @@ def neighbour_graph(vectors: np.ndarray, neighbours: np.ndarray | None) -> Any:
     rows = np.repeat(np.arange(n), idx.shape[1])
     # Distances on the full vectors, whatever space found the neighbours. Zero (exact duplicates) would read
     # as "no edge" in a sparse matrix.
-    d = np.linalg.norm(vectors[rows] - vectors[idx.ravel()], axis=1)
+    # Column by column: one (n, D) gather at a time instead of k of them at once (100k x 14 x 512 floats).
+    sims = np.stack([np.einsum("ij,ij->i", vectors, vectors[idx[:, j]]) for j in range(idx.shape[1])], axis=1)
+    d = np.sqrt(np.clip(2.0 - 2.0 * sims.astype(np.float64), 0.0, 4.0)).ravel()
     graph = sparse.csr_matrix((np.maximum(d, 1e-9), (rows, idx.ravel())), shape=(n, n))
     graph = graph.maximum(graph.T).tocsr()
     count, component = csgraph.connected_components(graph, directed=False)
@@ -190,10 +196,13 @@ def _join_islands(graph: Any, vectors: np.ndarray, component: np.ndarray, count:
     values: list[float] = []
     for a in range(count):
         for b in nearest[a]:
-            d = cdist(vectors[members[a]], vectors[members[b]])
+            # The closest pair is looked for among the few members of each island nearest the other's centre.
+            ma = members[a][np.argsort(vectors[members[a]] @ -centroids[b])[:ISLAND_CANDIDATES]]
+            mb = members[b][np.argsort(vectors[members[b]] @ -centroids[a])[:ISLAND_CANDIDATES]]
+            d = cdist(vectors[ma], vectors[mb])
             i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-            rows += [int(members[a][i]), int(members[b][j])]
-            cols += [int(members[b][j]), int(members[a][i])]
+            rows += [int(ma[i]), int(mb[j])]
+            cols += [int(mb[j]), int(ma[i])]
             values += [max(float(d[i, j]), 1e-9)] * 2
     graph = graph.maximum(sparse.csr_matrix((values, (rows, cols)), shape=(n, n))).tocsr()
     count, component = csgraph.connected_components(graph, directed=False)
@@ -210,7 +219,7 @@ def _hdbscan(graph: Any, mcs: int, ms: int, selection: str) -> Any:
 
     n = graph.shape[0]
     # min_samples counts the point itself; each row holds at least NEIGHBOURS - 1 others.
-    fewest = int(np.diff(graph.indptr).min(initial=1))
+    fewest = int(np.diff(graph.indptr).min()) if n else 1
     return HDBSCAN(min_cluster_size=mcs, min_samples=max(1, min(ms, fewest, n - 1)), metric="precomputed",
                    cluster_selection_method=selection, copy=True).fit(graph)
 
@@ -240,13 +249,15 @@ def choose_min_samples(graph: Any, vectors: np.ndarray, mcs: int, selection: str
     ``grouping_quality``; returns the fitted model and the value.
 
     ``min_cluster_size`` stays at the smallest group a user wants to see (3 pictures), so small series are
-    found; how finely density is read decides whether a big shoot is one group or splinters, and that is
-    chosen per library: on generated libraries the best value ranged from 1 to 6 and a step off it cost up
-    to 0.2 ARI, a cliff no fixed default sits safely next to.
+    found, and ``min_samples`` stays below it (see the loop); within that, how finely density is read decides
+    whether a big shoot is one group or splinters, and the data decides. Splinters of one kind are joined
+    again by ``families``.
     """
     best: tuple[float, int, Any] | None = None
     n = graph.shape[0]
-    for ms in MIN_SAMPLES_CANDIDATES:
+    # A density read over more neighbours than the smallest group has members (itself excluded) would measure
+    # a 3-picture series by pictures outside it and fold it into its neighbour: min_samples < min_cluster_size.
+    for ms in [m for m in MIN_SAMPLES_CANDIDATES if m < mcs] or [1]:
         if ms >= n:
             break
         model = _hdbscan(graph, mcs, ms, selection)
@@ -263,10 +274,10 @@ def families(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
 
     Groups are linked (average linkage on their centroids' cosine distances) while they are at least
     ``FAMILY_CLOSENESS`` times closer than the library's groups typically are to each other (the median
-    distance between centroids, counting anything unrelated (similarity <= 0) as distance 1): a wedding's ceremony, portraits and dinner, or two bursts of one subject,
-    are far closer to each other than to the rest of a library. Returns the parents' labels (a group alone
-    is its own parent), the sub-group label of every item (-1: none) and each sub-group's parent; only
-    parents with two or more groups have sub-groups.
+    distance between centroids, counting anything unrelated, similarity <= 0, as distance 1): a wedding's
+    ceremony, portraits and dinner, or two bursts of one subject, are far closer to each other than to the
+    rest of a library. Returns the parents' labels (a group alone is its own parent), the sub-group label of
+    every item (-1: none) and each sub-group's parent; only parents with two or more groups have sub-groups.
     """
     n = len(labels)
     ids = [int(c) for c in np.unique(labels) if c >= 0]

@@ -24,7 +24,8 @@ from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.pipeline import EmbedSettings, drive, run_analysis
 from desktop_app.core.validate import load_results
 
-KINDS = [("red", "square"), ("green", "circle"), ("green", "square"), ("green", "triangle"), ("blue", "square"), ("yellow", "triangle"), ("purple", "circle"), ("purple", "triangle"),
+KINDS = [("red", "square"), ("green", "circle"), ("green", "square"), ("green", "triangle"), ("blue", "square"),
+         ("yellow", "triangle"), ("purple", "circle"), ("purple", "triangle"),
          ("orange", "circle"), ("orange", "square"), ("orange", "triangle")]
 SIZES = [int(s) for s in np.round(np.geomspace(3, 60, len(KINDS)))]  # 3, 4, 5, 8, ... 60
 ONE_OFFS = [("red", "circle"), ("yellow", "square"), ("blue", "triangle")]
