@@ -114,6 +114,8 @@ class Analysis:
     neighbours: np.ndarray | None = field(default=None, repr=False)  # (n, k) nearest rows, itself first
     # Kept so re-clustering can name new groups without loading the model again.
     _concepts: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
+    # Kept so re-clustering neither rebuilds the neighbour graph nor chooses HDBSCAN's settings again.
+    _space: ClusterSpace | None = field(default=None, repr=False)
 
     @property
     def outliers(self) -> np.ndarray:
@@ -304,7 +306,8 @@ def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], tex
     model = make_clusterer(clusterer, seed, **settings.cluster_params)
     timings: dict[str, float] = {}
     result = _cluster_and_name(normalise(vectors), kinds, texts, analysis.coords, analysis.cluster_space,
-                               analysis.isolation, model, settings, analysis._concepts, timings, analysis.neighbours)
+                               analysis.isolation, model, settings, analysis._concepts, timings, analysis.neighbours,
+                               analysis._space)
     result.params.update({k: v for k, v in analysis.params.items() if k in ("display", "cluster_space")})
     result.stats.update({k: v for k, v in analysis.stats.items() if k in ("layout", "cluster_space_source")})
     return result
@@ -313,9 +316,12 @@ def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], tex
 def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str | None], coords: np.ndarray,
                       space: np.ndarray, isolation: np.ndarray, clusterer: Any, settings: AnalysisSettings,
                       concepts: tuple[list[str], np.ndarray] | None, timings: dict[str, float],
-                      neighbours: np.ndarray | None = None) -> Analysis:
+                      neighbours: np.ndarray | None = None, previous: ClusterSpace | None = None) -> Analysis:
     t = time.perf_counter()
-    clustering = clusterer.fit(ClusterSpace(space, x, neighbours))
+    cluster_space = ClusterSpace(space, x, neighbours)
+    if previous is not None and len(previous) == len(x) and previous.reduced is space:
+        cluster_space.graph, cluster_space.auto_min_samples = previous.graph, previous.auto_min_samples
+    clustering = clusterer.fit(cluster_space)
     labels = clustering.labels
     if settings.assign_noise:
         labels = assign_noise_to_nearest(space, labels)
@@ -339,7 +345,8 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
                       clusters=clusters, params=params,
                       stats={"timings": {k: round(v, 3) for k, v in timings.items()}},
                       warnings=list(clustering.warnings), outlier_threshold=settings.outlier_threshold,
-                      subclusters=subclusters, sublabels=sublabels, neighbours=neighbours, _concepts=concepts)
+                      subclusters=subclusters, sublabels=sublabels, neighbours=neighbours, _concepts=concepts,
+                      _space=cluster_space)
     for name, arr in (("coords", result.coords), ("cluster_space", result.cluster_space),
                       ("outlier_scores", result.outlier_scores), ("membership", result.membership)):
         if not np.all(np.isfinite(arr)):  # never hand NaN to the map or the document

@@ -36,6 +36,13 @@ class ClusterSpace:
     reduced: np.ndarray
     vectors: np.ndarray
     neighbours: np.ndarray | None = None
+    graph: Any = None  # the sparse neighbour graph, built on first need and kept for re-clustering
+    auto_min_samples: dict[int, int] = field(default_factory=dict)  # min_cluster_size -> choice made before
+
+    def neighbour_graph(self) -> Any:
+        if self.graph is None:
+            self.graph = neighbour_graph(self.vectors, self.neighbours)
+        return self.graph
 
     def __len__(self) -> int:
         return len(self.reduced)
@@ -127,11 +134,15 @@ class HDBSCANClusterer(_Clusterer):
     def _fit(self, space: ClusterSpace) -> Clustering:
         n = len(space)
         mcs = max(2, min(int(self.config.min_cluster_size), n))
-        graph = neighbour_graph(space.vectors, space.neighbours)
+        graph = space.neighbour_graph()
         chosen: dict[str, Any] = {}
-        if self.config.min_samples is None:
+        if self.config.min_samples is None and mcs in space.auto_min_samples:
+            # Same vectors, same graph: the choice made at the first clustering still holds (re-clustering fast).
+            chosen["min_samples"] = space.auto_min_samples[mcs]
+            model = _hdbscan(graph, mcs, chosen["min_samples"], self.config.selection)
+        elif self.config.min_samples is None:
             model, ms = choose_min_samples(graph, space.vectors, mcs, self.config.selection, self.seed)
-            chosen["min_samples"] = ms
+            chosen["min_samples"] = space.auto_min_samples[mcs] = ms
         else:
             model = _hdbscan(graph, mcs, int(self.config.min_samples), self.config.selection)
         labels = np.asarray(model.labels_, np.int64)

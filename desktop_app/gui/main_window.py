@@ -526,7 +526,7 @@ class MainWindow(QMainWindow):
         self._show_analysis(refit=True)
         s = result.stats
         self._idle(f"{s['items']:,} items ({s['embedded']:,} read now, {s['from_cache']:,} from cache, "
-                   f"{s['skipped']:,} skipped) · {len(self.analysis.clusters)} groups · {s['seconds']:.1f} s")
+                   f"{s['skipped']:,} skipped) · {_groups_text(self.analysis)} · {s['seconds']:.1f} s")
         self.library.show_library(self.folders, [i.path for i in result.items], result.skipped)
         used = self.base.params.get("clusterer", {})
         if used.get("name") != self.clusterer_box.currentData() or any(
@@ -580,7 +580,7 @@ class MainWindow(QMainWindow):
         def done(analysis: Analysis) -> None:
             self.base = analysis
             self._show_analysis()
-            self._idle(f"{len(self.analysis.clusters)} groups")
+            self._idle(_groups_text(self.analysis))
 
         self._start(job, done, "Finding groups")
 
@@ -1137,3 +1137,9 @@ def application() -> QApplication:
         app.setWindowIcon(icon)
         app.setDesktopFileName("photoatlas")  # Wayland/X11 match the window to photoatlas.desktop's icon
     return app  # type: ignore[return-value]
+
+
+def _groups_text(analysis: Analysis) -> str:
+    """"12 groups", or "12 groups (3 with sub-groups)" where groups open into sub-groups."""
+    families = len({c.parent for c in analysis.subclusters})
+    return f"{len(analysis.clusters)} groups" + (f" ({families} with sub-groups)" if families else "")
