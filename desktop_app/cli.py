@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hdbscan's density smoothing: higher makes fewer, larger groups (default: chosen per "
                             "library, see docs/ANALYSIS.md)")
     group.add_argument("--no-subgroups", action="store_true",
-                       help="do not open groups into sub-groups (hdbscan)")
+                       help="hdbscan: keep groups that belong together as separate groups instead of joining "
+                            "them into one group with sub-groups")
     group.add_argument("--eps", type=float, default=None,
                        help="dbscan: cosine distance within which items are neighbours (default 0.15)")
     group.add_argument("--assign-noise", action="store_true",

@@ -57,7 +57,7 @@ from desktop_app.core.progress import CancelToken, ProgressEvent
 LAYOUT_VERSION = 1  # bump when a change in this module changes coordinates, so stale layouts aren't reused
 CLUSTER_SPACE = {"name": "umap", "n_components": 10, "n_neighbors": 15, "min_dist": 0.0, "n_epochs": 100}
 OUTLIER_THRESHOLD = 0.75  # score from which an item is flagged for review (see docs/ANALYSIS.md)
-ISOLATION_NEIGHBOURS = 5
+ISOLATION_NEIGHBOURS = 2  # a 3-picture series has two close neighbours; a one-off has none
 REPRESENTATIVES = 5
 EXTEND_MIN_OVERLAP = 0.5  # extend an old layout when at least half of today's items were in it
 ISOLATE_ABOVE = 24  # items: from here UMAP / t-SNE really run (and numba compiles) — in the helper process
@@ -264,13 +264,18 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
     timings["cluster_space"] = time.perf_counter() - t
     t = time.perf_counter()
     k = ISOLATION_NEIGHBOURS
-    isolation, _ = _reduced_space("isolation", lambda: isolation_scores(shared.neighbours(k + 1), k), shared, ids,
-                                  cache, {"model": model_key, "k": k}, settings.relayout, extendable=False)
+    # One neighbour search serves isolation and the clustering graph (~25 s at 100k: never twice).
+    isolation, _ = _reduced_space("isolation", lambda: isolation_scores(shared.neighbours(max(k + 1, NEIGHBOURS)), k),
+                                  shared, ids, cache, {"model": model_key, "k": k}, settings.relayout,
+                                  extendable=False)
     timings["isolation"] = time.perf_counter() - t
     t = time.perf_counter()
-    knn, _ = _reduced_space("neighbours", lambda: shared.neighbours(NEIGHBOURS).indices.astype(np.float32), shared,
-                            ids, cache, {"model": model_key, "k": NEIGHBOURS}, settings.relayout, extendable=False)
-    neighbours = knn.astype(np.int64)
+    neighbours = None
+    if n:  # an empty layout would be stored with no columns, which the cache cannot read back
+        knn, _ = _reduced_space("neighbours", lambda: shared.neighbours(NEIGHBOURS).indices.astype(np.float32),
+                                shared, ids, cache, {"model": model_key, "k": NEIGHBOURS}, settings.relayout,
+                                extendable=False)
+        neighbours = knn.astype(np.int64)
     timings["neighbours"] = time.perf_counter() - t
     cancel.raise_if_cancelled()
     yield ProgressEvent("layout", 2, 2, f"clustering space {how_space}")
@@ -318,9 +323,12 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
                       concepts: tuple[list[str], np.ndarray] | None, timings: dict[str, float],
                       neighbours: np.ndarray | None = None, previous: ClusterSpace | None = None) -> Analysis:
     t = time.perf_counter()
+    if neighbours is None and len(x) > 1:
+        # A results document from before neighbours were stored: found as analyze finds them, and kept.
+        neighbours = nearest_neighbours(pca_space(x), NEIGHBOURS).indices
     cluster_space = ClusterSpace(space, x, neighbours)
     if previous is not None and len(previous) == len(x) and previous.reduced is space:
-        cluster_space.graph, cluster_space.auto_min_samples = previous.graph, previous.auto_min_samples
+        cluster_space.graphs, cluster_space.auto_choices = previous.graphs, previous.auto_choices
     clustering = clusterer.fit(cluster_space)
     labels = clustering.labels
     if settings.assign_noise:
@@ -337,7 +345,7 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
               "outlier_threshold": settings.outlier_threshold}
     if clustering.chosen:
         params["chosen"] = dict(clustering.chosen)
-    # An outlier is either a straggler of its group (GLOSH / centroid distance, in the clustering space) or
+    # An outlier is either a straggler of its group (centroid distance, in the clustering space) or
     # a lone item unlike anything else (isolation, measured before UMAP could hide it).
     outlier_scores = np.maximum(clustering.outlier_scores, isolation).astype(np.float32)
     result = Analysis(coords=coords, cluster_space=space, labels=labels, outlier_scores=outlier_scores,
@@ -365,8 +373,12 @@ def _subgroups(clustering: Any, renamed: dict[int, int], clusters: list[ClusterI
     sublabels = np.full(len(labels), -1, np.int64)
     families: list[tuple[ClusterInfo, list[int]]] = []
     next_id = max((c.id for c in clusters), default=-1) + 1
+    subs_of: dict[int, list[int]] = {}
+    for sub, parent in enumerate(clustering.sub_parents):
+        if parent in renamed:
+            subs_of.setdefault(renamed[parent], []).append(sub)
     for group in clusters:
-        own = [s for s, p in enumerate(clustering.sub_parents) if renamed.get(p) == group.id]
+        own = subs_of.get(group.id, [])
         # Items moved by --assign-noise or cleared as noise keep no sub-group.
         sizes = {s: int(((clustering.sub_labels == s) & (labels == group.id)).sum()) for s in own}
         own = sorted((s for s in own if sizes[s] > 0), key=lambda s: -sizes[s])
@@ -385,8 +397,12 @@ def _subgroups(clustering: Any, renamed: dict[int, int], clusters: list[ClusterI
         for child in children:
             child.parent = group.id
         if concepts is not None:
-            for child, name in zip(children, zero_shot_names(np.stack([c.centroid for c in children]), concepts[0],
-                                                             concepts[1])):
+            # Distinct among siblings and from the group's own name ("bread" > "bread" says nothing).
+            taken = set(group.name.split(", "))  # a group named "beach, sunset" took both concepts
+            keep = [i for i, concept in enumerate(concepts[0]) if concept not in taken]
+            names = zero_shot_names(np.stack([c.centroid for c in children]), [concepts[0][i] for i in keep],
+                                    concepts[1][keep])
+            for child, name in zip(children, names):
                 child.name, child.named_by = name, "vocabulary"
         subclusters += children
     return subclusters, (sublabels if subclusters else None)

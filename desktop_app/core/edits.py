@@ -33,9 +33,16 @@ class GroupEdits:
     # -- recording ---------------------------------------------------------------------------------
     def rename(self, analysis: Analysis, paths: list[str], cluster_id: int, name: str) -> None:
         """Name a group or a sub-group (``cluster_id`` may be either)."""
-        old = analysis.cluster(cluster_id).name
+        renamed = analysis.cluster(cluster_id)
+        old = renamed.name
         members = frozenset(paths[i] for i in analysis.members(cluster_id))
-        self.renames = [(n, m) for n, m in self.renames if n != old and m != members] + [(name, members)]
+        # Forget earlier names of this very group (the ones that land on it today), not every entry that bears
+        # its old name: a sub-group may share its name with its group.
+        self.renames = [(n, m) for n, m in self.renames
+                        if m != members and not (n == old and _lands_on(analysis, paths, m) == cluster_id)]
+        self.renames.append((name, members))
+        if renamed.parent is not None:
+            return  # moves and hidden groups name top-level groups, which a sub-group may share its name with
         self.assignments = {p: (name if g == old else g) for p, g in self.assignments.items()}
         if old in self.hidden:
             self.hidden.discard(old)
@@ -114,19 +121,36 @@ def apply_edits(analysis: Analysis, vectors: np.ndarray, paths: list[str], edits
         c.named_by = "user" if c.id in by_user else previous.get(c.id, c).named_by
     subclusters: list[ClusterInfo] = []
     if sublabels is not None:
-        for group in clusters:
-            kids = [c for c in analysis.subclusters if c.parent == group.id and (sublabels == c.id).any()]
-            if len(kids) < 2:  # a group has no sub-groups or at least two
-                sublabels[np.isin(sublabels, [k.id for k in kids])] = -1
-                continue
-            for kid in kids:
-                info = describe_clusters(vectors, np.where(sublabels == kid.id, kid.id, -1))[0]
-                info.parent, info.name = group.id, names.get(kid.id, kid.name)
-                info.named_by = "user" if kid.id in by_user else kid.named_by
-                subclusters.append(info)
-        sublabels[~np.isin(sublabels, [c.id for c in subclusters])] = -1
+        present = set(np.unique(sublabels[sublabels >= 0]).tolist())
+        kids_of: dict[int, list[ClusterInfo]] = {}
+        for kid in analysis.subclusters:
+            if kid.id in present:
+                kids_of.setdefault(int(kid.parent), []).append(kid)
+        kept = [kid for group in clusters for kid in kids_of.get(group.id, []) if len(kids_of[group.id]) >= 2]
+        sublabels[~np.isin(sublabels, [k.id for k in kept])] = -1  # a group has no sub-groups or at least two
+        described = {c.id: c for c in describe_clusters(vectors, sublabels)}  # one pass, not one per sub-group
+        for kid in kept:
+            info = described[kid.id]
+            info.parent, info.name = kid.parent, names.get(kid.id, kid.name)
+            info.named_by = "user" if kid.id in by_user else kid.named_by
+            subclusters.append(info)
     return replace(analysis, labels=labels, clusters=clusters, subclusters=subclusters,
                    sublabels=sublabels if subclusters else None)
+
+
+def _lands_on(analysis: Analysis, paths: list[str], members: frozenset[str]) -> int | None:
+    """The group or sub-group sharing most members (Jaccard) with ``members``, as ``apply_edits`` matches."""
+    rows = {i for i, p in enumerate(paths) if p in members}
+    best, best_score = None, 0.0
+    candidates = {int(analysis.labels[i]) for i in rows}
+    if analysis.sublabels is not None:
+        candidates |= {int(analysis.sublabels[i]) for i in rows}
+    for cid in candidates - {-1}:
+        current = set(analysis.members(cid).tolist())
+        score = len(current & rows) / len(current | rows)
+        if score > best_score:
+            best, best_score = cid, score
+    return best
 
 
 def visible_clusters(clusters: list[ClusterInfo], edits: GroupEdits) -> list[ClusterInfo]:

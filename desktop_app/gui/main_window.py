@@ -884,7 +884,9 @@ class MainWindow(QMainWindow):
         self.clusterer_box.setCurrentIndex(max(0, self.clusterer_box.findData(project.analysis.clusterer)))
         self.prompts_edit.setText(", ".join(project.analysis.cluster_params.get("prompts", [])))
         self._clusterer_changed()
-        value = next(iter(project.analysis.cluster_params.values()), 0)
+        # By key: projects saved before "coarseness" hold HDBSCAN's min_cluster_size, which is not the same knob.
+        knob = "min_samples" if project.analysis.clusterer == "hdbscan" else "k"
+        value = project.analysis.cluster_params.get(knob, 0)
         self.param_box.setValue(value if isinstance(value, int) else 0)
         self.clusterer_box.blockSignals(False)
         self.param_box.blockSignals(False)

@@ -98,6 +98,19 @@ def test_tiny_libraries_never_fail(n: int, clusterer: str) -> None:
         assert (result.labels == 0).all()  # one or two photos are one group
 
 
+@pytest.mark.parametrize("n", [0, 2, 40])
+def test_a_cached_library_analysed_twice_reads_its_stored_spaces_back(n: int, tmp_path) -> None:
+    from desktop_app.core.cache import EmbeddingCache
+
+    x = np.random.default_rng(n).normal(size=(n, 32))
+    with EmbeddingCache(tmp_path) as cache:
+        first = drive(analyze(x, ["image"] * n, [None] * n, cache=cache))
+        again = drive(analyze(x, ["image"] * n, [None] * n, cache=cache))  # an empty library used to fail here
+    assert np.array_equal(first.labels, again.labels)
+    if n > 2:
+        assert again.stats["layout"] == "stored" and np.array_equal(first.neighbours, again.neighbours)
+
+
 def test_identical_items_form_one_group_without_nan() -> None:
     result = run(np.tile(np.arange(32, dtype=float), (30, 1)))
     assert (result.labels == 0).all() and len(result.clusters) == 1
