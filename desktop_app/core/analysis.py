@@ -37,7 +37,6 @@ from desktop_app.core.cluster import (
 )
 from desktop_app.core.isolated import run_isolated
 from desktop_app.core.layout import (
-    isolation_scores,
     make_reducer,
     nearest_neighbours,
     normalise,
@@ -101,7 +100,8 @@ class Analysis:
     labels: np.ndarray  # (n,) int64, -1 = noise
     outlier_scores: np.ndarray  # (n,) float32 in [0, 1]
     membership: np.ndarray  # (n,) float32 in [0, 1]
-    isolation: np.ndarray  # (n,) float32 in [0, 1]: how unlike its nearest neighbours (part of outlier_scores)
+    isolation: np.ndarray  # (n,) float32 in [0, 1]: how unlike its nearest neighbours, for its group (part of
+    #                        outlier_scores; see group_isolation)
     clusters: list[ClusterInfo]
     params: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
@@ -263,13 +263,6 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
                                       space_params, settings.relayout)
     timings["cluster_space"] = time.perf_counter() - t
     t = time.perf_counter()
-    k = ISOLATION_NEIGHBOURS
-    # One neighbour search serves isolation and the clustering graph (~25 s at 100k: never twice).
-    isolation, _ = _reduced_space("isolation", lambda: isolation_scores(shared.neighbours(max(k + 1, NEIGHBOURS)), k),
-                                  shared, ids, cache, {"model": model_key, "k": k}, settings.relayout,
-                                  extendable=False)
-    timings["isolation"] = time.perf_counter() - t
-    t = time.perf_counter()
     neighbours = None
     if n:  # an empty layout would be stored with no columns, which the cache cannot read back
         knn, _ = _reduced_space("neighbours", lambda: shared.neighbours(NEIGHBOURS).indices.astype(np.float32),
@@ -289,8 +282,8 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
         yield ProgressEvent("name", 1, 1, "vocabulary ready")
 
     yield ProgressEvent("cluster", 0, 1, f"finding groups ({clusterer.name})")
-    analysis = _cluster_and_name(x, kinds, texts, coords, space, isolation[:, 0], clusterer, settings, concepts,
-                                 timings, neighbours)
+    analysis = _cluster_and_name(x, kinds, texts, coords, space, np.zeros(n, np.float32), clusterer, settings,
+                                 concepts, timings, neighbours)
     analysis.params.update(display=display_params, cluster_space=space_params)
     analysis.stats.update(layout=how_display, cluster_space_source=how_space,
                           seconds=round(time.perf_counter() - started, 3))
@@ -346,7 +339,9 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
     if clustering.chosen:
         params["chosen"] = dict(clustering.chosen)
     # An outlier is either a straggler of its group (centroid distance, in the clustering space) or
-    # a lone item unlike anything else (isolation, measured before UMAP could hide it).
+    # a lone item unlike anything else (isolation, measured on the vectors, where UMAP cannot hide it).
+    if cluster_space.neighbours is not None:
+        isolation = group_isolation(x, cluster_space.neighbours, labels, settings.seed)
     outlier_scores = np.maximum(clustering.outlier_scores, isolation).astype(np.float32)
     result = Analysis(coords=coords, cluster_space=space, labels=labels, outlier_scores=outlier_scores,
                       membership=clustering.membership.astype(np.float32), isolation=isolation.astype(np.float32),
@@ -406,6 +401,41 @@ def _subgroups(clustering: Any, renamed: dict[int, int], clusters: list[ClusterI
                 child.name, child.named_by = name, "vocabulary"
         subclusters += children
     return subclusters, (sublabels if subclusters else None)
+
+
+def group_isolation(x: np.ndarray, neighbours: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """How lone each item is, in [0, 1], from the cosine distance to its 2nd nearest neighbour compared with
+    what is typical in its own group: the larger of ``1 - typical / own`` (0.75: four times as far) and where
+    it lies between typical (0) and the distance between unrelated pictures of this library (1; 0.75: three
+    quarters of the way to unrelated).
+
+    Typical is the median over the item's group (over the whole library for ungrouped items): pictures of a
+    3-picture series lie farther apart than those of a 60-picture shoot, and measured against the library's
+    median every picture of a short series read as lone. The 2nd neighbour, because a series of three has
+    two close neighbours and a one-off has none. Unrelated is the median distance of random pairs (at most
+    1: a negative similarity says no more than 0 does); a ratio such as "four times the typical distance"
+    cannot be reached where all distances lie between 0.2 and 0.7, as CLIP's do.
+    """
+    n = len(x)
+    if n < 3 or neighbours.shape[1] <= ISOLATION_NEIGHBOURS:
+        return np.zeros(n, np.float32)
+    other = neighbours[:, ISOLATION_NEIGHBOURS]
+    own = np.clip(1.0 - np.einsum("ij,ij->i", x, x[other]).astype(np.float64), 0.0, 2.0)
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n, 4000), rng.integers(0, n, 4000)
+    pairs = a != b
+    unrelated = min(1.0, float(np.median(1.0 - np.einsum("ij,ij->i", x[a[pairs]], x[b[pairs]])))) if pairs.any() \
+        else 1.0
+    typical = np.full(n, float(np.median(own)))
+    for g in np.unique(labels[labels >= 0]):
+        rows = np.nonzero(labels == g)[0]
+        if len(rows) >= 20:
+            typical[rows] = float(np.median(own[rows]))
+        elif len(rows) >= 3:  # small groups: the others' median, or a lone picture taken in sets its own bar
+            typical[rows] = [float(np.median(np.delete(own[rows], j))) for j in range(len(rows))]
+    towards_unrelated = (own - typical) / np.maximum(unrelated - typical, 1e-6)
+    times_typical = np.where(own > 1e-12, 1.0 - typical / np.maximum(own, 1e-12), 0.0)  # 0.75: 4x as far
+    return np.clip(np.maximum(towards_unrelated, times_typical), 0.0, 1.0).astype(np.float32)
 
 
 def describe_clusters(vectors: np.ndarray, labels: np.ndarray) -> list[ClusterInfo]:

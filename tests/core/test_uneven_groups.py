@@ -3,8 +3,9 @@
 A library shaped like a real one: kinds of 3 to 60 pictures, a few blurred twins, and one-off pictures of
 kinds seen nowhere else. The kinds are colour-and-shape classes the tiny model keeps apart (no two class
 centres closer than 0.52 cosine, measured; within a class pictures are ~0.95 alike; blue circles are left
-out because a few of them look like blue squares to it), so the groups are determined by the data and the
-assertions are exact.
+out because a few of them look like blue squares to it, and red circles are no one-offs because a few look
+like red squares), so the groups are determined by the data and the assertions are exact; checked on nine
+differently generated libraries.
 """
 
 import json
@@ -28,7 +29,7 @@ KINDS = [("red", "square"), ("green", "circle"), ("green", "square"), ("green", 
          ("yellow", "triangle"), ("purple", "circle"), ("purple", "triangle"),
          ("orange", "circle"), ("orange", "square"), ("orange", "triangle")]
 SIZES = [int(s) for s in np.round(np.geomspace(3, 60, len(KINDS)))]  # 3, 4, 5, 8, ... 60
-ONE_OFFS = [("red", "circle"), ("yellow", "square"), ("blue", "triangle")]
+ONE_OFFS = [("yellow", "circle"), ("yellow", "square"), ("blue", "triangle")]
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,9 @@ def test_defaults_find_small_series_and_big_shoots_alike(uneven) -> None:
     # ... and the pictures of kinds seen nowhere else stay out of the groups or are flagged for review.
     lone = ~real
     assert (analysis.outliers[lone] | (analysis.labels[lone] == -1)).all()
+    # A short series is a group, not three outliers (its pictures' 5th neighbours lie outside it; the 2nd don't).
+    smallest = f"{KINDS[SIZES.index(3)][0]} {KINDS[SIZES.index(3)][1]}"
+    assert not analysis.outliers[np.array([k == smallest for k in kinds])].any()
     assert analysis.params["chosen"]["min_samples"] >= 1  # chosen from the data, and recorded
     # Unrelated kinds never become one family (a kind that splintered may come back as one, with sub-groups).
     for sub in analysis.subclusters:
