@@ -37,7 +37,7 @@ class ClusterSpace:
     vectors: np.ndarray
     neighbours: np.ndarray | None = None
     graphs: dict[str, Any] = field(default_factory=dict)  # built on first need, kept for re-clustering
-    auto_choices: dict[tuple, dict[str, Any]] = field(default_factory=dict)  # settings chosen before
+    auto_choices: dict[Any, Any] = field(default_factory=dict)  # settings chosen before, and the graph
 
     def neighbour_graph(self, which: str = "vectors") -> Any:
         """The sparse neighbour graph of the CLIP vectors ("vectors") or of the clustering space ("reduced")."""
@@ -71,7 +71,7 @@ class Clustering:
 
 
 SMALLEST_GROUP = 3  # pictures: a series of three is a group, a pair is not (two are a duplicate or a burst)
-MIN_SAMPLES_CANDIDATES = (1, 2, 3, 4, 5, 6, 8, 10, 13)
+MIN_SAMPLES_CANDIDATES = (1, 2)  # below the smallest group of 3 (see choose_settings)
 FAMILY_CLOSENESS = 3.0  # groups this many times closer than groups typically are form one family
 SILHOUETTE_SAMPLE = 3000
 
@@ -154,10 +154,14 @@ class HDBSCANClusterer(_Clusterer):
             model = _hdbscan(space.neighbour_graph(chosen["space"]), mcs, chosen["min_samples"],
                              self.config.selection)
         else:
-            spaces = ["vectors", "reduced"] if self.config.space == "auto" else [self.config.space]
+            spaces = [self.config.space]
+            if self.config.space == "auto":  # which graph suits the library does not depend on the settings
+                spaces = [space.auto_choices["space"]] if "space" in space.auto_choices else ["vectors", "reduced"]
             samples = [self.config.min_samples] if self.config.min_samples else None
             model, chosen = choose_settings(space, spaces, mcs, samples, self.config.selection, self.seed)
             space.auto_choices[key] = dict(chosen)
+            if self.config.space == "auto":
+                space.auto_choices.setdefault("space", chosen["space"])
         labels = np.asarray(model.labels_, np.int64)
         if self.config.subgroups:
             labels, sub_labels, sub_parents = families(space.vectors, labels)
