@@ -158,10 +158,14 @@ class HDBSCANClusterer(_Clusterer):
             if self.config.space == "auto":  # which graph suits the library does not depend on the settings
                 spaces = [space.auto_choices["space"]] if "space" in space.auto_choices else ["vectors", "reduced"]
             samples = [self.config.min_samples] if self.config.min_samples else None
+            if samples is None and "min_samples" in space.auto_choices:
+                samples = [min(space.auto_choices["min_samples"], max(1, mcs - 1))]  # the data decided once
             model, chosen = choose_settings(space, spaces, mcs, samples, self.config.selection, self.seed)
             space.auto_choices[key] = dict(chosen)
             if self.config.space == "auto":
                 space.auto_choices.setdefault("space", chosen["space"])
+            if self.config.min_samples is None:
+                space.auto_choices.setdefault("min_samples", chosen["min_samples"])
         labels = np.asarray(model.labels_, np.int64)
         if self.config.subgroups:
             labels, sub_labels, sub_parents = families(space.vectors, labels)
@@ -293,15 +297,15 @@ def choose_settings(space: ClusterSpace, spaces: list[str], mcs: int, samples: l
     """
     best: tuple[float, Any, dict[str, Any]] | None = None
     n = len(space)
-    for which in spaces:
-        graph = space.neighbour_graph(which)
-        for ms in samples or [m for m in MIN_SAMPLES_CANDIDATES if m < mcs] or [1]:
-            if ms >= n:
-                break
-            model = _hdbscan(graph, mcs, ms, selection)
-            score = grouping_quality(space.vectors, np.asarray(model.labels_), seed)
-            if best is None or score > best[0] + 1e-9:
-                best = (score, model, {"space": which, "min_samples": ms})
+    candidates = [(which, ms) for which in spaces
+                  for ms in samples or [m for m in MIN_SAMPLES_CANDIDATES if m < mcs] or [1] if ms < n]
+    for which, ms in candidates:
+        model = _hdbscan(space.neighbour_graph(which), mcs, ms, selection)
+        if len(candidates) == 1:  # nothing to choose between: no need to score it
+            return model, {"space": which, "min_samples": ms}
+        score = grouping_quality(space.vectors, np.asarray(model.labels_), seed)
+        if best is None or score > best[0] + 1e-9:
+            best = (score, model, {"space": which, "min_samples": ms})
     if best is None:
         return _hdbscan(space.neighbour_graph(spaces[0]), mcs, 1, selection), {"space": spaces[0], "min_samples": 1}
     return best[1], best[2]
