@@ -13,15 +13,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+sys.path.insert(0, str(ROOT / "docs"))
 
 
 def main() -> None:
     from near_dups import blurred, near_duplicate_library, save_photo
-    from PySide6.QtCore import QEventLoop, QTimer
+    from screenshot_window import analysed_window, settle_and_save
     from shapes import draw_shape
-
-    from desktop_app.gui.app import save_screenshot
-    from desktop_app.gui.main_window import MainWindow, application
 
     lib = Path(tempfile.mkdtemp()) / "Holiday"
     near_duplicate_library(lib / "copies")
@@ -30,25 +28,12 @@ def main() -> None:
         for n in range(3):
             img = blurred(base, 1.2) if n == 1 else base  # one of them slightly out of focus
             save_photo(img, lib / "burst" / f"IMG_{k}{n}.jpg", taken=f"2026:06:14 15:0{2 + k}:07", subsec=f"{n * 3}0")
-    app = application()
-    window = MainWindow(model=f"local-dir:{ROOT / 'tests' / 'fixtures' / 'tiny-clip'}",
-                        cache_dir=Path(tempfile.mkdtemp()), interactive_errors=False, remember_layout=False)
-    window.resize(1400, 860)
-    window.show()
-    loop = QEventLoop()
-    window.analysisFinished.connect(loop.quit)
-    window.add_paths([str(lib)], analyze=True)
-    loop.exec()
+    app, window = analysed_window(lib)
     window.find_duplicates()
     while window.busy() or window.result.similar_sets is None:
         app.processEvents()
     window.map.fit_all()
-    QTimer.singleShot(500, loop.quit)
-    loop.exec()
-    out = ROOT / "docs" / "images" / "culling.png"
-    save_screenshot(window, out)
-    print(f"wrote {out}")
-    window.close()
+    settle_and_save(window, "culling.png")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+sys.path.insert(0, str(ROOT / "docs"))
 
 
 def make_library(root: Path) -> None:
@@ -39,33 +40,16 @@ def make_library(root: Path) -> None:
 
 
 def main() -> None:
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    from desktop_app.gui.app import save_screenshot
-    from desktop_app.gui.main_window import MainWindow, application
+    from screenshot_window import analysed_window, settle_and_save
 
     lib = Path(tempfile.mkdtemp()) / "Weekend"
     make_library(lib)
-    app = application()
-    window = MainWindow(model=f"local-dir:{ROOT / 'tests' / 'fixtures' / 'tiny-clip'}",
-                        cache_dir=Path(tempfile.mkdtemp()), interactive_errors=False, remember_layout=False)
-    window.resize(1400, 860)
-    window.show()
-    loop = QEventLoop()
-    window.analysisFinished.connect(loop.quit)
-    window.add_paths([str(lib)], analyze=True)
-    loop.exec()
+    _, window = analysed_window(lib)
     family = next(c for c in window.analysis.clusters if window.analysis.children(c.id))
     window.groups.expandAll()
     window._group_activated(window.analysis.children(family.id)[0].id)  # select the first sub-group on the map
     window.map.fit_all()
-    for _ in range(6):  # let the examples and the map's thumbnails arrive
-        QTimer.singleShot(500, loop.quit)
-        loop.exec()
-    out = ROOT / "docs" / "images" / "groups-within-groups.png"
-    save_screenshot(window, out)
-    print(f"wrote {out}")
-    window.close()
+    settle_and_save(window, "groups-within-groups.png", seconds=3)  # the examples and the map's thumbnails
 
 
 if __name__ == "__main__":

@@ -282,8 +282,8 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
         yield ProgressEvent("name", 1, 1, "vocabulary ready")
 
     yield ProgressEvent("cluster", 0, 1, f"finding groups ({clusterer.name})")
-    analysis = _cluster_and_name(x, kinds, texts, coords, space, np.zeros(n, np.float32), clusterer, settings,
-                                 concepts, timings, neighbours)
+    analysis = _cluster_and_name(x, kinds, texts, coords, space, clusterer, settings, concepts, timings,
+                                 neighbours)
     analysis.params.update(display=display_params, cluster_space=space_params)
     analysis.stats.update(layout=how_display, cluster_space_source=how_space,
                           seconds=round(time.perf_counter() - started, 3))
@@ -304,7 +304,7 @@ def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], tex
     model = make_clusterer(clusterer, seed, **settings.cluster_params)
     timings: dict[str, float] = {}
     result = _cluster_and_name(normalise(vectors), kinds, texts, analysis.coords, analysis.cluster_space,
-                               analysis.isolation, model, settings, analysis._concepts, timings, analysis.neighbours,
+                               model, settings, analysis._concepts, timings, analysis.neighbours,
                                analysis._space)
     result.params.update({k: v for k, v in analysis.params.items() if k in ("display", "cluster_space")})
     result.stats.update({k: v for k, v in analysis.stats.items() if k in ("layout", "cluster_space_source")})
@@ -312,7 +312,7 @@ def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], tex
 
 
 def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str | None], coords: np.ndarray,
-                      space: np.ndarray, isolation: np.ndarray, clusterer: Any, settings: AnalysisSettings,
+                      space: np.ndarray, clusterer: Any, settings: AnalysisSettings,
                       concepts: tuple[list[str], np.ndarray] | None, timings: dict[str, float],
                       neighbours: np.ndarray | None = None, previous: ClusterSpace | None = None) -> Analysis:
     t = time.perf_counter()
@@ -340,8 +340,8 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
         params["chosen"] = dict(clustering.chosen)
     # An outlier is either a straggler of its group (centroid distance, in the clustering space) or
     # a lone item unlike anything else (isolation, measured on the vectors, where UMAP cannot hide it).
-    if cluster_space.neighbours is not None:
-        isolation = group_isolation(x, cluster_space.neighbours, labels, settings.seed)
+    isolation = (group_isolation(x, cluster_space.neighbours, labels, settings.seed)
+                 if cluster_space.neighbours is not None else np.zeros(len(x), np.float32))
     outlier_scores = np.maximum(clustering.outlier_scores, isolation).astype(np.float32)
     result = Analysis(coords=coords, cluster_space=space, labels=labels, outlier_scores=outlier_scores,
                       membership=clustering.membership.astype(np.float32), isolation=isolation.astype(np.float32),

@@ -37,7 +37,7 @@ class ClusterSpace:
     vectors: np.ndarray
     neighbours: np.ndarray | None = None
     graphs: dict[str, Any] = field(default_factory=dict)  # built on first need, kept for re-clustering
-    auto_choices: dict[Any, Any] = field(default_factory=dict)  # settings chosen before, and the graph
+    auto_choices: dict[str, Any] = field(default_factory=dict)  # "space", "min_samples" the data chose
 
     def neighbour_graph(self, which: str = "vectors") -> Any:
         """The sparse neighbour graph of the CLIP vectors ("vectors") or of the clustering space ("reduced")."""
@@ -45,12 +45,11 @@ class ClusterSpace:
             if which == "vectors":
                 self.graphs[which] = neighbour_graph(self.vectors, self.neighbours)
             else:
-                from sklearn.neighbors import NearestNeighbors
+                from desktop_app.core.layout import nearest_neighbours
 
                 x = np.ascontiguousarray(self.reduced, np.float32)
-                k = min(NEIGHBOURS, len(x))
-                idx = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(x, return_distance=False)
-                self.graphs[which] = neighbour_graph(x, _self_first(idx))
+                knn = nearest_neighbours(x, min(NEIGHBOURS, len(x)), algorithm="auto")  # 10-D: a tree is faster
+                self.graphs[which] = neighbour_graph(x, knn.indices)
         return self.graphs[which]
 
     def __len__(self) -> int:
@@ -146,26 +145,20 @@ class HDBSCANClusterer(_Clusterer):
     def _fit(self, space: ClusterSpace) -> Clustering:
         n = len(space)
         mcs = max(2, min(int(self.config.min_cluster_size), n))
-        chosen: dict[str, Any] = {}
-        key = (mcs, self.config.space, self.config.min_samples)
-        if key in space.auto_choices:
-            # Same vectors, same graphs: the choice made at the first clustering still holds (re-clustering fast).
-            chosen = dict(space.auto_choices[key])
-            model = _hdbscan(space.neighbour_graph(chosen["space"]), mcs, chosen["min_samples"],
-                             self.config.selection)
-        else:
-            spaces = [self.config.space]
-            if self.config.space == "auto":  # which graph suits the library does not depend on the settings
-                spaces = [space.auto_choices["space"]] if "space" in space.auto_choices else ["vectors", "reduced"]
-            samples = [self.config.min_samples] if self.config.min_samples else None
-            if samples is None and "min_samples" in space.auto_choices:
-                samples = [min(space.auto_choices["min_samples"], max(1, mcs - 1))]  # the data decided once
-            model, chosen = choose_settings(space, spaces, mcs, samples, self.config.selection, self.seed)
-            space.auto_choices[key] = dict(chosen)
-            if self.config.space == "auto":
-                space.auto_choices.setdefault("space", chosen["space"])
-            if self.config.min_samples is None:
-                space.auto_choices.setdefault("min_samples", chosen["min_samples"])
+        # Same vectors, same graphs: what the data chose at the first clustering still holds, so re-clustering
+        # fits once instead of trying and scoring every candidate.
+        choices = space.auto_choices
+        spaces = [self.config.space]
+        if self.config.space == "auto":
+            spaces = [choices["space"]] if "space" in choices else ["vectors", "reduced"]
+        samples = [self.config.min_samples] if self.config.min_samples else None
+        if samples is None and "min_samples" in choices:
+            samples = [min(choices["min_samples"], max(1, mcs - 1))]
+        model, chosen = choose_settings(space, spaces, mcs, samples, self.config.selection, self.seed)
+        if self.config.space == "auto":
+            choices.setdefault("space", chosen["space"])
+        if self.config.min_samples is None:
+            choices.setdefault("min_samples", chosen["min_samples"])
         labels = np.asarray(model.labels_, np.int64)
         if self.config.subgroups:
             labels, sub_labels, sub_parents = families(space.vectors, labels)
@@ -311,16 +304,6 @@ def choose_settings(space: ClusterSpace, spaces: list[str], mcs: int, samples: l
     return best[1], best[2]
 
 
-def _self_first(idx: np.ndarray) -> np.ndarray:
-    """kNN indices with each row itself in column 0 (exact duplicates may list another row first)."""
-    rows = np.arange(len(idx))
-    out = idx.copy()
-    for r in np.nonzero(out[:, 0] != rows)[0]:
-        others = [v for v in out[r] if v != r][: out.shape[1] - 1]
-        out[r] = [r, *others]
-    return out
-
-
 def families(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Groups that belong together, joined under one parent: groups within groups.
 
@@ -380,9 +363,9 @@ class KMeansClusterer(_Clusterer):
         distinct = len(np.unique(x.round(6), axis=0))
         if self.config.k == "auto":
             # The best-silhouette k over 2..30 undershot by a third on uneven libraries (a 3-picture series
-            # is worth little silhouette next to a 60-picture shoot); HDBSCAN, whose resolution is chosen
-            # from the data, counts the groups instead.
-            # Every group HDBSCAN tells apart, sub-groups included: K-Means has no families to put them in.
+            # is worth little silhouette next to a 60-picture shoot). HDBSCAN, whose resolution is chosen from
+            # the data, counts the groups instead: every group it tells apart, the pieces of a family included,
+            # since K-Means has no families to put them in.
             found = HDBSCANClusterer(self.seed, HDBSCANConfig(subgroups=False))._fit(space)
             k = max(1, min(int(found.labels.max()) + 1, distinct, n))
             chosen["k"] = k

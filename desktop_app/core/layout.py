@@ -72,8 +72,9 @@ def pca_space(vectors: np.ndarray, dims: int = PCA_DIMS, seed: int = 0) -> np.nd
     return PCA(dims, svd_solver=solver, random_state=seed).fit_transform(x).astype(np.float32)
 
 
-def nearest_neighbours(x: np.ndarray, k: int) -> Neighbours:
-    """Exact Euclidean kNN (scikit-learn's brute-force kernel: ~25 s for 100k x 50 on 2 cores, no index)."""
+def nearest_neighbours(x: np.ndarray, k: int, algorithm: str = "brute") -> Neighbours:
+    """Exact Euclidean kNN (scikit-learn's brute-force kernel: ~25 s for 100k x 50 on 2 cores, no index;
+    ``algorithm="auto"`` lets it build a tree, which wins in a few dimensions)."""
     from sklearn.neighbors import NearestNeighbors
 
     n = len(x)
@@ -81,7 +82,7 @@ def nearest_neighbours(x: np.ndarray, k: int) -> Neighbours:
         return Neighbours(np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32))
     k = max(1, min(k, n))
     x = np.ascontiguousarray(x, dtype=np.float32)
-    dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=-1).fit(x).kneighbors(x)
+    dist, idx = NearestNeighbors(n_neighbors=k, algorithm=algorithm, n_jobs=-1).fit(x).kneighbors(x)
     # UMAP expects each row itself in column 0; among exact duplicates the order is arbitrary, so fix it.
     rows = np.arange(n)
     for r in np.nonzero(idx[:, 0] != rows)[0]:
