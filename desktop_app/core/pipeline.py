@@ -10,7 +10,6 @@ killed run keeps what it did) → an ``EmbedResult`` with explicit JSON / npz sa
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
@@ -19,16 +18,16 @@ from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from desktop_app import __version__
 from desktop_app.core.analysis import Analysis, AnalysisSettings, analyze
 from desktop_app.core.cache import EmbeddingCache
-from desktop_app.core.duplicates import CullSettings, SimilarSet, find_sets, sets_from_json, sets_to_json
+from desktop_app.core.document import RESULTS_SCHEMA, EmbedResult, ItemRecord  # noqa: F401  (re-exported)
+from desktop_app.core.duplicates import CullSettings, SimilarSet, find_sets
 from desktop_app.core.embed import DEFAULT_MODEL, Embedder, ModelSpec, ResolvedModel, resolve_model, sha256_file
 from desktop_app.core.errors import BadArgument, FileAccessError, UnreadableFile
 from desktop_app.core.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
@@ -36,10 +35,7 @@ from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS, load_image
 from desktop_app.core.items import Item, Skipped, scan
 from desktop_app.core.photo_meta import PhotoMeta, read_all
 from desktop_app.core.progress import CancelToken, ProgressEvent, drive  # noqa: F401  (drive: re-exported)
-from desktop_app.core.results import add_analysis, analysis_arrays, read_analysis
 from desktop_app.core.texts import read_text
-
-RESULTS_SCHEMA = 2  # 2: items gain x, y, cluster, outlier_score; a clusters list. Schema 1 still reads.
 
 
 @dataclass
@@ -54,100 +50,6 @@ class EmbedSettings:
     max_pixels: int | None = PILLOW_DEFAULT_MAX_PIXELS
     decode_workers: int | None = None
     torch_threads: int | None = None
-
-
-@dataclass
-class ItemRecord:
-    """One embedded item as written to the results document."""
-
-    path: str
-    kind: str
-    status: str  # "ok" or "partial" (a truncated image, embedded from what could be decoded)
-    size: int
-    mtime_ns: int
-    caption_of: str | None = None
-    snippet: str | None = None
-    raw: str | None = None  # the RAW file of a RAW+JPEG pair (this record is the JPEG)
-    meta: dict[str, Any] | None = None  # PhotoMeta.to_json(): EXIF time, camera, GPS (read on first need)
-
-
-@dataclass
-class EmbedResult:
-    """What a run produced: items in scan order, their vectors (row i is item i), what was skipped."""
-
-    model: dict[str, Any]
-    items: list[ItemRecord]
-    vectors: np.ndarray
-    skipped: list[Skipped] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    analysis: Analysis | None = None
-    similar_sets: list[SimilarSet] | None = None  # near-duplicates and bursts (None: not looked for yet)
-    cull_settings: CullSettings = field(default_factory=CullSettings)
-
-    @property
-    def paths(self) -> list[str]:
-        return [i.path for i in self.items]
-
-    def to_document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "schema": RESULTS_SCHEMA,
-            "generator": f"photoatlas {__version__}",
-            "model": self.model,
-            "items": [asdict(i) for i in self.items],
-            "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.skipped],
-            "stats": self.stats,
-        }
-        if self.analysis is not None:
-            add_analysis(doc, self.analysis)
-        if self.similar_sets is not None:
-            doc["similar_sets"] = sets_to_json(self.similar_sets, self.paths, self.cull_settings)
-        return doc
-
-    def save(self, path: Path, *, with_vectors: bool = True) -> None:
-        """Write the JSON document to ``path`` (atomically) and the arrays to ``<stem>.vectors.npz``."""
-        path = Path(path)
-        doc = self.to_document()
-        if with_vectors:
-            npz = path.with_name(path.stem + ".vectors.npz")
-            tmp_npz = npz.with_name(npz.name + ".tmp.npz")
-            arrays = {"vectors": self.vectors, **(analysis_arrays(self.analysis) if self.analysis else {})}
-            np.savez_compressed(tmp_npz, **arrays)
-            os.replace(tmp_npz, npz)
-            doc["vectors_file"] = npz.name
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> EmbedResult:
-        """Read a document written by ``save`` (any schema up to ours; vectors empty when the npz is missing).
-
-        Raises ``BadArgument`` (one line naming the file and the field) when the file is not a PhotoAtlas results
-        document, is damaged, does not match its vectors or is from a newer version.
-        """
-        from desktop_app.core.validate import load_results  # validate builds on this module
-
-        return load_results(Path(path))
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any], path: Path) -> EmbedResult:
-        """The result a parsed document ``doc`` (read from ``path``) holds, with the vectors beside it."""
-        if int(doc.get("schema", 1)) > RESULTS_SCHEMA:
-            raise BadArgument(f"{path} was written by a newer PhotoAtlas (schema {doc['schema']}); update PhotoAtlas")
-        items = [ItemRecord(**{k: v for k, v in it.items() if k in ItemRecord.__dataclass_fields__})
-                 for it in doc.get("items", [])]
-        arrays: dict[str, np.ndarray] = {}
-        if doc.get("vectors_file") and (path.parent / doc["vectors_file"]).exists():
-            with np.load(path.parent / doc["vectors_file"], allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        vectors = arrays.get("vectors", np.zeros((0, int(doc.get("model", {}).get("dim", 0))), np.float32))
-        skipped = [Skipped(Path(s["path"]), s["reason"]) for s in doc.get("skipped", [])]
-        cull = doc.get("similar_sets") or {}
-        return cls(model=doc.get("model", {}), items=items, vectors=vectors, skipped=skipped,
-                   stats=doc.get("stats", {}), analysis=read_analysis(doc, arrays),
-                   similar_sets=sets_from_json(cull, [i.path for i in items]),
-                   cull_settings=CullSettings(**cull.get("params", {})))
 
 
 Progress = Generator[ProgressEvent, None, EmbedResult]

@@ -1,8 +1,8 @@
 """Projects (``*.photoatlas``): what to reopen a library exactly as the user left it.
 
-A JSON file with the folders, the model, the analysis settings and the user's group edits. Vectors and
-maps are not in it: they come back from the embedding cache, so opening an unchanged project draws the map
-without recomputing anything.
+A JSON file with the folders, the model, the analysis settings, the user's group edits and marks (ratings,
+flags, colour labels). Vectors and maps are not in it: they come back from the embedding cache, so opening an
+unchanged project draws the map without recomputing anything.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from desktop_app.core.analysis import AnalysisSettings
 from desktop_app.core.edits import GroupEdits
 from desktop_app.core.embed import DEFAULT_MODEL
 from desktop_app.core.errors import BadArgument
+from desktop_app.core.review import Marks
 from desktop_app.core.validate import check_project, read_json_object
 
 PROJECT_FORMAT = "photoatlas-project"
@@ -30,6 +31,7 @@ class Project:
     model: str = DEFAULT_MODEL
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     edits: GroupEdits = field(default_factory=GroupEdits)
+    marks: Marks = field(default_factory=Marks)  # ratings, pick/reject flags, colour labels (by path)
 
     def save(self, path: Path) -> None:
         """Write atomically (a crash never leaves half a project)."""
@@ -37,7 +39,8 @@ class Project:
         settings["vocabulary"] = str(self.analysis.vocabulary) if self.analysis.vocabulary else None
         settings.pop("relayout", None)
         doc: dict[str, Any] = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "folders": self.folders,
-                               "model": self.model, "analysis": settings, "edits": self.edits.to_json()}
+                               "model": self.model, "analysis": settings, "edits": self.edits.to_json(),
+                               "marks": self.marks.to_json()}
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -57,4 +60,5 @@ class Project:
         if known.get("vocabulary"):
             known["vocabulary"] = Path(known["vocabulary"])
         return cls(folders=[str(f) for f in doc.get("folders", [])], model=str(doc.get("model", DEFAULT_MODEL)),
-                   analysis=AnalysisSettings(**known), edits=GroupEdits.from_json(doc.get("edits", {})))
+                   analysis=AnalysisSettings(**known), edits=GroupEdits.from_json(doc.get("edits", {})),
+                   marks=Marks.from_json(doc.get("marks")))

@@ -208,7 +208,7 @@ def load_results(path: Path) -> Any:
     ``BadArgument`` line; vectors missing altogether load as an empty table (the caller decides)."""
     import zipfile
 
-    from desktop_app.core.pipeline import EmbedResult
+    from desktop_app.core.document import EmbedResult
 
     path = Path(path)
     if not path.is_file():
@@ -265,3 +265,6 @@ def check_project(doc: dict[str, Any], path: Path | str) -> None:
         c.field(assignments, key, TEXT, "edits.assignments")
     c.each(edits, "hidden", TEXT, "edits")
     c.each(edits, "picks", TEXT, "edits")
+    marks = c.field(doc, "marks", OBJECT, "", required=False) or {}
+    for key in ("rating", "flag", "label"):
+        c.field(marks, key, OBJECT, "marks", required=False)  # values out of range are dropped on reading

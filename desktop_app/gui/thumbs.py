@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from desktop_app.core.thumbnails import get_thumbnail
+from desktop_app.core.thumbnails import THUMBNAIL_SIDE, get_thumbnail
 
 MAX_PIXMAPS = 3000  # ~6 thumbnails' worth of screens; older ones are dropped (they are still on disk)
 
@@ -30,13 +30,14 @@ def display_image(image: QImage, side: int) -> QImage:
 
 
 class _Job(QRunnable):
-    def __init__(self, relay: _Relay, generation: int, index: int, path: str, folder: Path, side: int) -> None:
+    def __init__(self, relay: _Relay, generation: int, index: int, path: str, folder: Path, side: int,
+                 source_side: int = THUMBNAIL_SIDE) -> None:
         super().__init__()
         self.relay, self.generation, self.index, self.path, self.folder = relay, generation, index, path, folder
-        self.side = side
+        self.side, self.source_side = side, source_side
 
     def run(self) -> None:
-        thumb = get_thumbnail(Path(self.path), self.folder)
+        thumb = get_thumbnail(Path(self.path), self.folder, self.source_side)
         image = display_image(QImage(str(thumb)), self.side) if thumb else QImage()
         self.relay.done.emit(self.generation, self.index, image)
 
@@ -46,10 +47,12 @@ class ThumbnailService(QObject):
 
     ready = Signal(int)
 
-    def __init__(self, folder: Path, parent: QObject | None = None, side: int = 144) -> None:
+    def __init__(self, folder: Path, parent: QObject | None = None, side: int = 144,
+                 source_side: int = THUMBNAIL_SIDE) -> None:
         super().__init__(parent)
         self.folder = folder
-        self.side = side  # pixels of the stored pixmaps: the map's thumbnail size x the screen's pixel ratio
+        self.side = side  # pixels of the stored pixmaps: the view's thumbnail size x the screen's pixel ratio
+        self.source_side = source_side  # pixels of the JPEGs on disk they are made from (core.thumbnails)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self._relay = _Relay(self)
@@ -87,7 +90,8 @@ class ThumbnailService(QObject):
             if i in self._pixmaps or i in self._pending or i in self._failed or self._kinds[i] != "image":
                 continue
             self._pending.add(i)
-            self.pool.start(_Job(self._relay, self._generation, i, self._paths[i], self.folder, self.side))
+            self.pool.start(_Job(self._relay, self._generation, i, self._paths[i], self.folder, self.side,
+                                self.source_side))
 
     def wait(self, msecs: int = 30000) -> bool:
         return self.pool.waitForDone(msecs)

@@ -1,0 +1,210 @@
+"""The shared, evented state of an open library: what the map, the grid, the loupe, compare and the panels all
+show and change — the selection, the marks (ratings, flags, labels), the filter, the set being compared —
+with the user's changes as undoable commands.
+
+Qt-free (psygnal signals, the way napari's models are evented): every view observes the same ``LibraryState``
+and changes it through its methods, so selecting in the grid selects on the map, and a rating given in the loupe
+shows as a badge on the map, without the views knowing about each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from psygnal import Signal
+
+from desktop_app.core.photo_meta import PhotoMeta
+from desktop_app.core.review import MarkFilter, Marks, apply_marks
+
+UNDO_LIMIT = 200
+
+
+@dataclass
+class Command:
+    """One user action: ``text`` for the Edit menu ("Undo Rate 3 pictures ★4"), ``redo`` does it, ``undo``
+    takes it back."""
+
+    text: str
+    redo: Callable[[], None]
+    undo: Callable[[], None]
+
+
+class UndoStack:
+    """Commands done, newest last; ``changed`` fires after every push, undo and redo."""
+
+    changed = Signal()
+
+    def __init__(self, limit: int = UNDO_LIMIT) -> None:
+        self.limit = limit
+        self._done: list[Command] = []
+        self._undone: list[Command] = []
+
+    def push(self, command: Command) -> None:
+        """Do ``command`` and remember it (a new action forgets what was undone)."""
+        command.redo()
+        self._done.append(command)
+        del self._done[:-self.limit]
+        self._undone.clear()
+        self.changed.emit()
+
+    def undo(self) -> str | None:
+        """Undo the newest command; returns its text (None: nothing to undo)."""
+        if not self._done:
+            return None
+        command = self._done.pop()
+        command.undo()
+        self._undone.append(command)
+        self.changed.emit()
+        return command.text
+
+    def redo(self) -> str | None:
+        if not self._undone:
+            return None
+        command = self._undone.pop()
+        command.redo()
+        self._done.append(command)
+        self.changed.emit()
+        return command.text
+
+    @property
+    def undo_text(self) -> str | None:
+        return self._done[-1].text if self._done else None
+
+    @property
+    def redo_text(self) -> str | None:
+        return self._undone[-1].text if self._undone else None
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._undone.clear()
+        self.changed.emit()
+
+
+class LibraryState:
+    """Rows are the results document's items (``paths[i]``). Signals carry what changed:
+
+    * ``selectionChanged(frozenset[int])`` — the selected rows;
+    * ``marksChanged(list[int])`` — rows whose rating, flag or label changed;
+    * ``filterChanged(MarkFilter)`` — the filter; ``shown()`` is the mask it leaves;
+    * ``currentChanged(int)`` — the row the loupe / compare look at (-1: none);
+    * ``orderChanged(list[int])`` — the rows of the grid in its order (what ←/→ walk through).
+    """
+
+    selectionChanged = Signal(object)
+    marksChanged = Signal(object)
+    filterChanged = Signal(object)
+    currentChanged = Signal(int)
+    orderChanged = Signal(object)
+
+    def __init__(self, paths: Sequence[str] = (), marks: Marks | None = None,
+                 metas: Sequence[PhotoMeta] | None = None, undo: UndoStack | None = None) -> None:
+        self.paths: list[str] = list(paths)
+        self.marks = marks if marks is not None else Marks()
+        self.metas: list[PhotoMeta] = list(metas) if metas is not None else []
+        self.undo_stack = undo if undo is not None else UndoStack()
+        self._selection: frozenset[int] = frozenset()
+        self._filter = MarkFilter()
+        self._current = -1
+        self._order: list[int] = []
+        self._rows = {p: i for i, p in enumerate(self.paths)}
+
+    # -- the library -------------------------------------------------------------------------------
+    def reset(self, paths: Sequence[str], metas: Sequence[PhotoMeta] | None = None) -> None:
+        """A new analysis: rows change, marks (by path) stay; selection and current row are cleared."""
+        self.paths = list(paths)
+        self._rows = {p: i for i, p in enumerate(self.paths)}
+        self.metas = list(metas) if metas is not None else []
+        self.set_selection(())
+        self.set_current(-1)
+        self.set_order([])
+        self.marksChanged.emit(list(range(len(self.paths))))
+
+    def row(self, path: str) -> int | None:
+        return self._rows.get(path)
+
+    # -- selection, current row, order --------------------------------------------------------------
+    @property
+    def selection(self) -> frozenset[int]:
+        return self._selection
+
+    def set_selection(self, rows: Iterable[int]) -> None:
+        chosen = frozenset(int(r) for r in rows)
+        if chosen != self._selection:
+            self._selection = chosen
+            self.selectionChanged.emit(chosen)
+
+    @property
+    def current(self) -> int:
+        return self._current
+
+    def set_current(self, row: int) -> None:
+        if row != self._current:
+            self._current = int(row)
+            self.currentChanged.emit(self._current)
+
+    @property
+    def order(self) -> list[int]:
+        return list(self._order)
+
+    def set_order(self, rows: Sequence[int]) -> None:
+        self._order = [int(r) for r in rows]
+        self.orderChanged.emit(self.order)
+
+    def step(self, delta: int) -> int:
+        """Move the current row ``delta`` places through the order (clamped); returns the new current row."""
+        if not self._order:
+            return self._current
+        at = self._order.index(self._current) if self._current in self._order else -1
+        target = self._order[max(0, min(len(self._order) - 1, at + delta if at >= 0 else 0))]
+        self.set_current(target)
+        return target
+
+    # -- filter ------------------------------------------------------------------------------------
+    @property
+    def filter(self) -> MarkFilter:
+        return self._filter
+
+    def set_filter(self, f: MarkFilter) -> None:
+        if f != self._filter:
+            self._filter = f
+            self.filterChanged.emit(f)
+
+    def shown(self) -> np.ndarray:
+        """Mask of rows the filter leaves."""
+        return self._filter.mask(self.paths, self.marks, self.metas or None)
+
+    # -- marks (undoable) --------------------------------------------------------------------------
+    def rate(self, rows: Iterable[int], stars: int) -> None:
+        self._mark(rows, f"Rate ★{stars}" if stars else "Clear Rating", rating=stars)
+
+    def flag(self, rows: Iterable[int], flag: str | None) -> None:
+        self._mark(rows, {"pick": "Pick", "reject": "Reject", None: "Unflag"}[flag], flag=flag)
+
+    def label(self, rows: Iterable[int], label: str | None) -> None:
+        self._mark(rows, f"Label {label}" if label else "Clear Label", label=label)
+
+    def _mark(self, rows: Iterable[int], text: str, **change) -> None:
+        rows = sorted({int(r) for r in rows})
+        if not rows:
+            return
+        paths = [self.paths[r] for r in rows]
+        before = [self.marks.get(p) for p in paths]
+
+        def redo() -> None:
+            apply_marks(self.marks, paths, **change)
+            self.marksChanged.emit(rows)
+
+        def undo() -> None:
+            for p, m in zip(paths, before):
+                self.marks.set(p, m)
+            self.marksChanged.emit(rows)
+
+        what = "picture" if len(rows) == 1 else f"{len(rows):,} pictures"
+        self.undo_stack.push(Command(f"{text} ({what})", redo, undo))
+
+    def replace_marks(self, marks: Marks) -> None:
+        """Marks read from a project or from sidecars (not undoable: nothing the user did)."""
+        self.marks = marks
+        self.marksChanged.emit(list(range(len(self.paths))))
