@@ -25,6 +25,7 @@ import csv
 import errno
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -52,6 +53,7 @@ from desktop_app.core.placing import (
     temporary_name,
 )
 from desktop_app.core.progress import CancelToken, ProgressEvent
+from desktop_app.core.review import Mark, MarkFilter, Marks
 
 __all__ = ["JOURNAL", "MAX_NAME", "TMP_PREFIX", "UNSORTED", "ExportError", "ExportOptions", "ExportSummary",
            "Planned", "SourceChanged", "UndoSummary", "group_folder", "plan_export", "run_export", "safe_name",
@@ -79,6 +81,16 @@ class ExportOptions:
     best_rating: int | None = None  # write xmp:Rating (0-5) on the best frame of each set
     best_label: str | None = None  # write xmp:Label ("Green", "Pick"...) on the best frame of each set
     nested: bool = False  # a group's sub-groups as folders inside its folder (01 wedding/03 dinner/)
+    # The photographer's marks: which ones decide (None: the results document's ``marks``), and what must hold
+    # for a picture to be exported. Exported pictures' ratings and labels go into their sidecars too.
+    marks: Marks | None = None
+    min_rating: int = 0  # N stars or more
+    picks_only: bool = False
+    not_rejected: bool = False
+
+    @property
+    def mark_filter(self) -> MarkFilter:
+        return MarkFilter(min_rating=self.min_rating, picks_only=self.picks_only, hide_rejected=self.not_rejected)
 
     @property
     def writes_sidecars(self) -> bool:
@@ -115,11 +127,14 @@ class ExportSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
     xmp_written: int = 0
     dry_run: bool = False
+    left_out_by_marks: int = 0  # items of the chosen groups that --picks-only / --min-rating / --not-rejected left out
     warnings: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         what = "would export" if self.dry_run else "exported"
         out = [f"{what} {self.done} files into {self.dest} ({self.skipped_existing} already there)"]
+        if self.left_out_by_marks:
+            out.append(f"  {self.left_out_by_marks} left out by the rating / flag filter")
         out += [f"  warning: {w}" for w in self.warnings]
         out += [f"  {n} files: {how} (not possible here)" for how, n in self.fallbacks.items()]
         if self.failed:
@@ -128,7 +143,7 @@ class ExportSummary:
             if len(self.failed) > 20:
                 out.append(f"  … and {len(self.failed) - 20} more")
         if self.xmp_written:
-            out.append(f"  {self.xmp_written} XMP sidecars written (keywords, or the best frames' rating/label)")
+            out.append(f"  {self.xmp_written} XMP sidecars written (keywords, ratings, labels)")
         return out
 
 
@@ -180,8 +195,16 @@ def _best_frames(result: Any) -> set[int]:
     return {s.best for s in result.similar_sets or []}
 
 
+def _marks(result: Any, options: ExportOptions) -> Marks:
+    """The marks that filter the export and go into sidecars: the options', else the results document's."""
+    if options.marks is not None:
+        return options.marks
+    return getattr(result, "marks", None) or Marks()
+
+
 def _check_groups(result: Any, options: ExportOptions) -> dict[int, str]:
-    """Group names by id; raises ``BadArgument`` when there are no groups or an asked-for id is unknown."""
+    """Group names by id; raises ``BadArgument`` when there are no groups, an asked-for id is unknown, or a
+    rating filter has no ratings or picks to go by."""
     if result.analysis is None:
         raise BadArgument("the results document has no groups yet; run 'photoatlas analyze' first")
     names = {c.id: c.name for c in result.analysis.clusters}
@@ -190,6 +213,12 @@ def _check_groups(result: Any, options: ExportOptions) -> dict[int, str]:
         raise BadArgument("no near-duplicates or bursts were looked for yet; run 'photoatlas duplicates' first")
     if options.best_rating is not None and not 0 <= options.best_rating <= 5:
         raise BadArgument("a rating goes from 0 to 5")
+    if not 0 <= options.min_rating <= 5:
+        raise BadArgument("--min-rating goes from 0 to 5 stars")
+    if (options.picks_only or options.min_rating) and _marks(result, options).is_empty():
+        # Every picture would be left out: say why instead of exporting nothing.
+        raise BadArgument("no picture is rated or picked yet, so 'picks only' / 'N stars or more' would export "
+                          "nothing; rate or pick pictures in the window first")
     if options.groups is not None:
         unknown = sorted(options.groups - set(names))
         if unknown:
@@ -233,20 +262,11 @@ def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]
     companions = _Companions()
     plan: list[Planned] = []
     planned_sources: set[Path] = set()
-    chosen = []
-    left_out = _not_best(result) if options.best_only else set()
-    for row, item in enumerate(result.items):
-        if row in left_out:
-            continue
-        label = int(analysis.labels[row])
-        if label < 0 and not options.include_noise:
-            continue
-        if label >= 0 and options.groups is not None and label not in options.groups:
-            continue
-        chosen.append((row, item, label))
+    chosen = _chosen(result, options)
     exported_images = {item.path for _, item, _ in chosen if item.kind == "image"}
     subgroups = _subgroup_folders(analysis) if options.nested and analysis.sublabels is not None else {}
     folders: dict[tuple[int, int], tuple[str, str]] = {}  # (group, sub-group or -1) -> (folder, its journal key)
+    numbered = _number_groups(sorted({label for _, _, label in chosen}), names, previous)
     for row, item, label in chosen:
         if options.companions and item.caption_of and item.caption_of in exported_images:
             continue  # a caption travels with its picture (below)
@@ -257,13 +277,13 @@ def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]
         if subgroups.get(sub, (None,))[0] != label:
             sub = -1  # in none of its group's sub-groups: the group's own folder
         if (label, -1) not in folders:
-            top = group_folder(label, names.get(label, ""))
+            top = numbered[label]
             folders[label, -1] = (str(dest / top), name_key(top))
             for parent, name, _ in subgroups.values():
                 if parent == label:  # no exported file may take a sub-group folder's name
                     planner.claim(str(dest / top), name)
         if (label, sub) not in folders:
-            top = group_folder(label, names.get(label, ""))
+            top = numbered[label]
             name = subgroups[sub][1]
             folders[label, sub] = (str(dest / top / name), name_key(f"{top}/{name}"))
         folder, key = folders[label, sub]
@@ -290,6 +310,75 @@ def _plan(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]
             planned_sources.add(extra)
             plan.append(Planned(extra, Path(folder, name), label, group, -1, done, sub, sub_name))
     return plan
+
+
+def _chosen(result: Any, options: ExportOptions) -> list[tuple[int, Any, int]]:
+    """(row, item, group) of every item the options export, in row order."""
+    return _select(result, options)[0]
+
+
+def _select(result: Any, options: ExportOptions) -> tuple[list[tuple[int, Any, int]], int]:
+    """The chosen items, and how many of the chosen groups' items the marks filter left out."""
+    analysis = result.analysis
+    left_out = _not_best(result) if options.best_only else set()
+    wanted = options.mark_filter
+    passes = wanted.mask([i.path for i in result.items], _marks(result, options)) if wanted.active else None
+    chosen = []
+    filtered = 0
+    for row, item in enumerate(result.items):
+        if row in left_out:
+            continue
+        label = int(analysis.labels[row])
+        if label < 0 and not options.include_noise:
+            continue
+        if label >= 0 and options.groups is not None and label not in options.groups:
+            continue
+        if passes is not None and not passes[row]:
+            filtered += 1
+            continue
+        chosen.append((row, item, label))
+    return chosen, filtered
+
+
+_NUMBERED = re.compile(r"(\d+)(?: (.*))?", re.S)
+
+
+def _number_groups(groups: list[int], names: dict[int, str], previous: dict[str, dict[str, Any]]) -> dict[int, str]:
+    """Each exported group's folder name (noise: ``Unsorted``). Folders are numbered 01, 02, 03... over the groups
+    exported, in group order, so groups merged away or not chosen leave no gaps. A rerun into the same DEST lands
+    where the journal says: a group whose name matches a folder an earlier run (not undone) filled keeps that
+    folder and its number (preferring the folder of the same group id), and new folders take the numbers left."""
+    earlier: dict[str, set[int]] = {}  # top folder an earlier run put files in -> the group ids it held
+    for dst, e in previous.items():
+        top = (e.get("folder") or "").split("/")[0] or Path(dst).parent.name
+        if top != UNSORTED:
+            earlier.setdefault(top, set()).add(int(e.get("group", -1)))
+    by_tail: dict[str, list[tuple[str, int]]] = {}  # name part (as a key) -> [(folder, its number)]
+    for top in earlier:
+        m = _NUMBERED.fullmatch(top)
+        if m:
+            by_tail.setdefault(name_key(m.group(2) or ""), []).append((top, int(m.group(1))))
+    out: dict[int, str] = {}
+    taken: set[int] = set()
+    for g in groups:
+        if g < 0:
+            out[g] = UNSORTED
+            continue
+        tail = name_key(group_folder(0, names.get(g, ""))[3:])
+        candidates = [c for c in by_tail.get(tail, []) if c[1] not in taken]
+        if candidates:
+            folder, number = max(candidates, key=lambda c: g in earlier[c[0]])  # same id first, else the first
+            out[g] = folder
+            taken.add(number)
+    number = 0
+    for g in groups:
+        if g in out:
+            continue
+        number += 1
+        while number in taken:
+            number += 1
+        out[g] = group_folder(number - 1, names.get(g, ""))
+    return out
 
 
 def _earlier(source: Path, folder: str, key: str, planner: NamePlanner, exported_from: dict[tuple[str, str], str],
@@ -529,6 +618,8 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
     dest = Path(dest).expanduser().resolve()
     summary = ExportSummary(dest=dest, dry_run=options.dry_run)
     names = _check_groups(result, options)  # a bad group id fails before anything is written
+    if options.mark_filter.active:
+        summary.left_out_by_marks = _select(result, options)[1]
     around = source_folder_around(result, dest)
     if around is not None:
         warning = (f"DEST is inside the analysed folder {around}; the next analysis of it leaves the exported "
@@ -702,12 +793,14 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
     """Keywords into sidecars; each one journaled (with a backup of a sidecar that existed) so undo can
     remove what it created and restore what it changed. A sidecar that cannot be read or written is
     reported and the others go on; a full or read-only disk stops."""
+    from desktop_app.core.review import xmp_rating
     from desktop_app.core.xmp import sidecar_path, write_keywords
 
     backups = dest / ".photoatlas-xmp-backup"
     written = 0
     sharing: dict[tuple[Path, str], list[str]] = {}  # sidecar -> the pictures whose keywords it holds
     best = _best_frames(result) if (options.best_rating is not None or options.best_label) else set()
+    marks = _marks(result, options)
     for p in plan:
         if p.item < 0 or result.items[p.item].kind != "image":
             continue
@@ -728,9 +821,14 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
             journal.write(op="xmp", dst=str(sidecar), backup=str(backup) if backup else None)
             started = True
             keywords = [p.group_name] if options.xmp else []
-            out = write_keywords(image, keywords, options.xmp_naming,
-                                 rating=options.best_rating if is_best else None,
-                                 label=options.best_label if is_best else None)
+            # The photographer's own rating and label win over --best-rating/--best-label (a rejected best frame
+            # stays rejected); an unmarked picture leaves the sidecar's own rating and label as they are.
+            mark = marks.get(result.items[p.item].path) if not marks.is_empty() else Mark()
+            rating = xmp_rating(mark)
+            if rating is None and is_best:
+                rating = options.best_rating
+            label = mark.label or (options.best_label if is_best else None)
+            out = write_keywords(image, keywords, options.xmp_naming, rating=rating, label=label)
         except OSError as exc:
             if started:
                 journal.write(op="xmp-failed", dst=str(sidecar))

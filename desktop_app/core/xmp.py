@@ -9,6 +9,10 @@ root element), namespace prefixes and where they are declared, comments. A sidec
 already has it. Sidecars are parsed with ``defusedxml``: one that declares a DOCTYPE or entities (the
 "billion laughs" expansion) is refused like any other invalid file, and left as it is.
 
+Ratings and colour labels (``xmp:Rating``, ``xmp:Label``) are written and read the way Lightroom, darktable
+and digiKam do (``core.review``: a reject is ``xmp:Rating = -1``, labels are Lightroom's English colour names):
+``write_mark`` / ``read_mark``.
+
 Sidecar names differ between catalogues:
   * ``lightroom`` (also Capture One, Bridge): ``IMG_0001.xmp`` beside ``IMG_0001.jpg``;
   * ``darktable`` (also digiKam): ``IMG_0001.jpg.xmp``.
@@ -28,6 +32,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from desktop_app.core.placing import temporary_name
+from desktop_app.core.review import Mark, xmp_rating
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -126,6 +131,52 @@ def read_keywords(sidecar: Path) -> list[str]:
     if doc is None:
         return []
     return [li.text or "" for subject in doc.root.iter(_q("dc", "subject")) for li in subject.iter(_q("rdf", "li"))]
+
+
+def read_mark(sidecar: Path) -> tuple[int | None, str | None]:
+    """``(xmp:Rating, xmp:Label)`` of a sidecar, each None when absent; (None, None) when the sidecar cannot be
+    read or is not valid (or not safe) XML. Ratings are whole numbers (``"3.0"`` reads as 3); turn them into a
+    ``Mark`` with ``core.review.mark_from_xmp``."""
+    try:
+        doc = _load(sidecar)
+    except OSError:
+        return None, None
+    if doc is None:
+        return None, None
+    return _rating_label(doc.root)
+
+
+def _simple(root: ET.Element, prefix: str, name: str) -> str | None:
+    """A simple property's value, written as an attribute (Lightroom, exiftool) or an element."""
+    qname = _q(prefix, name)
+    for description in root.iter(_q("rdf", "Description")):
+        if qname in description.attrib:
+            return description.attrib[qname]
+        prop = description.find(qname)
+        if prop is not None:
+            return (prop.text or "").strip()
+    return None
+
+
+def _rating_label(root: ET.Element) -> tuple[int | None, str | None]:
+    text = _simple(root, "xmp", "Rating")
+    rating = None
+    if text:
+        try:
+            rating = int(float(text))
+        except ValueError:  # not a number: as if there were none
+            rating = None
+    label = _simple(root, "xmp", "Label") or None
+    return rating, label
+
+
+def write_mark(image: Path, mark: Mark, naming: Literal["lightroom", "darktable"] = "lightroom",
+               keywords: list[str] | None = None) -> Path | None:
+    """Write ``mark`` (and ``keywords``, if any) into the image's sidecar, merged like ``write_keywords``: a
+    reject becomes ``xmp:Rating = -1``, stars ``xmp:Rating``, a colour label ``xmp:Label``. An unrated, unlabelled
+    mark leaves the sidecar's own rating and label alone (a rating is never cleared from here). Returns the
+    sidecar, or None when an existing one is not valid XML (left untouched)."""
+    return write_keywords(image, list(keywords or []), naming, rating=xmp_rating(mark), label=mark.label)
 
 
 def _descriptions(doc: _Sidecar) -> list[ET.Element]:
