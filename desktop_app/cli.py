@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="take same-stem sidecars along: .xmp, .txt captions, the RAW of a RAW+JPEG pair")
     export.add_argument("--verify", action="store_true", help="compare SHA-256 of every copy (size always is)")
     export.add_argument("--xmp", action="store_true",
-                        help="write each image's group name as keywords into an XMP sidecar next to the original")
+                        help="write each image's group name as keywords, and its rating (a reject as -1) and colour "
+                        "label, into an XMP sidecar next to the original")
     export.add_argument("--xmp-on-copies", action="store_true", help="put the XMP sidecars next to the exported files")
     export.add_argument("--xmp-naming", choices=["lightroom", "darktable"], default="lightroom",
                         help="IMG_1.xmp (lightroom, capture one) or IMG_1.jpg.xmp (darktable, digikam)")
@@ -138,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write this colour label (xmp:Label, e.g. Green) into each best frame's sidecar")
     export.add_argument("--nested", action="store_true",
                         help="put each group's sub-groups in folders inside its folder")
+    export.add_argument("--picks-only", action="store_true",
+                        help="only pictures flagged as picks (the results document's marks, set in the window)")
+    export.add_argument("--min-rating", type=int, default=0, metavar="N",
+                        help="only pictures rated N stars or more (1-5; default 0: any)")
+    export.add_argument("--not-rejected", action="store_true", help="leave out pictures flagged as rejects")
     export.add_argument("--dry-run", action="store_true", help="print what would happen; touch nothing")
     undo = sub.add_parser("undo", help="reverse the exports into DEST",
                           description="Reverse what 'photoatlas export' did in DEST: moved files go back, created "
@@ -357,7 +363,8 @@ def _export(args: argparse.Namespace) -> int:
                                 companions=args.companions, verify=args.verify, dry_run=args.dry_run, xmp=args.xmp,
                                 xmp_on_copies=args.xmp_on_copies, xmp_naming=args.xmp_naming,
                                 best_only=args.best_only, best_rating=args.best_rating, best_label=args.best_label,
-                                nested=args.nested)
+                                nested=args.nested, min_rating=args.min_rating, picks_only=args.picks_only,
+                                not_rejected=args.not_rejected)  # marks: the document's (result.marks)
         result = _load_results(args.results, need_vectors=False)  # export reads paths and groups only
         if args.dry_run:
             for p in plan_export(result, args.dest.expanduser().resolve(), options):
