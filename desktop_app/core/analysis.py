@@ -35,7 +35,7 @@ from desktop_app.core.cluster import (
     make_clusterer,
     renumber_by_size,
 )
-from desktop_app.core.isolated import run_isolated
+from desktop_app.core.isolated import run_isolated, warm_up
 from desktop_app.core.layout import (
     make_reducer,
     nearest_neighbours,
@@ -210,6 +210,22 @@ def _fit(reducer: Any, shared: _Shared, cancel: CancelToken) -> np.ndarray:
 def _fit_here(reducer: Any, x: np.ndarray, neighbours: Any) -> np.ndarray:
     """Module level so the helper process can run it."""
     return np.asarray(reducer.fit_transform(x, neighbours), np.float32)
+
+
+def warm_up_layout() -> None:
+    """Start the layout helper and compile UMAP's numba code in it, in the background (returns at once).
+
+    Called when the window opens: a session's first analysis then finds the helper running and compiled
+    (measured: ~20 s of "Drawing the map" on a 2-core laptop otherwise; benchmarks/first_map.py)."""
+    warm_up(_warm_here)
+
+
+def _warm_here() -> None:
+    """Module level so the helper process can run it: both UMAPs an analysis fits (map and clustering space)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((ISOLATE_ABOVE * 3, 16)).astype(np.float32)
+    for reducer in (make_reducer("umap"), make_reducer("umap", CLUSTER_SPACE["n_components"])):
+        reducer.fit_transform(x, None)
 
 
 def _extend(previous: tuple[np.ndarray, np.ndarray], vectors: np.ndarray, ids: np.ndarray) -> np.ndarray | None:

@@ -55,6 +55,14 @@ def run_isolated(fn: Callable[..., T], *args: Any, cancel: CancelToken | None = 
         return pending.get()  # type: ignore[no-any-return]
 
 
+def warm_up(fn: Callable[..., Any], *args: Any) -> None:
+    """Start the helper now and have it run ``fn(*args)`` (say, a tiny UMAP fit that makes numba compile),
+    without waiting: the first real job queues behind it in the same process, so a session's first map does not
+    pay the helper's start and compilation while the user watches. Errors of ``fn`` are ignored."""
+    with _lock:
+        _get_pool().apply_async(fn, args, error_callback=lambda _exc: None)
+
+
 def shutdown() -> None:
     """Stop the helper (at exit; also safe to call when none is running)."""
     with _lock:

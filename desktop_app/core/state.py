@@ -189,20 +189,27 @@ class LibraryState:
         rows = sorted({int(r) for r in rows})
         if not rows:
             return
+        # Paths, not rows: the command must still mean the same pictures after a new analysis renumbers rows.
         paths = [self.paths[r] for r in rows]
         before = [self.marks.get(p) for p in paths]
 
         def redo() -> None:
             apply_marks(self.marks, paths, **change)
-            self.marksChanged.emit(rows)
+            self._marks_changed(paths)
 
         def undo() -> None:
             for p, m in zip(paths, before):
                 self.marks.set(p, m)
-            self.marksChanged.emit(rows)
+            self._marks_changed(paths)
 
         what = "picture" if len(rows) == 1 else f"{len(rows):,} pictures"
         self.undo_stack.push(Command(f"{text} ({what})", redo, undo))
+
+    def _marks_changed(self, paths: Sequence[str]) -> None:
+        rows = [r for r in (self._rows.get(p) for p in paths) if r is not None]
+        self.marksChanged.emit(rows)
+        if self._filter.active:
+            self.filterChanged.emit(self._filter)  # what the filter leaves may have changed
 
     def replace_marks(self, marks: Marks) -> None:
         """Marks read from a project or from sidecars (not undoable: nothing the user did)."""

@@ -6,6 +6,7 @@ job needs them, so the window is up in about a second.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -32,7 +33,8 @@ def run(paths: list[str], *, model: str | None = None, cache_dir: Path | None = 
             return exc.exit_code
     app = application()
     window = MainWindow(model=model, cache_dir=cache_dir, offline=offline, interactive_errors=not quit_when_done,
-                        remember_layout=screenshot is None, ask_before_download=not quit_when_done)
+                        remember_layout=screenshot is None, ask_before_download=not quit_when_done,
+                        warm_start=os.environ.get("PHOTOATLAS_WARM_START", "1") != "0")  # 0: benchmarks' baseline
     _install_excepthook(window, quit_when_done)
     window.show()
 

@@ -3,6 +3,7 @@ every slow call runs in a ``PipelineWorker`` off the GUI thread."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import sys
@@ -35,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster
+from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster, warm_up_layout
 from desktop_app.core.downloads import Download, Recommended, needed_download, remove_download
 from desktop_app.core.duplicates import hidden_by_sets
 from desktop_app.core.edits import GroupEdits, apply_edits
@@ -56,7 +57,10 @@ from desktop_app.core.pipeline import (
 from desktop_app.core.progress import CancelToken, ProgressEvent
 from desktop_app.core.project import PROJECT_SUFFIX, Project
 from desktop_app.core.results import write_csv
+from desktop_app.core.review import Mark, Marks
 from desktop_app.core.search import Ranking, rank
+from desktop_app.core.sidecar_marks import read_sidecar_marks
+from desktop_app.core.state import Command, LibraryState
 from desktop_app.core.thumbnails import thumbnail_folder
 from desktop_app.gui.culling import CullingPanel
 from desktop_app.gui.download_dialog import DownloadDialog, duration_text, hub_host
@@ -65,6 +69,7 @@ from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.models_menu import ModelsMenu, record_speed
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
 from desktop_app.gui.preview import PreviewDialog, reveal_in_file_manager
+from desktop_app.gui.review_actions import PhotoMenu
 from desktop_app.gui.thumbs import ThumbnailService
 from desktop_app.gui.worker import PipelineWorker
 from desktop_app.resources import icon_files
@@ -73,6 +78,9 @@ MODELS = [("Default", DEFAULT_MODEL), ("Faster", FASTER_MODEL), ("More accurate"
 CLUSTERER_LABELS = [("HDBSCAN", "hdbscan"), ("K-Means", "kmeans"),
                     ("Agglomerative", "agglomerative"), ("By prompts", "prompts"), ("By events", "events")]
 SEARCH_HITS = 50
+EMPTY_TITLE = "Drop folders here, or Add Folder…"
+EMPTY_HINT = ("PhotoAtlas reads the pictures and notes inside, puts similar ones together on a map, and finds the "
+              "groups. Nothing leaves this computer.")
 GUI_BATCH = 8  # CPU batches of 8 keep Cancel well under a second with a ViT-B model
 MAX_RECENT = 8
 
@@ -86,7 +94,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, *, model: str | None = None, cache_dir: Path | None = None, offline: bool = False,
                  interactive_errors: bool = True, remember_layout: bool = True, ask_before_download: bool = True,
-                 ) -> None:
+                 warm_start: bool = False) -> None:
         super().__init__()
         self.setWindowTitle("PhotoAtlas")
         self.setAcceptDrops(True)
@@ -113,6 +121,10 @@ class MainWindow(QMainWindow):
         self._last_ranking: Ranking | None = None
         self._closing = False
         self._expanded: set[int] = set()  # duplicate/burst sets shown open while the others are collapsed
+        # What every view shows and changes: selection, marks, filter, the current picture; edits are undoable.
+        self.state = LibraryState()
+        self.state.selectionChanged.connect(self._state_selection_changed)
+        self.state.undo_stack.changed.connect(self._update_undo_actions)
 
         side = round(THUMB_PX * max(1.0, self.devicePixelRatioF()))
         self.thumbnails = ThumbnailService(thumbnail_folder(cache_dir), self, side=side)
@@ -127,21 +139,21 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
 
         self.library = LibraryPanel()
-        self.library.setMinimumWidth(200)
         self.groups = GroupsPanel(self.thumbnails)
         self.groups.groupActivated.connect(self._group_activated)
         self.groups.groupRenamed.connect(self._group_renamed)
         self.groups.visibilityChanged.connect(self._visibility_changed)
         self.groups.mergeRequested.connect(self._merge_groups)
         self.groups.moveSelectionRequested.connect(self._move_selection_to)
+        self.groups.rowsDropped.connect(self._move_rows_to)
         self.culling = CullingPanel()
         self.culling.setActivated.connect(self._set_activated)
         self.hits = QListWidget()
         self.hits.itemActivated.connect(self._hit_activated)
         self.hits.itemClicked.connect(self._hit_activated)
         self._docks = {}
-        for title, widget, area in (("Library", self.library, Qt.DockWidgetArea.LeftDockWidgetArea),
-                                    ("Groups", self.groups, Qt.DockWidgetArea.RightDockWidgetArea),
+        for title, widget, area in (("Groups", self.groups, Qt.DockWidgetArea.RightDockWidgetArea),
+                                    ("Library", self.library, Qt.DockWidgetArea.RightDockWidgetArea),
                                     ("Search Results", self.hits, Qt.DockWidgetArea.RightDockWidgetArea),
                                     ("Duplicates and Bursts", self.culling, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
@@ -149,6 +161,12 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self._docks[title] = dock
+        # The library (a few folder rows) sits under the groups, not in a column of its own beside the map; the
+        # search results and the sets share the groups' place as tabs when shown.
+        self.splitDockWidget(self._docks["Groups"], self._docks["Library"], Qt.Orientation.Vertical)
+        self.resizeDocks([self._docks["Groups"], self._docks["Library"]], [560, 160], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self._docks["Groups"], self._docks["Search Results"])
+        self.tabifyDockWidget(self._docks["Groups"], self._docks["Duplicates and Bursts"])
         self._docks["Search Results"].hide()
         self._docks["Duplicates and Bursts"].hide()
 
@@ -162,30 +180,50 @@ class MainWindow(QMainWindow):
         self._build_status()
         self._restore_settings()
         self._update_actions()
+        if warm_start:  # the app (not tests): the layout helper starts and compiles while the user picks a folder
+            warm_up_layout()
 
     # -- construction -------------------------------------------------------------------------------
     def _empty_state(self) -> QWidget:
+        """"Drop folders here" — and, while the first analysis runs, what it is doing (instead of the invitation)."""
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addStretch(2)
-        title = QLabel("Drop folders here, or Add Folder…")
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        font = title.font()
+        self.empty_title = QLabel(EMPTY_TITLE)
+        self.empty_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_title.setWordWrap(True)
+        font = self.empty_title.font()
         font.setPointSizeF(font.pointSizeF() * 1.8)
-        title.setFont(font)
-        hint = QLabel("PhotoAtlas reads the pictures and notes inside, puts similar ones together on a map, "
-                      "and finds the groups.\nNothing leaves this computer.")
-        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        hint.setEnabled(False)
-        button = QPushButton("Add Folder…")
-        button.clicked.connect(self.choose_folder)
-        button.setFixedWidth(180)
-        layout.addWidget(title)
-        layout.addWidget(hint)
+        self.empty_title.setFont(font)
+        self.empty_hint = QLabel(EMPTY_HINT)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setEnabled(False)
+        self.empty_progress = QProgressBar()
+        self.empty_progress.setMaximumWidth(420)
+        self.empty_progress.hide()
+        self.empty_button = QPushButton("Add Folder…")
+        self.empty_button.clicked.connect(self.choose_folder)
+        self.empty_button.setFixedWidth(180)
+        layout.addWidget(self.empty_title)
+        layout.addWidget(self.empty_hint)
         layout.addSpacing(12)
-        layout.addWidget(button, alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.empty_progress, alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.empty_button, alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addStretch(3)
         return page
+
+    def _show_first_progress(self, text: str | None, done: int = 0, total: int | None = None) -> None:
+        """Before there is a map, the map area says what the analysis is doing (None: back to the invitation)."""
+        working = text is not None
+        self.empty_title.setText("Reading your library…" if working else EMPTY_TITLE)
+        self.empty_hint.setText(text if working else EMPTY_HINT)
+        self.empty_button.setVisible(not working)
+        self.empty_progress.setVisible(working)
+        if working:
+            self.empty_progress.setRange(0, total or 0)
+            if total:
+                self.empty_progress.setValue(min(done, total))
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, checkable: bool = False, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -229,6 +267,8 @@ class MainWindow(QMainWindow):
                                           tip="Group near-identical shots and bursts; pick the best frame of each")
         self.act_collapse = self._action("Collapse Duplicates && Bursts", self._show_collapsed, "Ctrl+Shift+D",
                                          checkable=True, tip="Show each set as its best frame with a count")
+        self.act_undo = self._action("Undo", self.undo, S.Undo)
+        self.act_redo = self._action("Redo", self.redo, S.Redo)
         self.act_make_best = self._action("Make Best Frame", self.make_best_frame, "Ctrl+B",
                                           tip="Make the selected picture the best frame of its set")
 
@@ -305,6 +345,9 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         file.addAction(self.act_quit)
         edit = menus.addMenu("&Edit")
+        edit.addAction(self.act_undo)
+        edit.addAction(self.act_redo)
+        edit.addSeparator()
         edit.addAction(self.act_select_all)
         edit.addAction(self.act_search)
         view = menus.addMenu("&View")
@@ -313,6 +356,8 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
+        self.photo_menu = PhotoMenu(lambda: self.state, self.mark_targets, self)
+        menus.addMenu(self.photo_menu)
         cull = menus.addMenu("&Cull")
         for a in (self.act_find_dups, self.act_collapse, self.act_make_best):
             cull.addAction(a)
@@ -326,12 +371,17 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
 
     def _build_status(self) -> None:
+        # The outcome of the last job (stage_label) and the selection (selection_label) have places of their own:
+        # selecting a picture never hides "exported 120 files" or "undid the export".
+        self.selection_label = QLabel()
+        self.selection_label.setMaximumWidth(360)
         self.stage_label = QLabel("Ready")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.statusBar().addWidget(self.stage_label, 1)
+        self.statusBar().addPermanentWidget(self.selection_label)
         self.statusBar().addPermanentWidget(self.progress)
 
     # -- library ------------------------------------------------------------------------------------
@@ -421,7 +471,7 @@ class MainWindow(QMainWindow):
         folders, as_ = list(self.folders), self.analysis_settings()
         es = dataclasses.replace(self.embed_settings(), model=model)
         self._analysed_model = model
-        self._start(lambda token: run_analysis(folders, es, as_, token), self._analysis_done, "Analyzing")
+        self._start(lambda token: _analysis_with_sidecars(folders, es, as_, token), self._analysis_done, "Analyzing")
 
     def cancel(self) -> None:
         if self.worker is not None:
@@ -465,8 +515,12 @@ class MainWindow(QMainWindow):
             handler()
 
     def _idle(self, message: str) -> None:
+        """A job ended (or nothing runs): ``message`` is its outcome, kept until the next job says otherwise."""
         self.progress.hide()
         self.stage_label.setText(message)
+        self.stage_label.setToolTip(message)
+        if self.stack.currentIndex() == 0:
+            self._show_first_progress(None)
 
     def _progress(self, event: ProgressEvent) -> None:
         if event.stage == "warning":
@@ -485,6 +539,7 @@ class MainWindow(QMainWindow):
                  "load-model": "Loading the model", "embed": "Reading pictures and notes",
                  "layout": "Drawing the map", "name": "Naming groups", "cluster": "Finding groups",
                  "search": "Searching", "export": "Exporting", "undo": "Undoing the export",
+                 "marks": "Reading ratings",
                  "done": "Done"}.get(event.stage, event.stage)
         text = f"{label}: {event.message}" if event.message else label
         if event.total:
@@ -498,6 +553,8 @@ class MainWindow(QMainWindow):
         else:
             self.progress.setRange(0, 0)
         self.stage_label.setText(text)
+        if self.stack.currentIndex() == 0 and event.stage not in ("download", "warning"):
+            self._show_first_progress(text, event.done, event.total)
 
     def _show_download(self, event: ProgressEvent, now: float) -> None:
         """The download dialog (bytes, time left, Cancel) for as long as the job downloads the model."""
@@ -522,6 +579,8 @@ class MainWindow(QMainWindow):
         self.culling.clear()
         self._expanded.clear()
         self.base = result.analysis
+        self.state.reset(result.paths)
+        self._add_sidecar_marks(result.marks)
         self.stack.setCurrentWidget(self.map)
         self._show_analysis(refit=True)
         s = result.stats
@@ -532,7 +591,22 @@ class MainWindow(QMainWindow):
         if used.get("name") != self.clusterer_box.currentData() or any(
                 used.get(k) != v for k, v in self._cluster_params().items()):
             self._recluster_timer.start()  # the settings were changed while the analysis ran
+        if os.environ.get("PHOTOATLAS_TIMING"):  # benchmarks/first_map.py reads this line
+            from desktop_app import STARTED
+
+            print(f"photoatlas: map drawn after {time.monotonic() - STARTED:.2f} s", file=sys.stderr)
         self.analysisFinished.emit()
+
+    def _add_sidecar_marks(self, found: Marks) -> None:
+        """Ratings and labels found in sidecars, for the pictures the user has not marked here (the project's
+        marks win: they are newer than anything PhotoAtlas wrote to a sidecar)."""
+        if found.is_empty():
+            return
+        marks = self.state.marks.copy()
+        for path in {*found.rating, *found.flag, *found.label}:
+            if marks.get(path) == Mark():
+                marks.set(path, found.get(path))
+        self.state.replace_marks(marks)
 
     def _show_analysis(self, refit: bool = False) -> None:
         assert self.result is not None and self.base is not None
@@ -686,14 +760,27 @@ class MainWindow(QMainWindow):
         self.map.zoom_to(members.tolist())
         sub = next((c for c in self.analysis.subclusters if c.id == cid), None)
         if sub is not None and sub.parent is not None:
-            self.statusBar().showMessage(
-                f"Sub-group of {self.analysis.cluster(sub.parent).name}: {len(members):,} items")
+            self.selection_label.setText(
+                f"sub-group of {self.analysis.cluster(sub.parent).name}: {len(members):,} items")
 
     def _group_renamed(self, cid: int, name: str) -> None:
         if self.analysis is None:
             return
-        self.edits.rename(self.analysis, self._paths(), cid, name)
-        self._show_analysis()
+        analysis, paths = self.analysis, self._paths()
+        self._edit_groups(f"Rename to “{name}”", lambda e: e.rename(analysis, paths, cid, name))
+
+    def _edit_groups(self, text: str, change: Any) -> None:
+        """Apply ``change(edits)`` as one undoable command (the edits before and after are kept whole)."""
+        before = copy.deepcopy(self.edits)
+        after = copy.deepcopy(self.edits)
+        change(after)
+
+        def use(edits: GroupEdits) -> None:
+            self.edits = copy.deepcopy(edits)
+            if self.base is not None and self.result is not None:
+                self._show_analysis()
+
+        self.state.undo_stack.push(Command(text, lambda: use(after), lambda: use(before)))
 
     def _visibility_changed(self, cid: int, visible: bool) -> None:
         if self.analysis is None:
@@ -707,8 +794,8 @@ class MainWindow(QMainWindow):
     def _merge_groups(self, ids: list[int]) -> None:
         if self.analysis is None or len(ids) < 2:
             return
-        self.edits.merge(self.analysis, self._paths(), ids)
-        self._show_analysis()
+        analysis, paths = self.analysis, self._paths()
+        self._edit_groups(f"Merge {len(ids)} Groups", lambda e: e.merge(analysis, paths, ids))
 
     def _new_group_from_selection(self) -> None:
         if self.analysis is None or not self.map.selected:
@@ -717,23 +804,66 @@ class MainWindow(QMainWindow):
         n = 1
         while f"New group {n}" in taken:
             n += 1
-        self.edits.move(self._paths(), sorted(self.map.selected), f"New group {n}")
-        self._show_analysis()
+        rows, paths = sorted(self.map.selected), self._paths()
+        self._edit_groups(f"New Group from {len(rows):,} Items", lambda e: e.move(paths, rows, f"New group {n}"))
 
     def _move_selection_to(self, cid: int) -> None:
         if self.analysis is None or not self.map.selected:
             return
-        self.edits.move(self._paths(), sorted(self.map.selected), self.analysis.cluster(cid).name)
-        self._show_analysis()
+        self._move_rows_to(cid, sorted(self.map.selected))
+
+    def _move_rows_to(self, cid: int, rows: list[int]) -> None:
+        """Move ``rows`` into the top-level group ``cid`` (a drop from the grid, or "Move selected items here")."""
+        if self.analysis is None or not rows:
+            return
+        name, paths = self.analysis.cluster(cid).name, self._paths()
+        self._edit_groups(f"Move {len(rows):,} Items to “{name}”", lambda e: e.move(paths, rows, name))
+
+    # -- marks and undo ------------------------------------------------------------------------------
+    def mark_targets(self) -> list[int]:
+        """The rows the Photo menu acts on: the picture in the loupe when it is shown, else the selection."""
+        view = getattr(self, "loupe", None)
+        if view is not None and self.stack.currentWidget() is view and self.state.current >= 0:
+            return [self.state.current]
+        return sorted(self.state.selection)
+
+    def undo(self) -> None:
+        text = self.state.undo_stack.undo()
+        if text:
+            self._idle(f"Undid: {text}")
+
+    def redo(self) -> None:
+        text = self.state.undo_stack.redo()
+        if text:
+            self._idle(f"Redid: {text}")
+
+    def _update_undo_actions(self) -> None:
+        stack = self.state.undo_stack
+        self.act_undo.setEnabled(stack.undo_text is not None)
+        self.act_undo.setText(f"Undo {stack.undo_text}" if stack.undo_text else "Undo")
+        self.act_redo.setEnabled(stack.redo_text is not None)
+        self.act_redo.setText(f"Redo {stack.redo_text}" if stack.redo_text else "Redo")
 
     def _selection_changed(self) -> None:
+        """The map's selection changed (a click, a lasso, a group row): the shared state follows."""
+        self.state.set_selection(self.map.selected)
+        self._show_selection()
+
+    def _state_selection_changed(self, rows: frozenset[int]) -> None:
+        """Another view (grid, compare) selected: the map follows."""
+        if set(rows) != self.map.selected:
+            self.map.set_selection(rows)
+
+    def _show_selection(self) -> None:
         n = len(self.map.selected)
         self._update_actions()
         if n == 1 and self.result is not None:
-            i = next(iter(self.map.selected))
-            self.statusBar().showMessage(self.result.items[i].path)
-        elif n:
-            self.statusBar().showMessage(f"{n:,} selected")
+            path = self.result.items[next(iter(self.map.selected))].path
+            self.selection_label.setText(Path(path).name)
+            self.selection_label.setToolTip(path)
+        else:
+            self.selection_label.setText(f"{n:,} selected" if n else "")
+            self.selection_label.setToolTip("")
 
     def _map_menu(self, pos: Any) -> None:
         """Right-click on the map: act on the item under the pointer (selecting it first)."""
@@ -813,6 +943,7 @@ class MainWindow(QMainWindow):
             self.hits.addItem(row)
         self._docks["Search Results"].setWindowTitle(f"Search Results: {what}")
         self._docks["Search Results"].show()
+        self._docks["Search Results"].raise_()
         self._idle(f"{len(ranking.order)} best matches for {what} highlighted")
 
     def clear_search(self) -> None:
@@ -820,6 +951,7 @@ class MainWindow(QMainWindow):
         self.map.scores = None
         self.map.set_highlight(self.analysis.outliers if self.act_outliers.isChecked() and self.analysis else None)
         self.hits.clear()
+        self._docks["Search Results"].hide()  # an empty results dock is only in the way
 
     def _hit_activated(self, row: QListWidgetItem) -> None:
         i = row.data(Qt.ItemDataRole.UserRole)
@@ -836,7 +968,7 @@ class MainWindow(QMainWindow):
     # -- projects and export ------------------------------------------------------------------------
     def project(self) -> Project:
         return Project(folders=list(self.folders), model=self.model_box.currentData() or DEFAULT_MODEL,
-                       analysis=self.chosen_settings(), edits=self.edits)
+                       analysis=self.chosen_settings(), edits=self.edits, marks=self.state.marks.copy())
 
     def save_project(self, ask: bool = False) -> bool:
         path = self.project_path
@@ -857,7 +989,7 @@ class MainWindow(QMainWindow):
             return False
         self.project_path = Path(path)
         self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}")
-        self.statusBar().showMessage(f"Saved {path}", 5000)
+        self._idle(f"Saved the project {path}")
         return True
 
     def choose_project(self) -> None:
@@ -892,6 +1024,8 @@ class MainWindow(QMainWindow):
         self.param_box.blockSignals(False)
         self._recluster_timer.stop()
         self.edits = project.edits
+        self.state.undo_stack.clear()  # another library: nothing of the last one's to undo
+        self.state.replace_marks(project.marks)
         self.folders = []
         self.result = None
         missing = [f for f in project.folders if not os.path.exists(f)]
@@ -905,7 +1039,10 @@ class MainWindow(QMainWindow):
     def export_groups(self) -> None:
         if self.result is None or self.analysis is None or self.busy():
             return
-        dialog = ExportDialog(self.analysis, self._last_dir(), self, has_sets=bool(self.result.similar_sets))
+        dialog = ExportDialog(self.analysis, self._last_dir(), self, has_sets=bool(self.result.similar_sets),
+                              paths=self.result.paths, sizes=[i.size for i in self.result.items],
+                              marks=self.state.marks, library_folders=self.folders,
+                              similar_sets=self.result.similar_sets)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export_groups_to(dialog.destination(), dialog.options())
 
@@ -916,6 +1053,7 @@ class MainWindow(QMainWindow):
             self.show_error("Wait for the running job to finish (or cancel it) before exporting")
             return
         self.result.analysis = self.analysis  # with the user's renames, merges and moves
+        self.result.marks = self.state.marks  # ratings, flags and labels: filters and XMP
 
         result = self.result
         self._start(lambda token: run_export(result, dest, options, token),
@@ -958,13 +1096,14 @@ class MainWindow(QMainWindow):
             self.show_error("Wait for the running job to finish (or cancel it) before exporting the results")
             return
         self.result.analysis = self.analysis
+        self.result.marks = self.state.marks
         try:
             self.result.save(path)
             write_csv(self.result, path.with_suffix(".csv"))
         except OSError as exc:
             self.show_error(f"Could not export: {exc}")
             return
-        self.statusBar().showMessage(f"Wrote {path} and {path.with_suffix('.csv').name}", 8000)
+        self._idle(f"Wrote {path} and {path.with_suffix('.csv').name}")
 
     # -- settings and lifecycle ---------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -1034,6 +1173,8 @@ class MainWindow(QMainWindow):
         has_sets = self.result is not None and bool(self.result.similar_sets)
         self.act_collapse.setEnabled(has_sets)
         self.act_make_best.setEnabled(has_sets and self._set_of_selection() is not None)
+        self.photo_menu.set_enabled(has_map)
+        self._update_undo_actions()
 
     # -- culling ------------------------------------------------------------------------------------
     def find_duplicates(self) -> None:
@@ -1114,6 +1255,15 @@ class MainWindow(QMainWindow):
         self.thumbnails.close()  # running decodes (a picture each) finish; nothing new starts after this
         self._save_settings()
         event.accept()
+
+
+def _analysis_with_sidecars(folders: list[str], es: EmbedSettings, as_: AnalysisSettings, token: CancelToken):
+    """The analysis, then the ratings and labels already in the pictures' XMP sidecars (Lightroom's, darktable's):
+    ``result.marks`` holds what the sidecars say (the window adds them under the project's own marks)."""
+    result = yield from run_analysis(folders, es, as_, token)
+    yield ProgressEvent("marks", 0, None, "reading ratings and labels from XMP sidecars")
+    result.marks = read_sidecar_marks(result.paths)
+    return result
 
 
 def _check_model(model: str):

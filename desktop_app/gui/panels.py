@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTreeWidget, QTreeWidgetItem
 
@@ -15,8 +15,21 @@ from desktop_app.core.items import Skipped
 from desktop_app.gui.palette import group_colour
 from desktop_app.gui.thumbs import ThumbnailService
 
+ROWS_MIME = "application/x-photoatlas-rows"  # rows dragged out of the grid: ASCII, comma-separated
 EXAMPLES = 4
 EXAMPLE_PX = 36
+
+
+def encode_rows(rows: Sequence[int]) -> QMimeData:
+    """Rows of the results document as a drag's payload (the grid's drags; the groups panel's drops)."""
+    data = QMimeData()
+    data.setData(ROWS_MIME, QByteArray(",".join(str(int(r)) for r in rows).encode()))
+    return data
+
+
+def decode_rows(data: QMimeData) -> list[int]:
+    text = bytes(data.data(ROWS_MIME).data()).decode("ascii", "replace")
+    return [int(t) for t in text.split(",") if t.strip().isdigit()]
 
 
 class LibraryPanel(QTreeWidget):
@@ -70,6 +83,7 @@ class GroupsPanel(QTreeWidget):
     visibilityChanged = Signal(int, bool)  # top-level groups only
     mergeRequested = Signal(list)  # top-level group ids
     moveSelectionRequested = Signal(int)  # into this top-level group
+    rowsDropped = Signal(int, list)  # top-level group id, rows dragged onto it (from the grid)
 
     def __init__(self, thumbnails: ThumbnailService, parent=None) -> None:
         super().__init__(parent)
@@ -85,7 +99,7 @@ class GroupsPanel(QTreeWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(2, EXAMPLES * (EXAMPLE_PX + 2) + 4)
-        self.setMinimumWidth(340)
+        self.setMinimumWidth(280)  # fits beside a 1,024-px-wide window's map
         self._rows: dict[int, QTreeWidgetItem] = {}
         self._clusters: dict[int, ClusterInfo] = {}
         self._names: dict[int, str] = {}  # the names as shown, to tell a rename from a checkbox click
@@ -100,6 +114,43 @@ class GroupsPanel(QTreeWidget):
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
+        self.setAcceptDrops(True)
+        self.viewport().setAcceptDrops(True)
+        self.setDropIndicatorShown(True)
+        self.colour_of = group_colour  # the map's colour for a group id (the window sets the map's own)
+
+    # -- dropping pictures dragged from the grid onto a group: a move --------------------------------
+    def _drop_target(self, event) -> int | None:
+        item = self.itemAt(event.position().toPoint())
+        if item is None or not event.mimeData().hasFormat(ROWS_MIME):
+            return None
+        cid = item.data(0, Qt.ItemDataRole.UserRole)
+        return cid if cid is not None and cid >= 0 and not self.is_subgroup(cid) else None
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasFormat(ROWS_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasFormat(ROWS_MIME):
+            if self._drop_target(event) is not None:
+                event.acceptProposedAction()
+            else:
+                event.ignore()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        cid = self._drop_target(event)
+        if cid is None:
+            event.ignore()
+            return
+        rows = decode_rows(event.mimeData())
+        event.acceptProposedAction()
+        if rows:
+            self.rowsDropped.emit(cid, rows)
 
     def show_groups(self, clusters: list[ClusterInfo], noise: int, hidden: set[int],
                     subclusters: Sequence[ClusterInfo] = ()) -> None:
@@ -120,7 +171,7 @@ class GroupsPanel(QTreeWidget):
             row.setData(0, Qt.ItemDataRole.UserRole, c.id)
             row.setFlags(row.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
             row.setCheckState(0, Qt.CheckState.Unchecked if c.id in hidden else Qt.CheckState.Checked)
-            row.setIcon(0, _swatch(group_colour(c.id)))
+            row.setIcon(0, _swatch(self.colour_of(c.id)))
             row.setToolTip(0, f"{c.name}: {c.size} items, cohesion {c.cohesion:.2f} (named by {c.named_by})")
             row.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self._rows[c.id] = row
@@ -131,7 +182,7 @@ class GroupsPanel(QTreeWidget):
                 child = QTreeWidgetItem(row, [s.name, str(s.size), ""])
                 child.setData(0, Qt.ItemDataRole.UserRole, s.id)
                 child.setFlags((child.flags() | Qt.ItemFlag.ItemIsEditable) & ~Qt.ItemFlag.ItemIsUserCheckable)
-                child.setIcon(0, _swatch(group_colour(c.id)))
+                child.setIcon(0, _swatch(self.colour_of(c.id)))
                 tip = f"Sub-group of {c.name}: {s.size} items, cohesion {s.cohesion:.2f} (named by {s.named_by})"
                 child.setToolTip(0, tip)
                 child.setToolTip(1, tip)
@@ -213,9 +264,7 @@ class GroupsPanel(QTreeWidget):
         for k, index in enumerate(c.representatives[:EXAMPLES]):
             pm = self.thumbnails.pixmap(index)
             if pm is not None:
-                painter.drawPixmap(k * (EXAMPLE_PX + 2), 0, pm.scaled(
-                    EXAMPLE_PX, EXAMPLE_PX, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                    Qt.TransformationMode.SmoothTransformation), 0, 0, EXAMPLE_PX, EXAMPLE_PX)
+                painter.drawPixmap(k * (EXAMPLE_PX + 2), 0, centre_square(pm, EXAMPLE_PX))
         painter.end()
         label = self.itemWidget(row, 2)
         if not isinstance(label, QLabel):
@@ -236,6 +285,14 @@ class GroupsPanel(QTreeWidget):
                 menu.addAction("Move selected items here", lambda: self.moveSelectionRequested.emit(cid))
         if not menu.isEmpty():
             menu.exec(self.viewport().mapToGlobal(pos))
+
+
+def centre_square(pm: QPixmap, side: int) -> QPixmap:
+    """The middle ``side`` x ``side`` of ``pm`` scaled to cover the square (a portrait keeps its face, not its top
+    left corner)."""
+    scaled = pm.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                       Qt.TransformationMode.SmoothTransformation)
+    return scaled.copy((scaled.width() - side) // 2, (scaled.height() - side) // 2, side, side)
 
 
 def _swatch(colour: QColor) -> QIcon:
