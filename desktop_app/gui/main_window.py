@@ -45,11 +45,13 @@ from desktop_app.core.errors import BadArgument
 from desktop_app.core.export import ExportOptions, run_export, undo_export
 from desktop_app.core.groupings import REGROUPINGS, parse_prompts
 from desktop_app.core.layout import REDUCERS
+from desktop_app.core.photo_meta import PhotoMeta
 from desktop_app.core.pipeline import (
     EmbedResult,
     EmbedSettings,
     group_by_events,
     group_by_prompts,
+    photo_metas,
     query_vector,
     run_analysis,
     run_duplicates,
@@ -65,6 +67,7 @@ from desktop_app.core.thumbnails import thumbnail_folder
 from desktop_app.gui.culling import CullingPanel
 from desktop_app.gui.download_dialog import DownloadDialog, duration_text, hub_host
 from desktop_app.gui.export_dialog import ExportDialog
+from desktop_app.gui.filter_bar import FilterBar
 from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.models_menu import ModelsMenu, record_speed
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
@@ -332,6 +335,18 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         bar.addAction(self.act_fit)
         bar.addAction(self.act_outliers)
+        # The filter bar: a second row, shown with View > Filter Bar (or "\\", Lightroom's key for it).
+        self.addToolBarBreak()
+        self.filter_toolbar = QToolBar("Filter")
+        self.filter_toolbar.setObjectName("filter-toolbar")
+        self.filter_toolbar.setMovable(False)
+        self.filter_bar = FilterBar()
+        self.filter_bar.filterChanged.connect(self.state.set_filter)
+        self.filter_bar.metadataWanted.connect(self.read_metadata)
+        self.filter_toolbar.addWidget(self.filter_bar)
+        self.addToolBar(self.filter_toolbar)
+        self.filter_toolbar.hide()
+        self.state.filterChanged.connect(self._filter_changed)
 
     def _build_menus(self) -> None:
         menus = self.menuBar()
@@ -353,6 +368,11 @@ class MainWindow(QMainWindow):
         view = menus.addMenu("&View")
         for a in (self.act_fit, self.act_zoom_sel, self.act_outliers):
             view.addAction(a)
+        view.addSeparator()
+        filters = self.filter_toolbar.toggleViewAction()
+        filters.setText("Filter Bar")
+        filters.setShortcut(QKeySequence("\\"))
+        view.addAction(filters)
         view.addSeparator()
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
@@ -539,7 +559,7 @@ class MainWindow(QMainWindow):
                  "load-model": "Loading the model", "embed": "Reading pictures and notes",
                  "layout": "Drawing the map", "name": "Naming groups", "cluster": "Finding groups",
                  "search": "Searching", "export": "Exporting", "undo": "Undoing the export",
-                 "marks": "Reading ratings",
+                 "marks": "Reading ratings", "metadata": "Reading dates and cameras",
                  "done": "Done"}.get(event.stage, event.stage)
         text = f"{label}: {event.message}" if event.message else label
         if event.total:
@@ -579,7 +599,9 @@ class MainWindow(QMainWindow):
         self.culling.clear()
         self._expanded.clear()
         self.base = result.analysis
-        self.state.reset(result.paths)
+        self.state.reset(result.paths, [PhotoMeta.from_json(i.meta) for i in result.items]
+                         if all(i.meta is not None for i in result.items if i.kind == "image") else None)
+        self.filter_bar.set_metadata(self.state.metas or None)
         self._add_sidecar_marks(result.marks)
         self.stack.setCurrentWidget(self.map)
         self._show_analysis(refit=True)
@@ -818,6 +840,39 @@ class MainWindow(QMainWindow):
             return
         name, paths = self.analysis.cluster(cid).name, self._paths()
         self._edit_groups(f"Move {len(rows):,} Items to “{name}”", lambda e: e.move(paths, rows, name))
+
+    # -- filters --------------------------------------------------------------------------------------
+    def _filter_changed(self, f: Any) -> None:
+        """The filter bar (or a mark under an active filter) changed what is shown: the map and grid follow."""
+        shown = self.state.shown() if f.active else None
+        setter = getattr(self.map, "set_filtered", None)
+        if setter is not None:
+            setter(None if shown is None else ~shown)
+        n = len(self.state.paths)
+        self.filter_bar.show_count(int(shown.sum()) if shown is not None else n, n)
+        if f.active:
+            self._idle(f"Showing {int(shown.sum()):,} of {n:,}: {f.describe()}")
+
+    def read_metadata(self) -> None:
+        """Read capture dates and cameras (EXIF headers) for the filter bar, on the worker thread."""
+        if self.result is None or self.busy():
+            return
+        result = self.result
+
+        def job(token: CancelToken):
+            yield ProgressEvent("metadata", 0, None, "reading capture dates and cameras")
+            return photo_metas(result)
+
+        self._start(job, self._metadata_read, "Reading dates and cameras")
+
+    def _metadata_read(self, metas: list) -> None:
+        if self.result is None or len(metas) != len(self.state.paths):
+            return  # a new analysis replaced the library meanwhile
+        self.state.metas = list(metas)
+        self.filter_bar.set_metadata(metas)
+        cameras = len({m.camera for m in metas if m.camera})
+        dated = sum(m.taken is not None for m in metas)
+        self._idle(f"Read {dated:,} capture dates and {cameras} cameras")
 
     # -- marks and undo ------------------------------------------------------------------------------
     def mark_targets(self) -> list[int]:

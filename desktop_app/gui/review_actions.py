@@ -31,14 +31,14 @@ class PhotoMenu(QMenu):
         rating = self.addMenu("Set Rating")
         for stars in range(6):
             text = "None" if stars == 0 else "★" * stars
-            self._add(rating, text, str(stars), lambda s=stars: self._apply("rate", s))
+            self._add(rating, text, str(stars), lambda _checked=False, s=stars: self._apply("rate", s))
         flag = self.addMenu("Set Flag")
         self._add(flag, "Pick", "P", lambda: self._apply("flag", "pick"))
         self._add(flag, "Reject", "X", lambda: self._apply("flag", "reject"))
         self._add(flag, "Unflag", "U", lambda: self._apply("flag", None))
         label = self.addMenu("Set Colour Label")
         for name in COLOUR_LABELS:
-            self._add(label, name, LABEL_SHORTCUTS.get(name), lambda n=name: self._apply("label", n))
+            self._add(label, name, LABEL_SHORTCUTS.get(name), lambda _checked=False, n=name: self._apply("label", n))
         self._add(label, "None", None, lambda: self._apply("label", None))
 
     def _add(self, menu: QMenu, text: str, key: str | None, slot: Callable[[], None]) -> QAction:

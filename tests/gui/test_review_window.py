@@ -1,0 +1,152 @@
+"""The review loop in the main window: marks by keyboard, undo, filters, sidecars read on analysis, projects keep
+marks, the job's outcome stays readable, and the window fits a small screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import GUI_WAIT as WAIT
+from conftest import save_shape
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from desktop_app.core.progress import ProgressEvent  # noqa: E402
+from desktop_app.core.review import Mark, MarkFilter  # noqa: E402
+from desktop_app.core.xmp import sidecar_path, write_mark  # noqa: E402
+from desktop_app.gui.main_window import EMPTY_TITLE, MainWindow  # noqa: E402
+
+GROUPS = [("red", "circle"), ("blue", "square"), ("green", "triangle")]
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    root = tmp_path / "lib"
+    root.mkdir()
+    for n in range(4):
+        for colour, shape in GROUPS:
+            save_shape(root / f"{colour}-{shape}-{n}.jpg", colour, shape, seed=n)
+    return root
+
+
+def analysed(qtbot, window: MainWindow, library: Path) -> MainWindow:
+    with qtbot.waitSignal(window.analysisFinished, timeout=WAIT):
+        window.add_paths([str(library)], analyze=True)
+    return window
+
+
+def rows_of(window: MainWindow, *names: str) -> list[int]:
+    return [next(i for i, p in enumerate(window.result.paths) if Path(p).name == n) for n in names]
+
+
+def test_keys_rate_flag_and_label_the_selection_and_ctrl_z_takes_it_back(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    rows = rows_of(window, "red-circle-0.jpg", "blue-square-1.jpg")
+    window.map.set_selection(rows)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT)  # shortcuts belong to the active window
+    window.map.setFocus()
+    QTest.keyClick(window.map, Qt.Key.Key_4)
+    QTest.keyClick(window.map, Qt.Key.Key_P)
+    QTest.keyClick(window.map, Qt.Key.Key_6)
+    paths = [window.result.paths[r] for r in rows]
+    assert all(window.state.marks.get(p) == Mark(4, "pick", "Red") for p in paths)
+    assert window.act_undo.isEnabled() and "Label Red" in window.act_undo.text()
+    QTest.keyClick(window.map, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert all(window.state.marks.get(p) == Mark(4, "pick", None) for p in paths)
+    window.undo()
+    window.undo()
+    assert window.state.marks.is_empty()
+    window.redo()
+    assert all(window.state.marks.get(p).rating == 4 for p in paths)
+
+
+def test_a_rename_is_undone_and_redone(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    first = window.analysis.clusters[0]
+    old = first.name
+    window.groups.groupRenamed.emit(first.id, "my favourites")
+    assert "my favourites" in {c.name for c in window.analysis.clusters}
+    window.undo()
+    names = {c.name for c in window.analysis.clusters}
+    assert "my favourites" not in names and old in names
+    window.redo()
+    assert "my favourites" in {c.name for c in window.analysis.clusters}
+
+
+def test_the_filter_bar_filters_by_stars_and_counts_what_is_shown(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    rows = rows_of(window, "green-triangle-2.jpg", "green-triangle-3.jpg")
+    window.state.rate(rows, 3)
+    window.state.rate(rows[:1], 5)
+    bar = window.filter_bar
+    bar.stars.setCurrentIndex(bar.stars.findData(3))
+    assert window.state.filter == MarkFilter(min_rating=3)
+    assert np.flatnonzero(window.state.shown()).tolist() == sorted(rows)
+    assert bar.count.text() == f"2 of {len(window.result.paths)} shown"
+    bar.stars.setCurrentIndex(bar.stars.findData(5))
+    assert np.flatnonzero(window.state.shown()).tolist() == rows[:1]
+    # Unrating under an active filter takes the picture out of what is shown, at once.
+    window.state.rate(rows[:1], 0)
+    assert bar.count.text() == f"0 of {len(window.result.paths)} shown"
+    bar.clear()
+    assert not window.state.filter.active and bar.count.text() == ""
+
+
+def test_ratings_in_sidecars_are_read_and_the_projects_own_marks_win(qtbot, window, library, tmp_path) -> None:
+    write_mark(library / "red-circle-1.jpg", Mark(5, None, "Green"))  # as Lightroom would have left it
+    write_mark(library / "blue-square-2.jpg", Mark(0, "reject", None))
+    assert sidecar_path(library / "red-circle-1.jpg").exists()
+    analysed(qtbot, window, library)
+    marks = window.state.marks
+    assert marks.get(str(library / "red-circle-1.jpg")) == Mark(5, None, "Green")
+    assert marks.get(str(library / "blue-square-2.jpg")).flag == "reject"
+    # The user changes one here; the project keeps it and it wins over the sidecar when reopened.
+    window.state.rate(rows_of(window, "red-circle-1.jpg"), 2)
+    project = tmp_path / "lib.photoatlas"
+    assert window.save_project_to(project)
+    again = MainWindow(model=window.model_box.currentData(), cache_dir=window.cache_dir, interactive_errors=False)
+    qtbot.addWidget(again)
+    with qtbot.waitSignal(again.analysisFinished, timeout=WAIT):
+        again.open_project(project)
+    assert again.state.marks.get(str(library / "red-circle-1.jpg")) == Mark(2, None, "Green")
+    assert again.state.marks.get(str(library / "blue-square-2.jpg")).flag == "reject"
+
+
+def test_the_outcome_stays_when_a_picture_is_selected(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    outcome = window.stage_label.text()
+    assert "groups" in outcome
+    window.map.set_selection(rows_of(window, "red-circle-0.jpg"))
+    assert window.stage_label.text() == outcome and window.stage_label.isVisible()
+    assert window.selection_label.text() == "red-circle-0.jpg"
+
+
+def test_the_search_results_dock_closes_when_the_search_is_cleared(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    window.map.set_selection(rows_of(window, "red-circle-0.jpg"))
+    window.more_like_this()
+    assert window._docks["Search Results"].isVisible() and window.hits.count() > 0
+    window.search_box.setText("x")
+    window.search_box.clear()
+    assert not window._docks["Search Results"].isVisible()
+
+
+def test_the_map_area_shows_the_first_analysis_progress_not_an_invitation(window) -> None:
+    assert window.empty_title.text() == EMPTY_TITLE and window.empty_button.isVisible()
+    window._progress(ProgressEvent("embed", 3, 10, ""))
+    assert window.empty_title.text() != EMPTY_TITLE and not window.empty_button.isVisible()
+    assert window.empty_progress.isVisible() and window.empty_progress.value() == 3
+    assert "Reading pictures and notes" in window.empty_hint.text()
+    window._idle("Cancelled")
+    assert window.empty_title.text() == EMPTY_TITLE and window.empty_button.isVisible()
+
+
+def test_the_window_fits_a_1024_by_700_screen(window) -> None:
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 700
+    window.resize(1024, 700)
+    assert window.width() <= 1024
