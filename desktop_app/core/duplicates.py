@@ -6,15 +6,31 @@
   bounded at 100k items. Tiles are multiplied in bfloat16 (several times faster on CPUs with bf16 units)
   with a safety margin wider than bf16's worst-case error, and every candidate is then re-checked in
   float32 — so no pair is missed and none is invented by the rounding.
-* Bursts: consecutive shots of one camera body taken at most ``burst_seconds`` apart (EXIF
-  DateTimeOriginal + sub-seconds) that are also alike (cosine >= ``burst_similarity``).
-* Pairs are joined into sets (connected components: A~B and B~C make one set), and the best frame of a
-  set is picked by ``quality.best_of`` unless the user chose another one.
+* Bursts: consecutive shots of ONE camera body (the same, known ``PhotoMeta.camera``; pictures without one
+  are never in a burst) taken at most ``burst_seconds`` apart (EXIF DateTimeOriginal + sub-seconds) that are
+  also alike (cosine >= ``burst_similarity``).
+
+Sets never chain. Pairs are NOT joined into connected components (A~B and B~C made one set, which linked
+"Burst of 41" across 15 cameras on real photos and "Burst of 1788" on a generated library). Instead each set
+is a *star around its best frame*: candidates are measured (``quality.measure``), then taken best first
+(the user's picks before everything else); a frame not yet in a set leads a new set of itself and the frames
+not yet in a set that are alike TO IT — so every member is >= the threshold to the set's best frame, and two
+ends of a chain meet only if they are alike themselves. Bursts are made first, per camera, from runs of
+consecutive shots; a burst is the contiguous stretch of its run around the leader whose shots are each
+alike to the leader. Near-duplicate sets are then made from the frames no burst took: a picture belongs to
+at most one set, and a burst never takes in another camera's pictures through a shared member.
+
+Why a star around the best frame rather than complete linkage (every pair within the set alike):
+culling keeps the best frame and rejects the others, so what must hold is that each rejected frame is a copy
+of the kept one — exactly this rule. It costs O(pairs) time and memory (one pass over a sparse adjacency),
+where complete linkage needs the full distance matrix of every connected component (10 GB for a 50k-member
+component; the generated library had one of 1,788), and its sets depend on merge order. Members of one set
+are at least cos(2·acos(threshold)) alike to each other (0.77 at 0.94), never unrelated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,13 +39,14 @@ import numpy as np
 
 from desktop_app.core.photo_meta import PhotoMeta
 from desktop_app.core.progress import CancelToken, ProgressEvent
-from desktop_app.core.quality import Quality, best_of, measure
+from desktop_app.core.quality import Quality, measure
 
 DEFAULT_THRESHOLD = 0.94  # cosine; see docs/CULLING.md for how it was chosen
 BURST_SECONDS = 2.0
 BURST_SIMILARITY = 0.80
 TILE = 8192
-QUALITY_WORKERS = 2  # frames of a set decoded at once for the best-frame pick
+QUALITY_WORKERS = 2  # frames decoded at once for the best-frame pick
+QUALITY_CHUNK = 16  # frames measured between two progress events / cancel checks
 BF16_MARGIN = 0.02  # > worst-case bf16 error of a dot product of unit vectors (2u + u^2 + output rounding)
 
 SetKind = Literal["duplicates", "burst"]
@@ -59,14 +76,6 @@ class SimilarSet:
     @property
     def others(self) -> list[int]:
         return [m for m in self.members if m != self.best]
-
-
-def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
 
 
 def similar_pairs(vectors: np.ndarray, threshold: float, cancel: CancelToken | None = None, tile: int = TILE,
@@ -112,17 +121,98 @@ def similar_pairs(vectors: np.ndarray, threshold: float, cancel: CancelToken | N
     return i[keep].astype(np.int64), j[keep].astype(np.int64), sims[keep]
 
 
-def burst_pairs(metas: Sequence[PhotoMeta], vectors: np.ndarray, rows: Sequence[int],
-                max_gap: float = BURST_SECONDS, min_similarity: float = BURST_SIMILARITY,
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Consecutive shots (same camera, <= ``max_gap`` seconds apart, alike) among ``rows``: (i, j) arrays."""
-    timed = sorted((metas[r].camera or "", metas[r].taken, r) for r in rows if metas[r].taken is not None)
-    pi, pj = [], []
-    for (cam_a, t_a, a), (cam_b, t_b, b) in zip(timed, timed[1:]):
-        if cam_a == cam_b and t_b - t_a <= max_gap and float(vectors[a] @ vectors[b]) >= min_similarity:
-            pi.append(a)
-            pj.append(b)
-    return np.array(pi, np.int64), np.array(pj, np.int64)
+def burst_runs(metas: Sequence[PhotoMeta], vectors: np.ndarray, rows: Iterable[int],
+               max_gap: float = BURST_SECONDS, min_similarity: float = BURST_SIMILARITY) -> list[list[int]]:
+    """Runs of consecutive shots of one camera, each <= ``max_gap`` seconds and alike (cosine >=
+    ``min_similarity``) to the shot before it: rows in capture order, runs of 2 or more only.
+
+    Only candidates: a run may be long (one camera shooting a whole pan); ``find_sets`` cuts it into bursts whose
+    shots are each alike to the burst's best frame.
+    """
+    by_camera: dict[str, list[tuple[float, int]]] = {}
+    for r in rows:
+        m = metas[r]
+        if m.taken is not None and m.camera:  # an unknown camera may be many cameras: no burst
+            by_camera.setdefault(m.camera, []).append((m.taken, int(r)))
+    runs: list[list[int]] = []
+    for shots in by_camera.values():
+        shots.sort()
+        run = [shots[0][1]]
+        for (t_a, a), (t_b, b) in zip(shots, shots[1:]):
+            if t_b - t_a <= max_gap and float(vectors[a] @ vectors[b]) >= min_similarity:
+                run.append(b)
+            else:
+                if len(run) > 1:
+                    runs.append(run)
+                run = [b]
+        if len(run) > 1:
+            runs.append(run)
+    return runs
+
+
+def star_sets(n: int, i: np.ndarray, j: np.ndarray, order: Sequence[int],
+              taken: np.ndarray | None = None) -> list[list[int]]:
+    """Sets that cannot chain, from alike pairs (i, j): each is a leader and its alike partners.
+
+    ``order``: leaders by priority (best frame first). A row not yet in a set leads a new one with those of its
+    partners that are in no set yet (a set of one is no set). ``taken``: rows already in a set (bool mask of
+    length ``n``, updated in place). Returns each set's rows, its leader first. O(pairs) time and memory.
+    """
+    from scipy.sparse import coo_matrix
+
+    assigned = np.zeros(n, bool) if taken is None else taken
+    both_i = np.concatenate([i, j]).astype(np.int64)
+    both_j = np.concatenate([j, i]).astype(np.int64)
+    adjacency = coo_matrix((np.ones(len(both_i), np.int8), (both_i, both_j)), shape=(n, n)).tocsr()
+    indptr, indices = adjacency.indptr, adjacency.indices
+    sets: list[list[int]] = []
+    for leader in order:
+        if assigned[leader]:
+            continue
+        partners = indices[indptr[leader]:indptr[leader + 1]]
+        free = np.unique(partners[~assigned[partners]])
+        if len(free) == 0:
+            continue
+        assigned[leader] = True
+        assigned[free] = True
+        sets.append([int(leader), *free.tolist()])
+    return sets
+
+
+def _split_run(run: list[int], vectors: np.ndarray, rank: dict[int, int], min_similarity: float,
+               assigned: np.ndarray) -> list[list[int]]:
+    """Bursts from one run: the best free shot (lowest ``rank``) leads; its burst is the contiguous stretch around
+    it of free shots each alike to it (a walk left and right that stops at the first shot that is not)."""
+    at = {r: k for k, r in enumerate(run)}
+    sets = []
+    for leader in sorted(run, key=rank.__getitem__):
+        if assigned[leader]:
+            continue
+        k = at[leader]
+        members = [leader]
+        for step in (-1, 1):
+            p = k + step
+            while 0 <= p < len(run) and not assigned[run[p]] and \
+                    float(vectors[leader] @ vectors[run[p]]) >= min_similarity:
+                members.append(run[p])
+                p += step
+        if len(members) > 1:
+            assigned[members] = True
+            sets.append(members)
+    return sets
+
+
+def _measure_all(rows: list[int], paths: Sequence[str], cancel: CancelToken | None,
+                 ) -> Generator[ProgressEvent, None, dict[int, Quality]]:
+    qualities: dict[int, Quality] = {}
+    with ThreadPoolExecutor(max_workers=QUALITY_WORKERS) as pool:  # decoding releases the GIL
+        for k in range(0, len(rows), QUALITY_CHUNK):
+            chunk = rows[k:k + QUALITY_CHUNK]
+            qualities.update(zip(chunk, pool.map(measure, [paths[r] for r in chunk])))
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            yield ProgressEvent("quality", len(qualities), len(rows), "measuring sharpness and exposure")
+    return qualities
 
 
 def find_sets(vectors: np.ndarray, kinds: Sequence[str], paths: Sequence[str], metas: Sequence[PhotoMeta],
@@ -130,7 +220,10 @@ def find_sets(vectors: np.ndarray, kinds: Sequence[str], paths: Sequence[str], m
               picks: set[str] | None = None) -> Generator[ProgressEvent, None, list[SimilarSet]]:
     """Near-duplicate and burst sets among the pictures (notes are left out), each with its best frame.
 
-    ``picks``: paths the user chose as best frames; a set containing one keeps it as its best.
+    Every member of a set is alike to the set's best frame (>= ``threshold`` for near-duplicates, >=
+    ``burst_similarity`` for bursts, see the module's docstring); a picture is in at most one set.
+    ``picks``: paths the user chose as best frames; they lead their sets. Sets come in order of their first row,
+    members in row order.
     """
     settings = settings or CullSettings()
     images = np.array([r for r, k in enumerate(kinds) if k == "image"], np.int64)
@@ -139,32 +232,26 @@ def find_sets(vectors: np.ndarray, kinds: Sequence[str], paths: Sequence[str], m
         return []
     # Pairs are found on the image rows only, then mapped back to document rows.
     di, dj, _ = yield from similar_pairs(vectors[images], settings.threshold, cancel)
-    bi, bj = burst_pairs(metas, vectors, images.tolist(), settings.burst_seconds, settings.burst_similarity)
-    burst_rows = set(bi.tolist()) | set(bj.tolist())
-    rows = np.concatenate([images[di], bi])
-    cols = np.concatenate([images[dj], bj])
-    labels = _components(n, rows, cols)
-    linked = np.zeros(n, bool)
-    linked[rows] = linked[cols] = True
-    groups: dict[int, list[int]] = {}
-    for r in np.flatnonzero(linked).tolist():
-        groups.setdefault(int(labels[r]), []).append(r)
-    members_of = sorted(groups.values(), key=lambda m: m[0])
+    di, dj = images[di], images[dj]
+    runs = burst_runs(metas, vectors, images.tolist(), settings.burst_seconds, settings.burst_similarity) \
+        if metas else []
+    candidates = sorted({*di.tolist(), *dj.tolist(), *(r for run in runs for r in run)})
+    qualities = yield from _measure_all(candidates, paths, cancel)
     picks = picks or set()
-    sets: list[SimilarSet] = []
-    todo = sum(len(m) for m in members_of)
-    measured = 0
-    with ThreadPoolExecutor(max_workers=QUALITY_WORKERS) as pool:  # decoding releases the GIL
-        for members in members_of:
-            qualities = list(pool.map(measure, [paths[r] for r in members]))
-            measured += len(members)
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            yield ProgressEvent("quality", measured, todo, "measuring sharpness and exposure")
-            kind: SetKind = "burst" if any(r in burst_rows for r in members) else "duplicates"
-            s = SimilarSet(kind, members, qualities, members[best_of(qualities)])
-            apply_pick(s, paths, picks)
-            sets.append(s)
+    # Leaders: the user's picks, then the best-scoring frames (unreadable ones last); row order on ties.
+    order = sorted(candidates, key=lambda r: (paths[r] not in picks, -qualities[r].score, r))
+    assigned = np.zeros(n, bool)
+    found: list[tuple[SetKind, list[int]]] = []
+    rank = {r: k for k, r in enumerate(order)}
+    for run in runs:
+        found += [("burst", m) for m in _split_run(run, vectors, rank, settings.burst_similarity, assigned)]
+    found += [("duplicates", m) for m in star_sets(n, di, dj, order, assigned)]
+    sets = []
+    for kind, members in sorted(found, key=lambda km: min(km[1])):
+        leader = members[0]
+        rows = sorted(members)
+        sets.append(SimilarSet(kind, rows, [qualities[r] for r in rows], leader,
+                               "user" if paths[leader] in picks else "quality"))
     return sets
 
 
