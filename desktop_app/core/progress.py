@@ -54,3 +54,40 @@ def drive(gen: Generator[ProgressEvent, None, T], on_event: Callable[[ProgressEv
             return stop.value  # type: ignore[no-any-return]
         if on_event:
             on_event(event)
+
+
+PER_RUN_STAGES = frozenset({"load-model", "search"})  # take about as long whatever the library's size
+
+
+@dataclass
+class StageTimes:
+    """How long each stage took per item on this computer, learned from earlier jobs: an ETA for the stages that
+    report no steps of their own (drawing the map, finding groups, loading the model) and for the first seconds
+    of those that do. Stages in ``PER_RUN_STAGES`` are timed per run, not per item."""
+
+    rates: dict[str, float]
+
+    def learn(self, stage: str, seconds: float, items: int) -> None:
+        """Remember a finished stage (an average with what was known, so one odd run does not rule)."""
+        if seconds < 0.2 or (items <= 0 and stage not in PER_RUN_STAGES):
+            return  # too short to say anything (a map read from the cache)
+        rate = seconds if stage in PER_RUN_STAGES else seconds / items
+        old = self.rates.get(stage)
+        self.rates[stage] = rate if old is None else 0.5 * (old + rate)
+
+    def remaining(self, stage: str, items: int, elapsed: float) -> float | None:
+        """Seconds left in ``stage`` after ``elapsed`` (None: never timed here). Never below a second while the
+        stage runs: an overrun says "a moment" rather than a negative time."""
+        rate = self.rates.get(stage)
+        if rate is None or (items <= 0 and stage not in PER_RUN_STAGES):
+            return None
+        expected = rate if stage in PER_RUN_STAGES else rate * items
+        return max(1.0, expected - elapsed)
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(v, 6) for k, v in self.rates.items()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> StageTimes:
+        rates = data if isinstance(data, dict) else {}
+        return cls({str(k): float(v) for k, v in rates.items() if isinstance(v, (int, float)) and v > 0})

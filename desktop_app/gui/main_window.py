@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -56,7 +57,7 @@ from desktop_app.core.pipeline import (
     run_analysis,
     run_duplicates,
 )
-from desktop_app.core.progress import CancelToken, ProgressEvent
+from desktop_app.core.progress import CancelToken, ProgressEvent, StageTimes
 from desktop_app.core.project import PROJECT_SUFFIX, Project
 from desktop_app.core.results import write_csv
 from desktop_app.core.review import Mark, Marks
@@ -80,6 +81,11 @@ from desktop_app.resources import icon_files
 MODELS = [("Default", DEFAULT_MODEL), ("Faster", FASTER_MODEL), ("More accurate", MORE_ACCURATE_MODEL)]
 CLUSTERER_LABELS = [("HDBSCAN", "hdbscan"), ("K-Means", "kmeans"),
                     ("Agglomerative", "agglomerative"), ("By prompts", "prompts"), ("By events", "events")]
+STAGE_LABELS = {"scan": "Looking for pictures and notes", "download": "Downloading the model",
+                "load-model": "Loading the model", "embed": "Reading pictures and notes", "layout": "Drawing the map",
+                "name": "Naming groups", "cluster": "Finding groups", "search": "Searching", "export": "Exporting",
+                "undo": "Undoing the export", "marks": "Reading ratings", "metadata": "Reading dates and cameras",
+                "duplicates": "Comparing pictures", "quality": "Measuring sharpness", "done": "Done"}
 SEARCH_HITS = 50
 EMPTY_TITLE = "Drop folders here, or Add Folder…"
 EMPTY_HINT = ("PhotoAtlas reads the pictures and notes inside, puts similar ones together on a map, and finds the "
@@ -176,6 +182,12 @@ class MainWindow(QMainWindow):
         # Parameter changes re-cluster after a short pause (typing "25" is one re-cluster, not two).
         self._recluster_timer = QTimer(self, singleShot=True, interval=350)
         self._recluster_timer.timeout.connect(self._recluster)
+        # The running stage's time left is refreshed every second, also while it reports nothing (drawing the map).
+        self._progress_timer = QTimer(self, interval=1000)
+        self._progress_timer.timeout.connect(self._show_progress)
+        self._last_event: ProgressEvent | None = None
+        self._job_items = 0
+        self.stage_times = StageTimes.from_json(_json_setting(self.settings.value("eta/stage_times", "")))
         self._build_actions()
         # The model chosen last time, unless the caller names one (--model, a project).
         self._build_toolbar(model or str(self.settings.value("last/model", "") or "") or None)
@@ -515,6 +527,10 @@ class MainWindow(QMainWindow):
         worker.finished.connect(lambda: self._worker_finished(worker))
         self.worker = worker
         self._embed_span = []
+        self._stage_started = (None, time.monotonic())
+        self._last_event = None
+        self._job_items = len(self.result.items) if self.result is not None else 0
+        self._progress_timer.start()
         self.stage_label.setText(f"{what}…")
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -526,6 +542,9 @@ class MainWindow(QMainWindow):
 
     def _worker_finished(self, worker: PipelineWorker) -> None:
         if self.worker is worker:
+            self._stage_finished(time.monotonic())
+            self._stage_started = (None, time.monotonic())
+            self._progress_timer.stop()
             self.worker = None
         worker.deleteLater()
         self._close_download_dialog()
@@ -548,32 +567,50 @@ class MainWindow(QMainWindow):
             return
         now = time.monotonic()
         if self._stage_started[0] != event.stage:
+            self._stage_finished(now)
             self._stage_started = (event.stage, now)
             if event.stage == "embed" or (len(self._embed_span) == 1 and event.stage != "warning"):
                 self._embed_span.append(now)
+        if event.stage == "scan" and event.total:
+            self._job_items = event.total
         if event.stage == "download":
             self._show_download(event, now)
         elif self.download_dialog is not None:
             self._close_download_dialog()  # the weights are here; the job goes on
-        label = {"scan": "Looking for pictures and notes", "download": "Downloading the model",
-                 "load-model": "Loading the model", "embed": "Reading pictures and notes",
-                 "layout": "Drawing the map", "name": "Naming groups", "cluster": "Finding groups",
-                 "search": "Searching", "export": "Exporting", "undo": "Undoing the export",
-                 "marks": "Reading ratings", "metadata": "Reading dates and cameras",
-                 "done": "Done"}.get(event.stage, event.stage)
+        self._last_event = event
+        self._show_progress(now)
+
+    def _stage_finished(self, now: float) -> None:
+        """Learn how long the stage that just ended took here (the next job's ETA for it)."""
+        stage, started = self._stage_started
+        if stage is not None and stage not in ("download", "done", "warning"):
+            self.stage_times.learn(stage, now - started, self._job_items)
+
+    def _show_progress(self, now: float | None = None) -> None:
+        """The running stage, its progress and the time left: from its own steps when it has them (after two
+        seconds), else from how long it took per item before on this computer. Refreshed every second."""
+        event = self._last_event
+        if event is None or not self.busy():
+            return
+        now = time.monotonic() if now is None else now
+        label = STAGE_LABELS.get(event.stage, event.stage)
         text = f"{label}: {event.message}" if event.message else label
+        elapsed = now - self._stage_started[1]
+        remaining = None
         if event.total:
             self.progress.setRange(0, event.total)
             self.progress.setValue(min(event.done, event.total))
-            elapsed = now - self._stage_started[1]
-            if 0 < event.done < event.total and elapsed > 2:
+            if 0 < event.done < event.total and elapsed > 2 and event.total > 2:
                 remaining = elapsed / event.done * (event.total - event.done)
-                text += f" — about {duration_text(remaining)} left"
             self.progress.setFormat(f"{event.done:,} / {event.total:,}" if event.stage != "download" else "%p%")
         else:
             self.progress.setRange(0, 0)
+        if remaining is None and event.stage != "download":
+            remaining = self.stage_times.remaining(event.stage, self._job_items, elapsed)
+        if remaining is not None:
+            text += f" — about {duration_text(remaining)} left"
         self.stage_label.setText(text)
-        if self.stack.currentIndex() == 0 and event.stage not in ("download", "warning"):
+        if self.stack.currentIndex() == 0 and event.stage != "download":
             self._show_first_progress(text, event.done, event.total)
 
     def _show_download(self, event: ProgressEvent, now: float) -> None:
@@ -1187,6 +1224,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last/reducer", self.reducer_box.currentData())
         self.settings.setValue("last/clusterer", self.clusterer_box.currentData())
         self.settings.setValue("last/param", self.param_box.value())
+        self.settings.setValue("eta/stage_times", json.dumps(self.stage_times.to_json()))
         self.settings.sync()
 
     def _remember_recent(self, path: str) -> None:
@@ -1319,6 +1357,14 @@ def _analysis_with_sidecars(folders: list[str], es: EmbedSettings, as_: Analysis
     yield ProgressEvent("marks", 0, None, "reading ratings and labels from XMP sidecars")
     result.marks = read_sidecar_marks(result.paths)
     return result
+
+
+def _json_setting(value: Any) -> Any:
+    """A JSON value kept in QSettings (None when absent or damaged: a setting never stops the app)."""
+    try:
+        return json.loads(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
 
 
 def _check_model(model: str):

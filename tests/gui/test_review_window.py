@@ -135,14 +135,28 @@ def test_the_search_results_dock_closes_when_the_search_is_cleared(qtbot, window
     assert not window._docks["Search Results"].isVisible()
 
 
-def test_the_map_area_shows_the_first_analysis_progress_not_an_invitation(window) -> None:
+def test_the_map_area_shows_the_first_analysis_progress_not_an_invitation(qtbot, window) -> None:
+    import threading
+
     assert window.empty_title.text() == EMPTY_TITLE and window.empty_button.isVisible()
-    window._progress(ProgressEvent("embed", 3, 10, ""))
-    assert window.empty_title.text() != EMPTY_TITLE and not window.empty_button.isVisible()
-    assert window.empty_progress.isVisible() and window.empty_progress.value() == 3
-    assert "Reading pictures and notes" in window.empty_hint.text()
-    window._idle("Cancelled")
+    release = threading.Event()
+
+    def job(token):
+        yield ProgressEvent("embed", 3, 10, "")
+        release.wait(60)
+        raise RuntimeError("the disk went away")
+
+    window._start(job, lambda _v: None, "Analyzing")
+    try:
+        qtbot.waitUntil(lambda: "Reading pictures and notes" in window.empty_hint.text(), timeout=WAIT)
+        assert window.empty_title.text() != EMPTY_TITLE and not window.empty_button.isVisible()
+        assert window.empty_progress.isVisible() and window.empty_progress.value() == 3
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
+    # Failed: the invitation is back, and the status bar says why.
     assert window.empty_title.text() == EMPTY_TITLE and window.empty_button.isVisible()
+    assert "disk went away" in window.stage_label.text()
 
 
 def test_the_window_fits_a_1024_by_700_screen(window) -> None:
@@ -150,3 +164,29 @@ def test_the_window_fits_a_1024_by_700_screen(window) -> None:
     assert hint.width() <= 1024 and hint.height() <= 700
     window.resize(1024, 700)
     assert window.width() <= 1024
+
+
+def test_a_stage_without_steps_shows_the_time_it_took_here_before(qtbot, window) -> None:
+    import threading
+
+    from desktop_app.core.progress import StageTimes
+
+    window.stage_times = StageTimes({"layout": 0.5})  # learned: half a second per item
+    release = threading.Event()
+
+    def job(token):
+        yield ProgressEvent("scan", 40, 40, "found 40 items")
+        yield ProgressEvent("layout", 0, None, "drawing the map")
+        release.wait(60)
+        return None
+
+    window._start(job, lambda _v: window._idle("finished"), "Testing")
+    try:
+        qtbot.waitUntil(lambda: "Drawing the map" in window.stage_label.text(), timeout=WAIT)
+        # 40 items x 0.5 s: about 20 s left, give or take the seconds that passed.
+        assert "left" in window.stage_label.text() and "about" in window.stage_label.text()
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
+    assert window.stage_label.text() == "finished"
+    assert "scan" not in window.stage_times.rates  # 40 items in no time: too short to learn from
