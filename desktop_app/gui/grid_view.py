@@ -659,8 +659,12 @@ class GridView(QWidget):
             self.delegate.forget(row)
             self.list.viewport().update(self.list.visualRect(self.model.index(pos)))
 
-    def closeEvent(self, event) -> None:
+    def shutdown(self) -> None:
+        """Stop thumbnail work (the main window calls this when it closes: child widgets get no closeEvent)."""
         self.thumbs.close()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
         super().closeEvent(event)
 
 

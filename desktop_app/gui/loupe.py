@@ -538,10 +538,14 @@ class LoupeView(QWidget):
             self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k[1] != FIT or k[0] != self.current)
             self._schedule()
 
-    def closeEvent(self, event) -> None:
+    def shutdown(self) -> None:
+        """Drop queued decodes and wait for running ones (the main window calls this when it closes)."""
         self._wanted = set()
         self.pool.clear()
         self.pool.waitForDone(-1)
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
         super().closeEvent(event)
 
 
