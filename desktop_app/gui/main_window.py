@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -65,14 +65,17 @@ from desktop_app.core.search import Ranking, rank
 from desktop_app.core.sidecar_marks import read_sidecar_marks
 from desktop_app.core.state import Command, LibraryState
 from desktop_app.core.thumbnails import thumbnail_folder
+from desktop_app.gui.compare import CompareView
 from desktop_app.gui.culling import CullingPanel
 from desktop_app.gui.download_dialog import DownloadDialog, duration_text, hub_host
 from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.filter_bar import FilterBar
+from desktop_app.gui.grid_view import GridView
+from desktop_app.gui.loupe import LoupeView
 from desktop_app.gui.map_view import THUMB_PX, MapView
 from desktop_app.gui.models_menu import ModelsMenu, record_speed
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
-from desktop_app.gui.preview import PreviewDialog, reveal_in_file_manager
+from desktop_app.gui.preview import reveal_in_file_manager
 from desktop_app.gui.review_actions import PhotoMenu
 from desktop_app.gui.thumbs import ThumbnailService
 from desktop_app.gui.worker import PipelineWorker
@@ -133,6 +136,7 @@ class MainWindow(QMainWindow):
         # What every view shows and changes: selection, marks, filter, the current picture; edits are undoable.
         self.state = LibraryState()
         self.state.selectionChanged.connect(self._state_selection_changed)
+        self.state.marksChanged.connect(self._marks_changed)
         self.state.undo_stack.changed.connect(self._update_undo_actions)
 
         side = round(THUMB_PX * max(1.0, self.devicePixelRatioF()))
@@ -142,13 +146,27 @@ class MainWindow(QMainWindow):
         self.map.itemActivated.connect(self._preview)
         self.map.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.map.customContextMenuRequested.connect(self._map_menu)
+        # The views of the library: the map, the grid (lightbox), the loupe and compare. One shows at a time
+        # in the central area; all of them observe the same state.
+        self.grid = GridView(thumbnail_folder(cache_dir))
+        self.grid.openLoupe.connect(lambda _row: self.show_view("loupe"))
+        self.grid.contextMenuRequested.connect(lambda rows, pos: self._item_menu(rows, pos))
+        self.loupe = LoupeView()
+        self.loupe.closed.connect(lambda: self.show_view(self._before_loupe))
+        self.compare = CompareView()
+        self.compare.bestChosen.connect(self._best_chosen)
+        self.compare.setChanged.connect(self._compare_set_changed)
+        self._before_loupe = "grid"
+        self._collection: tuple[list[int] | None, str] = (None, "All pictures")  # what the grid shows
         self.stack = QStackedWidget()
         self.stack.addWidget(self._empty_state())
-        self.stack.addWidget(self.map)
+        for view in (self.map, self.grid, self.loupe, self.compare):
+            self.stack.addWidget(view)
         self.setCentralWidget(self.stack)
 
         self.library = LibraryPanel()
         self.groups = GroupsPanel(self.thumbnails)
+        self.groups.colour_of = self.map.colour_of  # swatches in the map's own colours
         self.groups.groupActivated.connect(self._group_activated)
         self.groups.groupRenamed.connect(self._group_renamed)
         self.groups.visibilityChanged.connect(self._visibility_changed)
@@ -270,6 +288,9 @@ class MainWindow(QMainWindow):
                                          "Ctrl+2")
         self.act_outliers = self._action("Highlight Outliers", self._toggle_outliers, "Ctrl+Shift+L",
                                          checkable=True)
+        self.act_tidy = self._action("Tidy", self.map.set_tidy, "Ctrl+T", checkable=True,
+                                     tip="Lay each group's pictures on a grid around its place, none hidden under "
+                                         "another (Ctrl+T)")
         self.act_more = self._action("More Like This", self.more_like_this, "Ctrl+M",
                                      tip="Rank everything by similarity to the selected item")
         self.act_select_all = self._action("Select All", lambda: self.map.set_selection(range(len(self.map.coords))),
@@ -282,6 +303,18 @@ class MainWindow(QMainWindow):
                                           tip="Group near-identical shots and bursts; pick the best frame of each")
         self.act_collapse = self._action("Collapse Duplicates && Bursts", self._show_collapsed, "Ctrl+Shift+D",
                                          checkable=True, tip="Show each set as its best frame with a count")
+        self.view_actions: dict[str, QAction] = {}
+        self._view_group = QActionGroup(self)
+        for name, text, key, tip in (
+                ("map", "Map", "M", "The map of the library (M)"),
+                ("grid", "Grid", "G", "The pictures as a grid: a group, the selection, search results (G)"),
+                ("loupe", "Loupe", "E", "One picture large, with its details; ←/→ for the next (E)"),
+                ("compare", "Compare", "C", "Near-duplicates and bursts side by side: keep the best frame (C)")):
+            action = self._action(text, lambda _c=False, n=name: self.show_view(n), key, tip=tip)
+            action.setCheckable(True)
+            self._view_group.addAction(action)
+            self.view_actions[name] = action
+        self.view_actions["map"].setChecked(True)
         self.act_undo = self._action("Undo", self.undo, S.Undo)
         self.act_redo = self._action("Redo", self.redo, S.Redo)
         self.act_make_best = self._action("Make Best Frame", self.make_best_frame, "Ctrl+B",
@@ -293,6 +326,9 @@ class MainWindow(QMainWindow):
         bar.setMovable(False)
         self.addToolBar(bar)
         bar.addAction(self.act_add)
+        bar.addSeparator()
+        for action in self.view_actions.values():
+            bar.addAction(action)
         bar.addSeparator()
         self.model_box = QComboBox()
         self.model_box.setToolTip("CLIP model that reads pictures and notes")
@@ -347,6 +383,7 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         bar.addAction(self.act_fit)
         bar.addAction(self.act_outliers)
+        bar.addAction(self.act_tidy)
         # The filter bar: a second row, shown with View > Filter Bar (or "\\", Lightroom's key for it).
         self.addToolBarBreak()
         self.filter_toolbar = QToolBar("Filter")
@@ -378,7 +415,10 @@ class MainWindow(QMainWindow):
         edit.addAction(self.act_select_all)
         edit.addAction(self.act_search)
         view = menus.addMenu("&View")
-        for a in (self.act_fit, self.act_zoom_sel, self.act_outliers):
+        for a in self.view_actions.values():
+            view.addAction(a)
+        view.addSeparator()
+        for a in (self.act_fit, self.act_zoom_sel, self.act_outliers, self.act_tidy):
             view.addAction(a)
         view.addSeparator()
         filters = self.filter_toolbar.toggleViewAction()
@@ -640,8 +680,11 @@ class MainWindow(QMainWindow):
                          if all(i.meta is not None for i in result.items if i.kind == "image") else None)
         self.filter_bar.set_metadata(self.state.metas or None)
         self._add_sidecar_marks(result.marks)
-        self.stack.setCurrentWidget(self.map)
+        if self.stack.currentIndex() == 0:
+            self.stack.setCurrentWidget(self.map)
         self._show_analysis(refit=True)
+        self._views_follow_result()
+        self.compare.show_sets(result.similar_sets or [], result.paths, self.state)
         s = result.stats
         self._idle(f"{s['items']:,} items ({s['embedded']:,} read now, {s['from_cache']:,} from cache, "
                    f"{s['skipped']:,} skipped) · {_groups_text(self.analysis)} · {s['seconds']:.1f} s")
@@ -815,6 +858,7 @@ class MainWindow(QMainWindow):
         if self.analysis is None:
             return
         members = self.analysis.members(cid)
+        self._set_collection(members.tolist(), self.analysis.cluster(cid).name)
         self.map.set_selection(members.tolist())
         self.map.zoom_to(members.tolist())
         sub = next((c for c in self.analysis.subclusters if c.id == cid), None)
@@ -878,13 +922,115 @@ class MainWindow(QMainWindow):
         name, paths = self.analysis.cluster(cid).name, self._paths()
         self._edit_groups(f"Move {len(rows):,} Items to “{name}”", lambda e: e.move(paths, rows, name))
 
+    # -- views: map, grid, loupe, compare ------------------------------------------------------------
+    def current_view(self) -> str:
+        widget = self.stack.currentWidget()
+        return {self.map: "map", self.grid: "grid", self.loupe: "loupe", self.compare: "compare"}.get(widget, "")
+
+    def show_view(self, name: str) -> None:
+        """Switch the central area to ``name`` ("map", "grid", "loupe", "compare"), each showing the library's
+        current collection (a group, the selection, search results, a duplicate set)."""
+        if self.result is None or self.analysis is None:
+            self.view_actions["map"].setChecked(True)
+            return
+        if name == "compare" and not self.result.similar_sets:
+            self.view_actions[self.current_view() or "map"].setChecked(True)
+            if self.result.similar_sets is None:
+                self.find_duplicates(then_compare=True)
+            else:
+                self._idle("No near-duplicates or bursts in this library: nothing to compare")
+            return
+        if name == "loupe":
+            if self.current_view() != "loupe":
+                self._before_loupe = self.current_view() or "map"
+            row = self.state.current
+            if row < 0 or row >= len(self.result.items):
+                chosen = sorted(self.state.selection)
+                row = chosen[0] if chosen else (self.grid.rows()[0] if self.grid.rows() else 0)
+            if not self.state.order or row not in self.state.order:
+                rows, _title = self._collection
+                self.state.set_order(rows if rows and row in rows else range(len(self.result.items)))
+            self.state.set_current(row)
+            self.stack.setCurrentWidget(self.loupe)
+            self.loupe.show_row(row)
+            self.loupe.setFocus()
+        elif name == "grid":
+            self._fill_grid()
+            self.stack.setCurrentWidget(self.grid)
+            self.grid.list.setFocus()
+        elif name == "compare":
+            self.stack.setCurrentWidget(self.compare)
+            self.compare.setFocus()
+        else:
+            self.stack.setCurrentWidget(self.map)
+            self.map.setFocus()
+        self.view_actions[name].setChecked(True)
+
+    def _set_collection(self, rows: list[int] | None, title: str) -> None:
+        """What the grid shows from now on (None: every picture); shown at once when the grid is up."""
+        self._collection = (None if rows is None else [int(r) for r in rows], title)
+        if self.current_view() == "grid":
+            self._fill_grid()
+
+    def _fill_grid(self) -> None:
+        rows, title = self._collection
+        if rows is None:
+            rows = list(range(len(self.result.items))) if self.result is not None else []
+        self.grid.show_rows(rows, title)
+
+    def _views_follow_result(self) -> None:
+        """A new analysis: every view reads the new rows."""
+        assert self.result is not None and self.analysis is not None
+        paths, kinds = self.result.paths, [i.kind for i in self.result.items]
+        analysis = self.analysis
+        self.grid.set_state(self.state, paths, kinds)
+        self.grid.set_sort(self.grid.sort_box.currentData() or "order", vectors=self.result.vectors,
+                           scores=self._quality_scores())
+        self.loupe.set_state(self.state, paths, kinds, group_of=self._group_name_of,
+                             outlier_scores=analysis.outlier_scores, qualities=self._qualities())
+        self._set_collection(None, "All pictures")
+        self._marks_changed([])  # badges on the new map
+        self._filter_changed(self.state.filter)  # a filter set before the analysis applies to its rows
+        if self.current_view() in ("grid", "loupe", "compare"):
+            self.show_view("grid" if self.current_view() != "compare" or not self.result.similar_sets
+                           else "compare")
+
+    def _group_name_of(self, row: int) -> str:
+        if self.analysis is None or row >= len(self.analysis.labels) or self.analysis.labels[row] < 0:
+            return "no group"
+        return self.analysis.cluster(int(self.analysis.labels[row])).name
+
+    def _qualities(self) -> list:
+        """Each picture's measured quality where a duplicate search measured it (None elsewhere)."""
+        out: list = [None] * (len(self.result.items) if self.result is not None else 0)
+        for s in (self.result.similar_sets or []) if self.result is not None else []:
+            for m, q in zip(s.members, s.qualities):
+                out[m] = q
+        return out
+
+    def _quality_scores(self) -> np.ndarray:
+        return np.array([q.score if q is not None and q.readable else np.nan for q in self._qualities()], float)
+
+    def _best_chosen(self, set_index: int, row: int) -> None:
+        """Compare made ``row`` the best frame of its set: remembered in the project, as Make Best Frame does."""
+        if self.result is None or not self.result.similar_sets:
+            return
+        s = self.result.similar_sets[set_index]
+        self.edits.picks -= {self.result.items[m].path for m in s.members}
+        self.edits.picks.add(self.result.items[row].path)
+        self.culling.show_sets(self.result.similar_sets, self.result.paths)
+        self._show_collapsed()
+        self._idle(f"{Path(self.result.items[row].path).name} is now the best frame of its set")
+
+    def _compare_set_changed(self, index: int) -> None:
+        if self.result is not None and self.result.similar_sets and index < len(self.result.similar_sets):
+            self.culling.list.setCurrentRow(index)
+
     # -- filters --------------------------------------------------------------------------------------
     def _filter_changed(self, f: Any) -> None:
         """The filter bar (or a mark under an active filter) changed what is shown: the map and grid follow."""
         shown = self.state.shown() if f.active else None
-        setter = getattr(self.map, "set_filtered", None)
-        if setter is not None:
-            setter(None if shown is None else ~shown)
+        self.map.set_filtered(None if shown is None else ~shown)
         n = len(self.state.paths)
         self.filter_bar.show_count(int(shown.sum()) if shown is not None else n, n)
         if f.active:
@@ -918,6 +1064,11 @@ class MainWindow(QMainWindow):
         if view is not None and self.stack.currentWidget() is view and self.state.current >= 0:
             return [self.state.current]
         return sorted(self.state.selection)
+
+    def _marks_changed(self, _rows: list[int]) -> None:
+        """Badges on the map follow the marks (the grid, loupe and compare observe the state themselves)."""
+        if self.result is not None and len(self.state.paths) == len(self.map.coords):
+            self.map.set_marks(*self.state.marks.arrays(self.state.paths))
 
     def undo(self) -> None:
         text = self.state.undo_stack.undo()
@@ -961,16 +1112,21 @@ class MainWindow(QMainWindow):
         """Right-click on the map: act on the item under the pointer (selecting it first)."""
         if self.result is None:
             return
-        scene_pos = self.map.mapToScene(pos)
-        points = self.map.scatter.pointsAt(self.map.scatter.mapFromScene(scene_pos))
-        if len(points):
-            index = int(points[0].data())
-            if index not in self.map.selected:
-                self.map.set_selection({index})
+        index = self.map.item_at(pos)  # anywhere on a thumbnail, or on a dot
+        if index is not None and index not in self.map.selected:
+            self.map.set_selection({index})
+        self._item_menu(sorted(self.map.selected), self.map.mapToGlobal(pos))
+
+    def _item_menu(self, rows: list[int], global_pos: Any) -> None:
+        """The same menu on the map and in the grid, for ``rows`` (already the selection)."""
+        if self.result is None:
+            return
+        if set(rows) != set(self.state.selection):
+            self.state.set_selection(rows)
         menu = QMenu(self)
-        if len(self.map.selected) == 1:
-            index = next(iter(self.map.selected))
-            menu.addAction("Preview", lambda: self._preview(index))
+        if len(rows) == 1:
+            index = rows[0]
+            menu.addAction("Open in Loupe", lambda: self._preview(index))
             menu.addAction("More Like This", self.more_like_this)
             menu.addAction("Reveal in File Manager",
                            lambda: reveal_in_file_manager(self.result.items[index].path))
@@ -978,23 +1134,33 @@ class MainWindow(QMainWindow):
             if in_set is not None:
                 menu.addAction(self.act_make_best)
                 number = self.result.similar_sets.index(in_set)
+                menu.addAction("Compare This Set", lambda: self._compare_set(number))
                 if self.act_collapse.isChecked():
                     opened = number in self._expanded
                     menu.addAction("Collapse This Set" if opened else "Expand This Set",
                                    lambda: self._toggle_set(number, not opened))
-        if self.map.selected:
+        if rows:
+            menu.addMenu(self.photo_menu)
             menu.addAction(self.act_new_group)
-            menu.addAction(self.act_zoom_sel)
-        menu.addAction(self.act_fit)
-        menu.exec(self.map.mapToGlobal(pos))
+            if self.current_view() == "map":
+                menu.addAction(self.act_zoom_sel)
+            else:
+                menu.addAction("Show on the Map", lambda: (self.show_view("map"), self.map.zoom_to(rows)))
+        if self.current_view() == "map":
+            menu.addAction(self.act_fit)
+        menu.exec(global_pos)
 
     def _preview(self, index: int) -> None:
+        """A double-click on the map (or Open in Loupe): the picture large, ←/→ through its collection."""
         if self.result is None or self.analysis is None:
             return
-        item = self.result.items[index]
-        label = int(self.analysis.labels[index])
-        group = self.analysis.cluster(label).name if label >= 0 else "no group"
-        PreviewDialog(item.path, item.kind, group, self).open()
+        self.state.set_current(index)
+        self.show_view("loupe")
+
+    def _compare_set(self, number: int) -> None:
+        if self.result is not None and self.result.similar_sets:
+            self.compare.show_set(number)
+            self.show_view("compare")
 
     # -- search -------------------------------------------------------------------------------------
     def search(self) -> None:
@@ -1033,6 +1199,7 @@ class MainWindow(QMainWindow):
             row.setData(Qt.ItemDataRole.UserRole, i)
             row.setToolTip(self.result.items[i].path)
             self.hits.addItem(row)
+        self._set_collection(list(ranking.order), f"Best matches for {what}")
         self._docks["Search Results"].setWindowTitle(f"Search Results: {what}")
         self._docks["Search Results"].show()
         self._docks["Search Results"].raise_()
@@ -1044,6 +1211,8 @@ class MainWindow(QMainWindow):
         self.map.set_highlight(self.analysis.outliers if self.act_outliers.isChecked() and self.analysis else None)
         self.hits.clear()
         self._docks["Search Results"].hide()  # an empty results dock is only in the way
+        if self._collection[1].startswith("Best matches"):
+            self._set_collection(None, "All pictures")
 
     def _hit_activated(self, row: QListWidgetItem) -> None:
         i = row.data(Qt.ItemDataRole.UserRole)
@@ -1253,7 +1422,7 @@ class MainWindow(QMainWindow):
         has_map = self.analysis is not None
         self.act_analyze.setEnabled(bool(self.folders) and not busy)
         self.act_cancel.setEnabled(busy)
-        for a in (self.act_fit, self.act_outliers, self.act_select_all, self.act_save, self.act_save_as):
+        for a in (self.act_fit, self.act_outliers, self.act_tidy, self.act_select_all, self.act_save, self.act_save_as):
             a.setEnabled(has_map)
         self.act_export.setEnabled(has_map and not busy)  # a job may be changing the document
         self.act_export_groups.setEnabled(has_map and not busy)
@@ -1270,23 +1439,32 @@ class MainWindow(QMainWindow):
         self._update_undo_actions()
 
     # -- culling ------------------------------------------------------------------------------------
-    def find_duplicates(self) -> None:
-        """Near-duplicates and bursts on the worker thread; then the panel, and the map collapsed."""
+    def find_duplicates(self, then_compare: bool = False) -> None:
+        """Near-duplicates and bursts on the worker thread; then the panel, and the map collapsed (or, asked from
+        the Compare view, the first set side by side)."""
         if self.result is None or self.busy():
             return
         result, picks = self.result, set(self.edits.picks)
-        self._start(lambda token: run_duplicates(result, cancel=token, picks=picks), self._duplicates_found,
-                    "Finding duplicates")
+        self._start(lambda token: run_duplicates(result, cancel=token, picks=picks),
+                    lambda sets: self._duplicates_found(sets, then_compare), "Finding duplicates")
 
-    def _duplicates_found(self, sets: list) -> None:
+    def _duplicates_found(self, sets: list, then_compare: bool = False) -> None:
         assert self.result is not None
         self.culling.show_sets(sets, self.result.paths)
+        self.compare.show_sets(sets, self.result.paths, self.state)
+        self.loupe.set_state(self.state, self.result.paths, [i.kind for i in self.result.items],
+                             group_of=self._group_name_of, outlier_scores=self.analysis.outlier_scores,
+                             qualities=self._qualities())
+        self.grid.set_sort(self.grid.sort_box.currentData() or "order", scores=self._quality_scores())
         self._docks["Duplicates and Bursts"].show()
         self._docks["Duplicates and Bursts"].raise_()
         self.act_collapse.setChecked(bool(sets))
         self._expanded.clear()
         self._show_collapsed()
-        self._idle(f"{len(sets)} sets of near-duplicates or bursts")
+        self._idle(f"Found {len(sets)} sets of near-duplicates or bursts" + (
+            " · C compares them side by side" if sets else ""))
+        if then_compare and sets:
+            self.show_view("compare")
 
     def _show_collapsed(self) -> None:
         """Each set as its best frame with a count, except the sets the user opened (``_expanded``)."""
@@ -1306,6 +1484,11 @@ class MainWindow(QMainWindow):
         if self.result is None or not self.result.similar_sets or index >= len(self.result.similar_sets):
             return
         s = self.result.similar_sets[index]
+        self._set_collection(s.members, f"{'Burst' if s.kind == 'burst' else 'Near-duplicates'} of {len(s.members)}")
+        if self.current_view() == "compare":
+            if self.compare.set_index != index:
+                self.compare.show_set(index)
+            return
         self._toggle_set(index, True)
         self.map.set_selection(s.members)
         self.map.zoom_to(s.members)
@@ -1327,6 +1510,7 @@ class MainWindow(QMainWindow):
         self.edits.picks.add(self.result.items[row].path)
         s.best, s.chosen_by = row, "user"
         self.culling.show_sets(self.result.similar_sets, self.result.paths)
+        self.compare.refresh()
         self._show_collapsed()
         self._idle(f"{Path(self.result.items[row].path).name} is now the best frame of its set")
 
@@ -1346,6 +1530,9 @@ class MainWindow(QMainWindow):
             self.worker.cancel()
             self.worker.wait()
         self.thumbnails.close()  # running decodes (a picture each) finish; nothing new starts after this
+        self.map.close_thumbnails()
+        self.grid.shutdown()
+        self.loupe.shutdown()
         self._save_settings()
         event.accept()
 

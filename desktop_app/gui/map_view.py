@@ -272,7 +272,8 @@ class MapView(pg.PlotWidget):
         self.thumbnails = thumbnails
         # Big previews come from bigger JPEGs: a second service, so the small pixmaps stay for the dense views.
         side = round(min(THUMB_MAX * max(1.0, self.devicePixelRatioF()), BIG_SOURCE))
-        self.big_thumbnails = ThumbnailService(thumbnails.folder, self, side=side, source_side=BIG_SOURCE)
+        self.big_thumbnails = ThumbnailService(thumbnails.folder, self, side=side, source_side=BIG_SOURCE,
+                                              max_pixmaps=BIG_PIXMAPS)
         self.setAntialiasing(True)
         self.setBackground(self.palette().base().color())  # follows the system's light or dark theme
         self.hideAxis("left")
@@ -293,6 +294,7 @@ class MapView(pg.PlotWidget):
         self.group_names: dict[int, str] = {}
         self.selected: set[int] = set()
         self.hidden_groups: set[int] = set()
+        self.filtered: np.ndarray | None = None  # rows the filter bar leaves out (ratings, flags, labels, dates)
         self.collapsed: np.ndarray | None = None
         self.badges: dict[int, int] = {}
         self.scores: np.ndarray | None = None  # search similarity, or None
@@ -381,6 +383,11 @@ class MapView(pg.PlotWidget):
         ``badges``) carries its set's size as a badge. None expands everything."""
         self.collapsed = None if hidden is None else np.asarray(hidden, bool)
         self.badges = dict(badges) if hidden is not None else {}
+        self._redraw()
+
+    def set_filtered(self, hidden: np.ndarray | None) -> None:
+        """Leave out the rows the filter bar does not show (None: every row)."""
+        self.filtered = None if hidden is None else np.asarray(hidden, bool)
         self._redraw()
 
     def set_highlight(self, mask: np.ndarray | None) -> None:
@@ -543,6 +550,8 @@ class MapView(pg.PlotWidget):
         shown = ~np.isin(self.labels, list(self.hidden_groups)) if self.hidden_groups else np.ones(n, bool)
         if self.collapsed is not None and len(self.collapsed) == len(shown):
             shown &= ~self.collapsed
+        if self.filtered is not None and len(self.filtered) == len(shown):
+            shown &= ~self.filtered
         return shown
 
     def thumbnail_items(self) -> np.ndarray | None:
@@ -818,16 +827,11 @@ class MapView(pg.PlotWidget):
             wanted = items[order].tolist()
             self.thumbnails.request(wanted)
             big = size * max(1.0, self.devicePixelRatioF()) > 1.25 * self.thumbnails.side
-            # ThumbnailService has no public "closed": once the main window closed the small one, start nothing.
-            if big and not getattr(self.thumbnails, "_closed", False):
+            if big and not self.thumbnails.closed:  # the window closed the small one: start nothing new
                 self.big_thumbnails.request(wanted)
         self.thumb_layer.update()
 
     def _big_ready(self, _index: int) -> None:
-        # Big pixmaps are up to 512 px: keep far fewer than ThumbnailService's MAX_PIXMAPS (it has no setting).
-        cache = self.big_thumbnails._pixmaps
-        while len(cache) > BIG_PIXMAPS:
-            cache.popitem(last=False)
         self.thumb_layer.update()
 
     def close_thumbnails(self) -> None:
@@ -879,15 +883,13 @@ class MapView(pg.PlotWidget):
 
     def _lasso_selected(self, polygon: np.ndarray, add: bool) -> None:
         inside = inside_polygon(self.coords.astype(np.float64), polygon)
-        if self.hidden_groups:
-            inside &= ~np.isin(self.labels, list(self.hidden_groups))
+        inside &= self._shown()  # hidden groups, collapsed sets and filtered-out pictures are not selected
         chosen = set(np.nonzero(inside)[0].tolist())
         self.set_selection(self.selected | chosen if add else chosen)
 
     def _rect_selected(self, rect: QRectF, add: bool) -> None:
         x, y = self.coords[:, 0], self.coords[:, 1]
         inside = (x >= rect.left()) & (x <= rect.right()) & (y >= rect.top()) & (y <= rect.bottom())
-        if self.hidden_groups:
-            inside &= ~np.isin(self.labels, list(self.hidden_groups))
+        inside &= self._shown()  # hidden groups, collapsed sets and filtered-out pictures are not selected
         chosen = set(np.nonzero(inside)[0].tolist())
         self.set_selection(self.selected | chosen if add else chosen)

@@ -6,30 +6,18 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTreeWidget, QTreeWidgetItem
 
 from desktop_app.core.analysis import ClusterInfo
 from desktop_app.core.items import Skipped
+from desktop_app.gui.grid_view import ROWS_MIME, rows_from_mime
 from desktop_app.gui.palette import group_colour
 from desktop_app.gui.thumbs import ThumbnailService
 
-ROWS_MIME = "application/x-photoatlas-rows"  # rows dragged out of the grid: ASCII, comma-separated
 EXAMPLES = 4
 EXAMPLE_PX = 36
-
-
-def encode_rows(rows: Sequence[int]) -> QMimeData:
-    """Rows of the results document as a drag's payload (the grid's drags; the groups panel's drops)."""
-    data = QMimeData()
-    data.setData(ROWS_MIME, QByteArray(",".join(str(int(r)) for r in rows).encode()))
-    return data
-
-
-def decode_rows(data: QMimeData) -> list[int]:
-    text = bytes(data.data(ROWS_MIME).data()).decode("ascii", "replace")
-    return [int(t) for t in text.split(",") if t.strip().isdigit()]
 
 
 class LibraryPanel(QTreeWidget):
@@ -147,7 +135,7 @@ class GroupsPanel(QTreeWidget):
         if cid is None:
             event.ignore()
             return
-        rows = decode_rows(event.mimeData())
+        rows = rows_from_mime(event.mimeData())
         event.acceptProposedAction()
         if rows:
             self.rowsDropped.emit(cid, rows)

@@ -48,11 +48,12 @@ class ThumbnailService(QObject):
     ready = Signal(int)
 
     def __init__(self, folder: Path, parent: QObject | None = None, side: int = 144,
-                 source_side: int = THUMBNAIL_SIDE) -> None:
+                 source_side: int = THUMBNAIL_SIDE, max_pixmaps: int = MAX_PIXMAPS) -> None:
         super().__init__(parent)
         self.folder = folder
         self.side = side  # pixels of the stored pixmaps: the view's thumbnail size x the screen's pixel ratio
         self.source_side = source_side  # pixels of the JPEGs on disk they are made from (core.thumbnails)
+        self.max_pixmaps = max_pixmaps  # kept in memory (big ones cost more: a 512-px pixmap is 1 MB)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self._relay = _Relay(self)
@@ -93,6 +94,11 @@ class ThumbnailService(QObject):
             self.pool.start(_Job(self._relay, self._generation, i, self._paths[i], self.folder, self.side,
                                 self.source_side))
 
+    @property
+    def closed(self) -> bool:
+        """Closed with the window: no new work starts."""
+        return self._closed
+
     def wait(self, msecs: int = 30000) -> bool:
         return self.pool.waitForDone(msecs)
 
@@ -110,6 +116,6 @@ class ThumbnailService(QObject):
             self._failed.add(index)
             return
         self._pixmaps[index] = QPixmap.fromImage(image)
-        while len(self._pixmaps) > MAX_PIXMAPS:
+        while len(self._pixmaps) > self.max_pixmaps:
             self._pixmaps.popitem(last=False)
         self.ready.emit(index)

@@ -118,7 +118,7 @@ def test_clicking_a_sub_group_row_selects_exactly_its_members(qtbot, shown) -> N
     qtbot.mouseClick(shown.groups.viewport(), Qt.MouseButton.LeftButton, pos=_centre(shown, squares, 0))
     expected = {i for i, it in enumerate(shown.result.items) if "red-square" in it.path}
     assert len(expected) == 3 and shown.map.selected == expected
-    assert "Sub-group of Red things: 3 items" in shown.statusBar().currentMessage()
+    assert shown.selection_label.text() == "sub-group of Red things: 3 items"
     # The group's own row still selects the whole group (sub-groups and the item that fell out of them).
     qtbot.mouseClick(shown.groups.viewport(), Qt.MouseButton.LeftButton, pos=_centre(shown, red, 0))
     assert shown.map.selected == {i for i, it in enumerate(shown.result.items) if "red-" in it.path}

@@ -87,6 +87,7 @@ def test_the_filter_bar_filters_by_stars_and_counts_what_is_shown(qtbot, window,
     assert window.state.filter == MarkFilter(min_rating=3)
     assert np.flatnonzero(window.state.shown()).tolist() == sorted(rows)
     assert bar.count.text() == f"2 of {len(window.result.paths)} shown"
+    assert sorted(int(i) for i in window.map.scatter.data["data"]) == sorted(rows)  # the map shows those two
     bar.stars.setCurrentIndex(bar.stars.findData(5))
     assert np.flatnonzero(window.state.shown()).tolist() == rows[:1]
     # Unrating under an active filter takes the picture out of what is shown, at once.

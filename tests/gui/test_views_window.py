@@ -1,0 +1,119 @@
+"""Map, grid, loupe and compare in one window, sharing one state: G / E / C switch views, a group shows in the
+grid, Enter opens the loupe and → walks the grid's order, marks given anywhere show everywhere, Compare finds the
+sets first when needed and X culls a set, a drag from the grid onto a group moves the pictures (undoable)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import GUI_WAIT as WAIT
+from conftest import save_shape
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from desktop_app.gui.main_window import MainWindow  # noqa: E402
+
+GROUPS = [("red", "circle"), ("blue", "square"), ("green", "triangle")]
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    root = tmp_path / "lib"
+    for n in range(4):
+        for colour, shape in GROUPS:
+            save_shape(root / f"{colour}-{shape}-{n}.jpg", colour, shape, px=160, seed=n)
+    # A picture saved twice: one near-duplicate set for Compare.
+    shutil.copy(root / "red-circle-0.jpg", root / "red-circle-0-copy.jpg")
+    return root
+
+
+def analysed(qtbot, window: MainWindow, library: Path) -> MainWindow:
+    with qtbot.waitSignal(window.analysisFinished, timeout=WAIT):
+        window.add_paths([str(library)], analyze=True)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT)  # the views' keys are the window's shortcuts
+    return window
+
+
+def row_of(window: MainWindow, name: str) -> int:
+    return next(i for i, p in enumerate(window.result.paths) if Path(p).name == name)
+
+
+def test_g_shows_the_clicked_group_in_the_grid_and_enter_opens_the_loupe(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    group = window.analysis.clusters[0]
+    window.groups.groupActivated.emit(group.id)
+    QTest.keyClick(window.map, Qt.Key.Key_G)
+    assert window.current_view() == "grid"
+    members = sorted(window.analysis.members(group.id).tolist())
+    assert sorted(window.grid.rows()) == members and window.grid.title.text() == group.name
+    # The group's members are selected (the click on its row) in the grid as on the map.
+    assert set(window.grid.selected_rows()) == set(members)
+    first = window.grid.rows()[0]
+    window.state.set_selection([first])
+    window.grid.openLoupe.emit(first)
+    assert window.current_view() == "loupe" and window.loupe.current == first
+    QTest.keyClick(window.loupe, Qt.Key.Key_Right)
+    assert window.state.current == window.grid.rows()[1]
+    # A rating given in the loupe goes to the picture shown there (not the selection) and undoes.
+    QTest.keyClick(window.loupe, Qt.Key.Key_3)
+    shown = window.result.paths[window.grid.rows()[1]]
+    assert window.state.marks.get(shown).rating == 3
+    assert window.state.marks.get(window.result.paths[first]).rating == 0
+    window.undo()
+    assert window.state.marks.get(shown).rating == 0
+    QTest.keyClick(window.loupe, Qt.Key.Key_Escape)
+    assert window.current_view() == "grid"
+    QTest.keyClick(window.grid.list, Qt.Key.Key_M)
+    assert window.current_view() == "map"
+
+
+def test_selection_follows_between_map_and_grid(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    window.show_view("grid")
+    rows = [row_of(window, "blue-square-1.jpg"), row_of(window, "green-triangle-2.jpg")]
+    window.map.set_selection(rows)
+    assert set(window.grid.selected_rows()) == set(rows)
+    window.grid.list.clearSelection()
+    assert window.map.selected == set() and window.state.selection == frozenset()
+
+
+def test_compare_finds_the_sets_first_and_x_keeps_the_best_frame(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    assert window.result.similar_sets is None
+    window.show_view("compare")  # no sets yet: Compare looks for them first
+    qtbot.waitUntil(lambda: window.current_view() == "compare", timeout=WAIT)
+    sets = window.result.similar_sets
+    pair = {row_of(window, "red-circle-0.jpg"), row_of(window, "red-circle-0-copy.jpg")}
+    index = next(i for i, s in enumerate(sets) if pair <= set(s.members))
+    window.compare.show_set(index)
+    window.compare.setFocus()
+    QTest.keyClick(window.compare, Qt.Key.Key_X)
+    best = sets[index].best
+    assert all(window.state.marks.get(window.result.paths[m]).flag == "reject" for m in sets[index].others)
+    assert window.state.marks.get(window.result.paths[best]).flag == "pick"
+    window.undo()
+    assert window.state.marks.is_empty()
+
+
+def test_a_drag_from_the_grid_onto_a_group_moves_the_pictures_and_undoes(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    window.show_view("grid")
+    target = window.analysis.clusters[0]
+    outsider = next(r for r in range(len(window.result.paths)) if window.analysis.labels[r] != target.id)
+    mime = window.grid.model.mimeData([window.grid.model.index(window.grid.rows().index(outsider), 0)])
+    item = window.groups._rows[target.id]
+    point = window.groups.visualItemRect(item).center()
+    event = QDropEvent(QPointF(point), Qt.DropAction.MoveAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.groups.dropEvent(event)
+    name = target.name
+    assert window.analysis.cluster(int(window.analysis.labels[outsider])).name == name
+    window.undo()
+    label = int(window.analysis.labels[outsider])
+    assert label < 0 or window.analysis.cluster(label).name != name
