@@ -191,7 +191,8 @@ class MainWindow(QMainWindow):
         # The library (a few folder rows) sits under the groups, not in a column of its own beside the map; the
         # search results and the sets share the groups' place as tabs when shown.
         self.splitDockWidget(self._docks["Groups"], self._docks["Library"], Qt.Orientation.Vertical)
-        self.resizeDocks([self._docks["Groups"], self._docks["Library"]], [560, 160], Qt.Orientation.Vertical)
+        self.resizeDocks([self._docks["Groups"], self._docks["Library"]], [600, 110], Qt.Orientation.Vertical)
+        self.resizeDocks([self._docks["Groups"]], [360], Qt.Orientation.Horizontal)  # room for the names
         self.tabifyDockWidget(self._docks["Groups"], self._docks["Search Results"])
         self.tabifyDockWidget(self._docks["Groups"], self._docks["Duplicates and Bursts"])
         self._docks["Search Results"].hide()
@@ -321,16 +322,24 @@ class MainWindow(QMainWindow):
                                           tip="Make the selected picture the best frame of its set")
 
     def _build_toolbar(self, model: str | None) -> None:
-        bar = QToolBar("Main")
-        bar.setObjectName("main-toolbar")
+        # Two rows, each fitting a 1,024-px window: what the user does all the time (views, search, the map's
+        # tools), then how the library is analysed (model, map, grouping), set once and then left alone.
+        main = QToolBar("Main")
+        main.setObjectName("main-toolbar")
+        main.setMovable(False)
+        self.addToolBar(main)
+        main.addAction(self.act_add)
+        main.addSeparator()
+        for action in self.view_actions.values():
+            main.addAction(action)
+        main.addSeparator()
+        self.addToolBarBreak()
+        bar = QToolBar("Analysis")
+        bar.setObjectName("analysis-toolbar")
         bar.setMovable(False)
         self.addToolBar(bar)
-        bar.addAction(self.act_add)
-        bar.addSeparator()
-        for action in self.view_actions.values():
-            bar.addAction(action)
-        bar.addSeparator()
         self.model_box = QComboBox()
+        self.model_box.setMaximumWidth(220)
         self.model_box.setToolTip("CLIP model that reads pictures and notes")
         for label, name in MODELS:
             self.model_box.addItem(f"{label} ({name.split(':')[0]})", name)
@@ -371,19 +380,18 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         bar.addAction(self.act_analyze)
         bar.addAction(self.act_cancel)
-        bar.addSeparator()
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search, e.g. “dog on a beach”")
         self.search_box.setClearButtonEnabled(True)
         self.search_box.setMinimumWidth(200)
         self.search_box.returnPressed.connect(self.search)
         self.search_box.textChanged.connect(lambda t: None if t else self.clear_search())
-        bar.addWidget(self.search_box)
-        bar.addAction(self.act_more)
-        bar.addSeparator()
-        bar.addAction(self.act_fit)
-        bar.addAction(self.act_outliers)
-        bar.addAction(self.act_tidy)
+        main.addWidget(self.search_box)
+        main.addAction(self.act_more)
+        main.addSeparator()
+        main.addAction(self.act_fit)
+        main.addAction(self.act_outliers)
+        main.addAction(self.act_tidy)
         # The filter bar: a second row, shown with View > Filter Bar (or "\\", Lightroom's key for it).
         self.addToolBarBreak()
         self.filter_toolbar = QToolBar("Filter")
