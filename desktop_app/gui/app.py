@@ -59,8 +59,12 @@ def run(paths: list[str], *, model: str | None = None, cache_dir: Path | None = 
 
 def save_screenshot(window: MainWindow, path: Path) -> None:
     """Let visible thumbnails arrive, then save the whole window as a PNG."""
-    window.thumbnails.wait(20000)
-    QApplication.processEvents()
+    # The small thumbnails, then the large ones a zoomed-in map asks for once the small ones are drawn.
+    for _ in range(2):
+        window.thumbnails.wait(20000)
+        QApplication.processEvents()
+        window.map.big_thumbnails.wait(20000)
+        QApplication.processEvents()
     window.map.thumb_layer.update()
     QApplication.processEvents()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
