@@ -21,6 +21,7 @@ from desktop_app.core.analysis import Analysis
 from desktop_app.core.duplicates import CullSettings, SimilarSet, sets_from_json, sets_to_json
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.items import Skipped
+from desktop_app.core.quality import Quality
 from desktop_app.core.results import add_analysis, analysis_arrays, read_analysis
 from desktop_app.core.review import Marks
 
@@ -123,3 +124,11 @@ class EmbedResult:
                    similar_sets=sets_from_json(cull, [i.path for i in items]),
                    cull_settings=CullSettings(**cull.get("params", {})),
                    marks=Marks.from_json(doc.get("marks") if isinstance(doc.get("marks"), dict) else None))
+
+    def qualities(self) -> list[Quality | None]:
+        """Each item's measured quality where a duplicate search measured it (None elsewhere)."""
+        out: list[Quality | None] = [None] * len(self.items)
+        for s in self.similar_sets or []:
+            for m, q in zip(s.members, s.qualities):
+                out[m] = q
+        return out

@@ -293,3 +293,13 @@ def hidden_by_sets(sets: Sequence[SimilarSet], n: int) -> np.ndarray:
     for s in sets:
         mask[s.others] = True
     return mask
+
+
+def apply_picks(sets: Sequence[SimilarSet], paths: Sequence[str], picks: set[str]) -> None:
+    """Every set's best frame from the user's ``picks`` where it holds one, else its best measured frame (what an
+    undone "Make Best Frame" goes back to)."""
+    for s in sets:
+        measured = list(zip(s.members, s.qualities)) or [(s.members[0], Quality())]
+        s.best = min(measured, key=lambda mq: (-mq[1].score, mq[0]))[0]  # find_sets' order: best score, then row
+        s.chosen_by = "quality"
+        apply_pick(s, paths, picks)

@@ -824,7 +824,7 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
             # The photographer's own rating and label win over --best-rating/--best-label (a rejected best frame
             # stays rejected); an unmarked picture leaves the sidecar's own rating and label as they are.
             mark = marks.get(result.items[p.item].path) if not marks.is_empty() else Mark()
-            rating = xmp_rating(mark)
+            rating = xmp_rating(mark, result.items[p.item].path in marks.decided)
             if rating is None and is_best:
                 rating = options.best_rating
             label = mark.label or (options.best_label if is_best else None)

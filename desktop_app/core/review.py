@@ -41,11 +41,14 @@ class Mark:
 
 @dataclass
 class Marks:
-    """Every picture's marks, by path. Only marked pictures are stored."""
+    """Every picture's marks, by path. Only marked pictures are stored, and ``decided``: the pictures the user has
+    marked here (a cleared rating is a decision too: the sidecar's old stars must not come back, and an export
+    writes the cleared rating)."""
 
     rating: dict[str, int] = field(default_factory=dict)
     flag: dict[str, str] = field(default_factory=dict)
     label: dict[str, str] = field(default_factory=dict)
+    decided: set[str] = field(default_factory=set)
 
     def get(self, path: str) -> Mark:
         return Mark(self.rating.get(path, 0), self.flag.get(path), self.label.get(path))
@@ -81,8 +84,18 @@ class Marks:
                 labels[i] = COLOUR_LABELS.index(lab)
         return ratings, flags, labels
 
+    def fill_from(self, found: Marks) -> int:
+        """Take ``found``'s marks (read from sidecars) for the pictures not decided here; returns how many."""
+        taken = 0
+        for path in {*found.rating, *found.flag, *found.label}:
+            if path not in self.decided and self.get(path) == Mark():
+                self.set(path, found.get(path))
+                taken += 1
+        return taken
+
     def to_json(self) -> dict[str, Any]:
-        return {"rating": dict(self.rating), "flag": dict(self.flag), "label": dict(self.label)}
+        return {"rating": dict(self.rating), "flag": dict(self.flag), "label": dict(self.label),
+                "decided": sorted(self.decided)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Marks:
@@ -98,10 +111,12 @@ class Marks:
         for path, value in (data.get("label") or {}).items():
             if value in COLOUR_LABELS:
                 marks.label[str(path)] = value
+        decided = data.get("decided") or []
+        marks.decided = {str(p) for p in decided} if isinstance(decided, list) else set()
         return marks
 
     def copy(self) -> Marks:
-        return Marks(dict(self.rating), dict(self.flag), dict(self.label))
+        return Marks(dict(self.rating), dict(self.flag), dict(self.label), set(self.decided))
 
 
 def mark_from_xmp(rating: int | None, label: str | None) -> Mark:
@@ -112,11 +127,14 @@ def mark_from_xmp(rating: int | None, label: str | None) -> Mark:
     return Mark(stars, flag, name)
 
 
-def xmp_rating(mark: Mark) -> int | None:
-    """The ``xmp:Rating`` to write for ``mark`` (None: leave the sidecar's rating alone)."""
+def xmp_rating(mark: Mark, decided: bool = False) -> int | None:
+    """The ``xmp:Rating`` to write for ``mark`` (None: leave the sidecar's rating alone). A picture the user
+    decided on here and left unrated gets 0: a rating cleared in PhotoAtlas clears the catalogue's too."""
     if mark.flag == "reject":
         return REJECT_RATING
-    return mark.rating if mark.rating else None
+    if mark.rating:
+        return mark.rating
+    return 0 if decided else None
 
 
 @dataclass(frozen=True)
@@ -135,13 +153,15 @@ class MarkFilter:
     def active(self) -> bool:
         return self != MarkFilter()
 
-    def mask(self, paths: Sequence[str], marks: Marks, metas: Sequence[PhotoMeta] | None = None) -> np.ndarray:
-        """Rows that pass. Date and camera parts need ``metas`` (a picture without the data never passes)."""
+    def mask(self, paths: Sequence[str], marks: Marks, metas: Sequence[PhotoMeta] | None = None,
+             arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Rows that pass. Date and camera parts need ``metas`` (a picture without the data never passes);
+        ``arrays`` (``marks.arrays(paths)``) when the caller keeps them."""
         n = len(paths)
         keep = np.ones(n, bool)
         if not self.active:
             return keep
-        ratings, flags, labels = marks.arrays(paths)
+        ratings, flags, labels = arrays if arrays is not None else marks.arrays(paths)
         if self.min_rating:
             keep &= ratings >= self.min_rating
         if self.picks_only:

@@ -109,6 +109,7 @@ class LibraryState:
         self._current = -1
         self._order: list[int] = []
         self._rows = {p: i for i, p in enumerate(self.paths)}
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # marks by row, kept up to date
 
     # -- the library -------------------------------------------------------------------------------
     def reset(self, paths: Sequence[str], metas: Sequence[PhotoMeta] | None = None) -> None:
@@ -116,6 +117,7 @@ class LibraryState:
         self.paths = list(paths)
         self._rows = {p: i for i, p in enumerate(self.paths)}
         self.metas = list(metas) if metas is not None else []
+        self._arrays = None
         self.set_selection(())
         self.set_current(-1)
         self.set_order([])
@@ -173,7 +175,16 @@ class LibraryState:
 
     def shown(self) -> np.ndarray:
         """Mask of rows the filter leaves."""
-        return self._filter.mask(self.paths, self.marks, self.metas or None)
+        if not self._filter.active:
+            return np.ones(len(self.paths), bool)
+        return self._filter.mask(self.paths, self.marks, self.metas or None, arrays=self.mark_arrays())
+
+    def mark_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ratings, flags, label indices) by row (``Marks.arrays``), kept up to date row by row as marks change:
+        a key press at 100k pictures costs the rows it marks, not a pass over the library."""
+        if self._arrays is None:
+            self._arrays = self.marks.arrays(self.paths)
+        return self._arrays
 
     # -- marks (undoable) --------------------------------------------------------------------------
     def rate(self, rows: Iterable[int], stars: int) -> None:
@@ -187,31 +198,53 @@ class LibraryState:
 
     def _mark(self, rows: Iterable[int], text: str, **change) -> None:
         rows = sorted({int(r) for r in rows})
-        if not rows:
+        if rows:
+            self._command(text, [self.paths[r] for r in rows], lambda paths: apply_marks(self.marks, paths, **change))
+
+    def cull(self, best: int, others: Iterable[int]) -> None:
+        """Pick ``best`` and reject ``others`` (a duplicate set kept to its best frame) as one command."""
+        others = [int(r) for r in others if int(r) != best]
+        if not others:
             return
-        # Paths, not rows: the command must still mean the same pictures after a new analysis renumbers rows.
-        paths = [self.paths[r] for r in rows]
+        rejected, picked = [self.paths[r] for r in others], self.paths[best]
+
+        def change(_paths: list[str]) -> None:
+            apply_marks(self.marks, rejected, flag="reject")
+            apply_marks(self.marks, [picked], flag="pick")
+
+        what = "picture" if len(rejected) == 1 else f"{len(rejected):,} pictures"
+        self._command(f"Reject {what}, Pick the Best Frame", [*rejected, picked], change)
+
+    def _command(self, text: str, paths: list[str], change: Callable[[list[str]], None]) -> None:
+        """``change(paths)`` as one undoable command. Paths, not rows: the command must still mean the same
+        pictures after a new analysis renumbers the rows."""
         before = [self.marks.get(p) for p in paths]
+        decided_before = set(self.marks.decided)
 
         def redo() -> None:
-            apply_marks(self.marks, paths, **change)
+            change(paths)
+            self.marks.decided.update(paths)
             self._marks_changed(paths)
 
         def undo() -> None:
             for p, m in zip(paths, before):
                 self.marks.set(p, m)
+            self.marks.decided = set(decided_before)
             self._marks_changed(paths)
 
-        what = "picture" if len(rows) == 1 else f"{len(rows):,} pictures"
-        self.undo_stack.push(Command(f"{text} ({what})", redo, undo))
+        what = "" if text.endswith("Frame") else " (picture)" if len(paths) == 1 else f" ({len(paths):,} pictures)"
+        self.undo_stack.push(Command(text + what, redo, undo))
 
     def _marks_changed(self, paths: Sequence[str]) -> None:
         rows = [r for r in (self._rows.get(p) for p in paths) if r is not None]
-        self.marksChanged.emit(rows)
-        if self._filter.active:
-            self.filterChanged.emit(self._filter)  # what the filter leaves may have changed
+        if self._arrays is not None and rows:
+            ratings, flags, labels = self._arrays
+            sub = self.marks.arrays([self.paths[r] for r in rows])
+            ratings[rows], flags[rows], labels[rows] = sub
+        self.marksChanged.emit(rows)  # a view with an active filter re-applies it (a reject may leave the view)
 
     def replace_marks(self, marks: Marks) -> None:
         """Marks read from a project or from sidecars (not undoable: nothing the user did)."""
         self.marks = marks
+        self._arrays = None
         self.marksChanged.emit(list(range(len(self.paths))))

@@ -24,8 +24,7 @@ from desktop_app.core.duplicates import SimilarSet
 from desktop_app.core.errors import UnreadableFile
 from desktop_app.core.images import load_image
 from desktop_app.core.quality import Quality
-from desktop_app.core.review import apply_marks
-from desktop_app.core.state import Command, LibraryState
+from desktop_app.core.state import LibraryState
 
 MAX_UP = 4
 STRIP_SIDE = 96  # px of a strip frame's picture
@@ -357,7 +356,7 @@ class CompareView(QWidget):
         s = self.current_set
         if s is None or self.state is None:
             return
-        cull_set(self.state, s.best, s.others)
+        self.state.cull(s.best, s.others)
 
     def bring_up(self, row: int) -> None:
         """Show a strip frame up, in place of the focused frame (or of the last one when the best has focus)."""
@@ -384,6 +383,11 @@ class CompareView(QWidget):
                 Qt.Key.Key_Space: "next", Qt.Key.Key_Down: "next", Qt.Key.Key_Up: "previous",
                 Qt.Key.Key_Left: "left", Qt.Key.Key_Right: "right", Qt.Key.Key_1: "1", Qt.Key.Key_2: "2",
                 Qt.Key.Key_3: "3", Qt.Key.Key_4: "4"}.get(key)
+
+    def shutdown(self) -> None:
+        """Drop queued decodes and wait for the running ones (the window calls this when it closes)."""
+        self._pool.clear()
+        self._pool.waitForDone(-1)
 
     def event(self, event: QEvent) -> bool:
         # X, B, N and the digits are also the window's shortcuts (reject, rate…): while Compare has focus they mean
@@ -571,31 +575,3 @@ class CompareView(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(900, 640)
-
-
-def cull_set(state: LibraryState, best: int, others: Sequence[int]) -> None:
-    """Pick ``best`` and reject ``others`` as one undoable command (one Ctrl+Z takes both back)."""
-    if not others:
-        return
-    rejected = [state.paths[r] for r in others]
-    picked = state.paths[best]
-    before = {p: state.marks.get(p) for p in [*rejected, picked]}
-
-    def changed() -> None:
-        rows = [r for r in (state.row(p) for p in before) if r is not None]
-        state.marksChanged.emit(rows)
-        if state.filter.active:
-            state.filterChanged.emit(state.filter)  # what the filter leaves may have changed
-
-    def redo() -> None:
-        apply_marks(state.marks, rejected, flag="reject")
-        apply_marks(state.marks, [picked], flag="pick")
-        changed()
-
-    def undo() -> None:
-        for p, m in before.items():
-            state.marks.set(p, m)
-        changed()
-
-    what = "picture" if len(rejected) == 1 else f"{len(rejected):,} pictures"
-    state.undo_stack.push(Command(f"Reject {what}, pick the best frame", redo, undo))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QObject, QPoint, QPointF, QRectF, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QFrame,
@@ -207,6 +207,7 @@ class LoupeView(QWidget):
         self._pending: set[tuple[int, str]] = set()
         self._wanted: set[tuple[int, str]] = set()  # read by decode threads: replaced, never mutated in place
         self._full_size: dict[int, QSize] = {}
+        self._facts: dict[int, dict[str, str]] = {}  # photo_info per row, read once
         self._was_maximized = False
         self._full_screen = False
         self.pool = QThreadPool(self)
@@ -276,6 +277,7 @@ class LoupeView(QWidget):
         self._pending.clear()
         self._wanted = set()
         self._full_size.clear()
+        self._facts.clear()
         self.current = -1
         for signal, slot in ((state.currentChanged, self._current_changed), (state.marksChanged, self._marks_changed),
                              (state.orderChanged, self._order_changed)):
@@ -407,7 +409,9 @@ class LoupeView(QWidget):
             self.info.setText("")
             self.status.setText("")
             return
-        facts = photo_info(self.paths[row])
+        facts = self._facts.get(row)
+        if facts is None:  # read once per picture: marking the shown picture repaints the panel, not the disk
+            facts = self._facts[row] = photo_info(self.paths[row])
         # Shutter, aperture, ISO and a plain focal length are in the Exposure line already.
         said = ("Shutter", "Aperture", "ISO") + (("Focal length",) if "(" not in facts.get("Focal length", "(") else ())
         lines = [(k, facts[k]) for k in FIELDS if k in facts and k not in said]
@@ -479,6 +483,13 @@ class LoupeView(QWidget):
         self.info_panel.setVisible(not self.info_panel.isVisible())
 
     # -- keys ------------------------------------------------------------------------------------------
+    def event(self, event) -> bool:
+        # Esc is also the window's Cancel: in the loupe it leaves full screen / the loupe, never stops a job.
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Escape:
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event) -> None:
         key, text = event.key(), event.text()
         mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier

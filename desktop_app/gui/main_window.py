@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster, warm_up_layout
 from desktop_app.core.downloads import Download, Recommended, needed_download, remove_download
-from desktop_app.core.duplicates import hidden_by_sets
+from desktop_app.core.duplicates import apply_picks, hidden_by_sets
 from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.errors import BadArgument
@@ -60,7 +60,7 @@ from desktop_app.core.pipeline import (
 from desktop_app.core.progress import CancelToken, ProgressEvent, StageTimes
 from desktop_app.core.project import PROJECT_SUFFIX, Project
 from desktop_app.core.results import write_csv
-from desktop_app.core.review import Mark, Marks
+from desktop_app.core.review import Marks
 from desktop_app.core.search import Ranking, rank
 from desktop_app.core.sidecar_marks import read_sidecar_marks
 from desktop_app.core.state import Command, LibraryState
@@ -294,8 +294,7 @@ class MainWindow(QMainWindow):
                                          "another (Ctrl+T)")
         self.act_more = self._action("More Like This", self.more_like_this, "Ctrl+M",
                                      tip="Rank everything by similarity to the selected item")
-        self.act_select_all = self._action("Select All", lambda: self.map.set_selection(range(len(self.map.coords))),
-                                           S.SelectAll)
+        self.act_select_all = self._action("Select All", self.select_all, S.SelectAll)
         self.act_new_group = self._action("New Group from Selection", self._new_group_from_selection, "Ctrl+G")
         self.act_merge = self._action("Merge Selected Groups",
                                       lambda: self._merge_groups(self.groups.selected_groups()), "Ctrl+Shift+M")
@@ -684,6 +683,15 @@ class MainWindow(QMainWindow):
         self.culling.clear()
         self._expanded.clear()
         self.base = result.analysis
+        # The views take the new rows before the state announces them (a grid holding the old rows would index
+        # the new, maybe shorter, library); the last search's rows are the old library's.
+        self.grid.set_state(self.state, result.paths, [i.kind for i in result.items])
+        self.grid.show_rows([], "")
+        if self._last_ranking is not None:
+            self.search_box.blockSignals(True)
+            self.search_box.clear()
+            self.search_box.blockSignals(False)
+            self.clear_search()
         self.state.reset(result.paths, [PhotoMeta.from_json(i.meta) for i in result.items]
                          if all(i.meta is not None for i in result.items if i.kind == "image") else None)
         self.filter_bar.set_metadata(self.state.metas or None)
@@ -708,15 +716,12 @@ class MainWindow(QMainWindow):
         self.analysisFinished.emit()
 
     def _add_sidecar_marks(self, found: Marks) -> None:
-        """Ratings and labels found in sidecars, for the pictures the user has not marked here (the project's
-        marks win: they are newer than anything PhotoAtlas wrote to a sidecar)."""
-        if found.is_empty():
-            return
-        marks = self.state.marks.copy()
-        for path in {*found.rating, *found.flag, *found.label}:
-            if marks.get(path) == Mark():
-                marks.set(path, found.get(path))
-        self.state.replace_marks(marks)
+        """Ratings and labels found in sidecars, for the pictures not decided on here (the project's marks win:
+        they are newer than anything in a sidecar, and a rating cleared here stays cleared)."""
+        if not found.is_empty():
+            marks = self.state.marks.copy()
+            if marks.fill_from(found):
+                self.state.replace_marks(marks)
 
     def _show_analysis(self, refit: bool = False) -> None:
         assert self.result is not None and self.base is not None
@@ -764,6 +769,8 @@ class MainWindow(QMainWindow):
         def done(analysis: Analysis) -> None:
             self.base = analysis
             self._show_analysis()
+            if not self._collection[1].startswith(("Best matches", "Burst", "Near-duplicates")):
+                self._set_collection(None, "All pictures")  # the group the grid showed is gone
             self._idle(_groups_text(self.analysis))
 
         self._start(job, done, "Finding groups")
@@ -890,6 +897,11 @@ class MainWindow(QMainWindow):
             self.edits = copy.deepcopy(edits)
             if self.base is not None and self.result is not None:
                 self._show_analysis()
+                if self.result.similar_sets:  # best frames chosen by the user are part of the edits
+                    apply_picks(self.result.similar_sets, self.result.paths, self.edits.picks)
+                    self.culling.show_sets(self.result.similar_sets, self.result.paths)
+                    self.compare.refresh()
+                    self._show_collapsed()
 
         self.state.undo_stack.push(Command(text, lambda: use(after), lambda: use(before)))
 
@@ -899,8 +911,9 @@ class MainWindow(QMainWindow):
         name = self.analysis.cluster(cid).name
         if visible == (name not in self.edits.hidden):
             return
-        (self.edits.hidden.discard if visible else self.edits.hidden.add)(name)
-        self.map.set_hidden_groups({c.id for c in self.analysis.clusters if c.name in self.edits.hidden})
+        # A command like the other group edits: an undo of an earlier rename must not bring this back.
+        self._edit_groups(f"{'Show' if visible else 'Hide'} “{name}”",
+                          lambda e: (e.hidden.discard if visible else e.hidden.add)(name))
 
     def _merge_groups(self, ids: list[int]) -> None:
         if self.analysis is None or len(ids) < 2:
@@ -1009,12 +1022,7 @@ class MainWindow(QMainWindow):
         return self.analysis.cluster(int(self.analysis.labels[row])).name
 
     def _qualities(self) -> list:
-        """Each picture's measured quality where a duplicate search measured it (None elsewhere)."""
-        out: list = [None] * (len(self.result.items) if self.result is not None else 0)
-        for s in (self.result.similar_sets or []) if self.result is not None else []:
-            for m, q in zip(s.members, s.qualities):
-                out[m] = q
-        return out
+        return self.result.qualities() if self.result is not None else []
 
     def _quality_scores(self) -> np.ndarray:
         return np.array([q.score if q is not None and q.readable else np.nan for q in self._qualities()], float)
@@ -1023,12 +1031,7 @@ class MainWindow(QMainWindow):
         """Compare made ``row`` the best frame of its set: remembered in the project, as Make Best Frame does."""
         if self.result is None or not self.result.similar_sets:
             return
-        s = self.result.similar_sets[set_index]
-        self.edits.picks -= {self.result.items[m].path for m in s.members}
-        self.edits.picks.add(self.result.items[row].path)
-        self.culling.show_sets(self.result.similar_sets, self.result.paths)
-        self._show_collapsed()
-        self._idle(f"{Path(self.result.items[row].path).name} is now the best frame of its set")
+        self._choose_best(self.result.similar_sets[set_index], row)
 
     def _compare_set_changed(self, index: int) -> None:
         if self.result is not None and self.result.similar_sets and index < len(self.result.similar_sets):
@@ -1066,17 +1069,32 @@ class MainWindow(QMainWindow):
         self._idle(f"Read {dated:,} capture dates and {cameras} cameras")
 
     # -- marks and undo ------------------------------------------------------------------------------
+    def select_all(self) -> None:
+        """Everything the current view shows: the grid's pictures, or the map's (not hidden or filtered out)."""
+        if self.current_view() == "grid":
+            self.state.set_selection(self.grid.rows())
+        elif len(self.map.coords):
+            self.map.set_selection(np.flatnonzero(self.map._shown()).tolist())
+
     def mark_targets(self) -> list[int]:
         """The rows the Photo menu acts on: the picture in the loupe when it is shown, else the selection."""
-        view = getattr(self, "loupe", None)
-        if view is not None and self.stack.currentWidget() is view and self.state.current >= 0:
-            return [self.state.current]
-        return sorted(self.state.selection)
+        view = self.current_view()
+        if view in ("loupe", "compare"):  # the picture in view, not whatever is selected elsewhere
+            return [self.state.current] if self.state.current >= 0 else []
+        chosen = self.state.selection
+        if view == "grid":  # what the grid shows (a group, search results), never the rest of the library
+            return sorted(chosen & set(self.grid.rows()))
+        if self.state.filter.active:
+            shown = self.state.shown()
+            return sorted(r for r in chosen if shown[r])
+        return sorted(chosen)
 
     def _marks_changed(self, _rows: list[int]) -> None:
         """Badges on the map follow the marks (the grid, loupe and compare observe the state themselves)."""
         if self.result is not None and len(self.state.paths) == len(self.map.coords):
-            self.map.set_marks(*self.state.marks.arrays(self.state.paths))
+            self.map.set_marks(*self.state.mark_arrays())
+            if self.state.filter.active:  # a reject under "not rejected" leaves the map at once
+                self._filter_changed(self.state.filter)
 
     def undo(self) -> None:
         text = self.state.undo_stack.undo()
@@ -1310,7 +1328,7 @@ class MainWindow(QMainWindow):
             return
         dialog = ExportDialog(self.analysis, self._last_dir(), self, has_sets=bool(self.result.similar_sets),
                               paths=self.result.paths, sizes=[i.size for i in self.result.items],
-                              marks=self.state.marks, library_folders=self.folders,
+                              marks=self.state.marks.copy(), library_folders=self.folders,
                               similar_sets=self.result.similar_sets)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export_groups_to(dialog.destination(), dialog.options())
@@ -1322,7 +1340,7 @@ class MainWindow(QMainWindow):
             self.show_error("Wait for the running job to finish (or cancel it) before exporting")
             return
         self.result.analysis = self.analysis  # with the user's renames, merges and moves
-        self.result.marks = self.state.marks  # ratings, flags and labels: filters and XMP
+        self.result.marks = self.state.marks.copy()  # as they are now: marking on during the export changes nothing
 
         result = self.result
         self._start(lambda token: run_export(result, dest, options, token),
@@ -1365,7 +1383,7 @@ class MainWindow(QMainWindow):
             self.show_error("Wait for the running job to finish (or cancel it) before exporting the results")
             return
         self.result.analysis = self.analysis
-        self.result.marks = self.state.marks
+        self.result.marks = self.state.marks.copy()
         try:
             self.result.save(path)
             write_csv(self.result, path.with_suffix(".csv"))
@@ -1513,14 +1531,20 @@ class MainWindow(QMainWindow):
         s = self._set_of_selection()
         if s is None or self.result is None:
             return
-        row = next(iter(self.map.selected))
-        self.edits.picks -= {self.result.items[m].path for m in s.members}
-        self.edits.picks.add(self.result.items[row].path)
-        s.best, s.chosen_by = row, "user"
-        self.culling.show_sets(self.result.similar_sets, self.result.paths)
-        self.compare.refresh()
-        self._show_collapsed()
-        self._idle(f"{Path(self.result.items[row].path).name} is now the best frame of its set")
+        self._choose_best(s, next(iter(self.map.selected)))
+
+    def _choose_best(self, s: Any, row: int) -> None:
+        """``row`` becomes the best frame of set ``s``: an undoable edit, remembered in the project."""
+        paths = self._paths()
+        members = {paths[m] for m in s.members}
+        name = Path(paths[row]).name
+
+        def change(e: GroupEdits) -> None:
+            e.picks -= members
+            e.picks.add(paths[row])
+
+        self._edit_groups(f"Make {name} the Best Frame", change)
+        self._idle(f"{name} is now the best frame of its set")
 
     def _about(self) -> None:
         from desktop_app import __version__
@@ -1541,6 +1565,7 @@ class MainWindow(QMainWindow):
         self.map.close_thumbnails()
         self.grid.shutdown()
         self.loupe.shutdown()
+        self.compare.shutdown()
         self._save_settings()
         event.accept()
 

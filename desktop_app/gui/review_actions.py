@@ -51,8 +51,12 @@ class PhotoMenu(QMenu):
 
     def _apply(self, what: str, value) -> None:
         rows = list(self._targets())
-        if rows:
-            getattr(self._state(), what)(rows, value)
+        if not rows:
+            return
+        state = self._state()
+        if what == "label" and value and all(state.marks.get(state.paths[r]).label == value for r in rows):
+            value = None  # the same colour key again takes the label off, as in Lightroom
+        getattr(state, what)(rows, value)
 
     def set_enabled(self, enabled: bool) -> None:
         for a in self.marking:

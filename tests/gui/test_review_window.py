@@ -191,3 +191,37 @@ def test_a_stage_without_steps_shows_the_time_it_took_here_before(qtbot, window)
     qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
     assert window.stage_label.text() == "finished"
     assert "scan" not in window.stage_times.rates  # 40 items in no time: too short to learn from
+
+
+def test_a_smaller_library_analysed_again_under_a_filter_draws_its_map(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    rows = rows_of(window, "red-circle-0.jpg", "red-circle-1.jpg")
+    window.state.rate(rows, 4)
+    window.filter_bar.stars.setCurrentIndex(window.filter_bar.stars.findData(3))
+    window.show_view("grid")
+    for p in list(library.glob("blue-*"))[:3]:
+        p.unlink()  # the library shrinks: rows after these move up
+    with qtbot.waitSignal(window.analysisFinished, timeout=WAIT):
+        window.analyze()
+    assert len(window.result.paths) == 9
+    assert sorted(window.grid.rows()) == sorted(rows_of(window, "red-circle-0.jpg", "red-circle-1.jpg"))
+    assert window.filter_bar.count.text() == "2 of 9 shown"
+
+
+def test_a_rating_cleared_here_stays_cleared_and_clears_the_sidecar_on_export(qtbot, window, library,
+                                                                             tmp_path) -> None:
+    from desktop_app.core.export import ExportOptions
+    from desktop_app.core.xmp import read_mark
+
+    write_mark(library / "red-circle-1.jpg", Mark(3, None, None))  # rated in Lightroom
+    analysed(qtbot, window, library)
+    path = str(library / "red-circle-1.jpg")
+    assert window.state.marks.get(path).rating == 3
+    window.state.rate(rows_of(window, "red-circle-1.jpg"), 0)  # cleared here
+    with qtbot.waitSignal(window.analysisFinished, timeout=WAIT):
+        window.analyze()
+    assert window.state.marks.get(path).rating == 0  # the sidecar's old stars did not come back
+    dest = tmp_path / "out"
+    with qtbot.waitSignal(window.exportFinished, timeout=WAIT):
+        window.export_groups_to(dest, ExportOptions(xmp=True, include_noise=True, xmp_on_copies=False))
+    assert read_mark(sidecar_path(library / "red-circle-1.jpg"))[0] == 0

@@ -117,3 +117,84 @@ def test_a_drag_from_the_grid_onto_a_group_moves_the_pictures_and_undoes(qtbot, 
     window.undo()
     label = int(window.analysis.labels[outsider])
     assert label < 0 or window.analysis.cluster(label).name != name
+
+
+def test_marks_go_only_to_pictures_the_view_shows(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    group = window.analysis.clusters[0]
+    window.groups.groupActivated.emit(group.id)
+    window.show_view("grid")
+    shown = set(window.grid.rows())
+    QTest.keySequence(window.grid.list, "Ctrl+A")  # the grid's pictures, not the library's
+    assert set(window.state.selection) == shown
+    window.map.set_selection(range(len(window.result.paths)))  # everything selected on the map...
+    QTest.keyClick(window.grid.list, Qt.Key.Key_3)  # ...but 3 in the grid rates what the grid shows
+    rated = {r for r, p in enumerate(window.result.paths) if window.state.marks.get(p).rating == 3}
+    assert rated == shown
+    # The same colour key twice takes the label off again.
+    QTest.keyClick(window.grid.list, Qt.Key.Key_6)
+    QTest.keyClick(window.grid.list, Qt.Key.Key_6)
+    assert all(window.state.marks.get(window.result.paths[r]).label is None for r in shown)
+
+
+def test_keys_in_compare_and_the_loupe_mark_the_picture_in_view(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    window.map.set_selection([row_of(window, "blue-square-1.jpg")])  # selected elsewhere: must not be marked
+    window.show_view("compare")
+    qtbot.waitUntil(lambda: window.current_view() == "compare", timeout=WAIT)
+    window.compare.setFocus()
+    QTest.keyClick(window.compare, Qt.Key.Key_P)
+    focused = window.state.current
+    assert focused in window.compare.up_rows
+    picked = {p for p in window.result.paths if window.state.marks.get(p).flag == "pick"}
+    assert picked == {window.result.paths[focused]}
+
+
+def test_esc_in_the_loupe_leaves_it_and_never_cancels_a_running_job(qtbot, window, library) -> None:
+    import threading
+
+    from desktop_app.core.progress import ProgressEvent
+
+    analysed(qtbot, window, library)
+    window.state.set_current(0)
+    window.show_view("loupe")
+    release = threading.Event()
+
+    def job(token):
+        yield ProgressEvent("search", 0, None, "")
+        release.wait(60)
+        return "finished"
+
+    outcome = []
+    window._start(job, outcome.append, "Working")
+    try:
+        window.loupe.setFocus()
+        QTest.keyClick(window.loupe, Qt.Key.Key_Escape)
+        assert window.current_view() != "loupe" and window.worker is not None and not window.worker.token.cancelled
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
+    assert outcome == ["finished"]
+
+
+def test_undoing_a_rename_keeps_a_group_hidden_since_and_a_best_frame_choice_undoes(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    first, second = window.analysis.clusters[0], window.analysis.clusters[1]
+    window.groups.groupRenamed.emit(first.id, "renamed")
+    window._visibility_changed(second.id, False)
+    window.undo()  # takes back the hiding, the newest edit
+    assert second.name not in window.edits.hidden
+    window.redo()
+    window.undo()
+    window.undo()  # and then the rename
+    assert "renamed" not in {c.name for c in window.analysis.clusters}
+    # Best frames.
+    window.show_view("compare")
+    qtbot.waitUntil(lambda: window.current_view() == "compare", timeout=WAIT)
+    s = window.result.similar_sets[0]
+    before = s.best
+    other = next(m for m in s.members if m != before)
+    window.compare.make_best(other)
+    assert s.best == other and window.result.paths[other] in window.edits.picks
+    window.undo()
+    assert s.best == before and not window.edits.picks
