@@ -82,6 +82,16 @@ class UndoStack:
         self.changed.emit()
 
 
+def disconnect_all(connections: list[tuple[object, Callable]]) -> None:
+    """Disconnect each (signal, slot) a view connected to the state (a view that is reset or goes away)."""
+    for signal, slot in connections:
+        try:
+            signal.disconnect(slot)  # type: ignore[attr-defined]
+        except (ValueError, RuntimeError):
+            pass
+    connections.clear()
+
+
 class LibraryState:
     """Rows are the results document's items (``paths[i]``). Signals carry what changed:
 

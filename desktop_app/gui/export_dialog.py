@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.analysis import Analysis
 from desktop_app.core.export import ExportOptions
+from desktop_app.core.photo_info import human_size
 from desktop_app.core.review import Marks
 
 MODES = [("Copy (originals stay where they are)", "copy"), ("Hard links (no extra space, same disk)", "hardlink"),
@@ -65,16 +66,6 @@ def default_destination(library_folders: Sequence[str | os.PathLike[str]] = (), 
         if not any(_inside(candidate, f) for f in folders):
             return candidate
     return candidates[-1]
-
-
-def human_size(n: int) -> str:
-    """``4.2 GB``: decimal units, as file managers on macOS and GNOME show them."""
-    value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 class ExportDialog(QDialog):

@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.review import LABEL_KEYS
 from desktop_app.core.state import LibraryState
+from desktop_app.core.state import disconnect_all as _disconnect
 from desktop_app.gui.thumbs import ThumbnailService
 
 ROWS_MIME = "application/x-photoatlas-rows"  # JSON list of the dragged rows (indices into the document's items)
@@ -675,11 +676,4 @@ class _NoMark:
 _NO_MARK = _NoMark()
 
 
-def _disconnect(connections: list[tuple[object, Callable]]) -> None:
-    for signal, slot in connections:
-        try:
-            signal.disconnect(slot)  # type: ignore[attr-defined]
-        except (ValueError, RuntimeError):
-            pass
-    connections.clear()
 

@@ -35,6 +35,7 @@ from desktop_app.core.images import load_image
 from desktop_app.core.photo_info import FIELDS, photo_info
 from desktop_app.core.review import LABEL_KEYS
 from desktop_app.core.state import LibraryState
+from desktop_app.core.state import disconnect_all as _disconnect
 from desktop_app.core.texts import read_text
 
 FIT, FULL = "fit", "full"
@@ -586,11 +587,4 @@ def _esc(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _disconnect(connections: list[tuple[object, Callable]]) -> None:
-    for signal, slot in connections:
-        try:
-            signal.disconnect(slot)  # type: ignore[attr-defined]
-        except (ValueError, RuntimeError):
-            pass
-    connections.clear()
 
