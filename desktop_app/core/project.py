@@ -32,6 +32,7 @@ class Project:
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     edits: GroupEdits = field(default_factory=GroupEdits)
     marks: Marks = field(default_factory=Marks)  # ratings, pick/reject flags, colour labels (by path)
+    similar_sets: dict[str, Any] | None = None  # the duplicate/burst sets found (duplicates.sets_to_json), by path
 
     def save(self, path: Path) -> None:
         """Write atomically (a crash never leaves half a project)."""
@@ -41,6 +42,8 @@ class Project:
         doc: dict[str, Any] = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "folders": self.folders,
                                "model": self.model, "analysis": settings, "edits": self.edits.to_json(),
                                "marks": self.marks.to_json()}
+        if self.similar_sets is not None:
+            doc["similar_sets"] = self.similar_sets
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -61,4 +64,5 @@ class Project:
             known["vocabulary"] = Path(known["vocabulary"])
         return cls(folders=[str(f) for f in doc.get("folders", [])], model=str(doc.get("model", DEFAULT_MODEL)),
                    analysis=AnalysisSettings(**known), edits=GroupEdits.from_json(doc.get("edits", {})),
-                   marks=Marks.from_json(doc.get("marks")))
+                   marks=Marks.from_json(doc.get("marks")),
+                   similar_sets=doc.get("similar_sets") if isinstance(doc.get("similar_sets"), dict) else None)

@@ -141,7 +141,7 @@ def xmp_rating(mark: Mark, decided: bool = False) -> int | None:
 class MarkFilter:
     """Which pictures to show or export. Every part that is set must hold (an empty filter keeps all)."""
 
-    min_rating: int = 0  # N stars or more
+    min_rating: int = 0  # N stars or more (rejects never pass: in XMP a reject is rating -1)
     picks_only: bool = False
     hide_rejected: bool = False
     labels: frozenset[str] = frozenset()  # any of these colour labels
@@ -162,8 +162,8 @@ class MarkFilter:
         if not self.active:
             return keep
         ratings, flags, labels = arrays if arrays is not None else marks.arrays(paths)
-        if self.min_rating:
-            keep &= ratings >= self.min_rating
+        if self.min_rating:  # a reject has no stars (xmp:Rating -1): "3 stars or more" never means a reject
+            keep &= (ratings >= self.min_rating) & (flags != -1)
         if self.picks_only:
             keep &= flags == 1
         if self.hide_rejected:

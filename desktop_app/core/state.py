@@ -40,6 +40,7 @@ class UndoStack:
         self.limit = limit
         self._done: list[Command] = []
         self._undone: list[Command] = []
+        self._clean: Command | None = None  # the newest command when the work was last saved (None: none yet)
 
     def push(self, command: Command) -> None:
         """Do ``command`` and remember it (a new action forgets what was undone)."""
@@ -68,6 +69,16 @@ class UndoStack:
         self.changed.emit()
         return command.text
 
+    def set_clean(self) -> None:
+        """The work as it is now is saved (a project written or opened)."""
+        self._clean = self._done[-1] if self._done else None
+        self.changed.emit()
+
+    @property
+    def is_clean(self) -> bool:
+        """Nothing done (or undone) since ``set_clean``: closing loses nothing."""
+        return (self._done[-1] if self._done else None) is self._clean
+
     @property
     def undo_text(self) -> str | None:
         return self._done[-1].text if self._done else None
@@ -79,6 +90,7 @@ class UndoStack:
     def clear(self) -> None:
         self._done.clear()
         self._undone.clear()
+        self._clean = None
         self.changed.emit()
 
 

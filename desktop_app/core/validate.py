@@ -265,6 +265,10 @@ def check_project(doc: dict[str, Any], path: Path | str) -> None:
         c.field(assignments, key, TEXT, "edits.assignments")
     c.each(edits, "hidden", TEXT, "edits")
     c.each(edits, "picks", TEXT, "edits")
+    sets = c.field(doc, "similar_sets", OBJECT, "", required=False) or {}
+    for i, entry in enumerate(c.each(sets, "sets", OBJECT, "similar_sets")):
+        for j, member in enumerate(c.each(entry, "members", OBJECT, f"similar_sets.sets[{i}]")):
+            c.field(member, "path", TEXT, f"similar_sets.sets[{i}].members[{j}]")
     marks = c.field(doc, "marks", OBJECT, "", required=False) or {}
     for key in ("rating", "flag", "label"):
         c.field(marks, key, OBJECT, "marks", required=False)  # values out of range are dropped on reading

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateEdit,
-    QHBoxLayout,
     QLabel,
     QPushButton,
+    QToolBar,
     QToolButton,
     QWidget,
 )
@@ -47,18 +47,21 @@ def _day_start(d: QDate) -> float:
     return dt.datetime(d.year(), d.month(), d.day(), tzinfo=dt.UTC).timestamp()
 
 
-class FilterBar(QWidget):
-    """``filterChanged(MarkFilter)`` on every change; ``metadataWanted()`` when dates/cameras are needed."""
+class FilterBar(QToolBar):
+    """``filterChanged(MarkFilter)`` on every change; ``metadataWanted()`` when dates/cameras are needed.
+
+    A toolbar of its own: in a narrow window what does not fit goes into its » menu (the window stays 1,024 px
+    wide)."""
 
     filterChanged = Signal(object)
     metadataWanted = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(6, 2, 6, 2)
-        row.setSpacing(6)
-        row.addWidget(QLabel("Show:"))
+        super().__init__("Filter", parent)
+        self.setObjectName("filter-toolbar")
+        self.setMovable(False)
+        row = self
+        row.addWidget(QLabel(" Show: "))
         self.stars = QComboBox()
         self.stars.addItem("Any rating", 0)
         for n in range(1, 6):
@@ -99,7 +102,6 @@ class FilterBar(QWidget):
         self.clear_button.setToolTip("Show every picture again")
         self.clear_button.clicked.connect(self.clear)
         row.addWidget(self.clear_button)
-        row.addStretch(1)
         self.count = QLabel()
         row.addWidget(self.count)
         self.stars.currentIndexChanged.connect(self._emit)

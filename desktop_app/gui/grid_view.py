@@ -230,8 +230,11 @@ class GridDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         mark = grid.mark_of(row)
         painter.save()
-        if selected:
-            painter.fillRect(cell.adjusted(1, 1, -1, -1), palette.color(QPalette.ColorRole.Highlight))
+        highlight = palette.color(QPalette.ColorRole.Highlight)
+        if selected:  # a tint and a frame: the picture itself stays as it is (a flagged one too)
+            tint = QColor(highlight)
+            tint.setAlpha(60)
+            painter.fillRect(cell.adjusted(1, 1, -1, -1), tint)
         box = QRect(cell.left() + (cell.width() - self.side) // 2, cell.top() + PAD, self.side, self.side)
         pm = self._pixmap(row)
         if mark.flag == "reject":
@@ -251,6 +254,10 @@ class GridDelegate(QStyledItemDelegate):
             strip = max(4, self.side // 24)
             painter.fillRect(QRect(cell.left() + 2, cell.bottom() - strip - 1, cell.width() - 4, strip),
                              LABEL_COLOURS[mark.label])
+        if selected:
+            painter.setPen(QPen(highlight, 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(cell.adjusted(2, 2, -3, -3))
         # Footer: stars right, the file name elided into what is left.
         painter.setFont(self._font)
         text_rect = QRect(cell.left() + PAD, box.bottom() + 2, cell.width() - 2 * PAD, self._metrics.height())
@@ -260,7 +267,7 @@ class GridDelegate(QStyledItemDelegate):
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "★" * mark.rating)
         room = text_rect.width() - (stars_w + 4 if mark.rating else 0)
         if room > 12:
-            role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+            role = QPalette.ColorRole.Text
             painter.setPen(palette.color(role))
             painter.drawText(text_rect.adjusted(0, 0, -(text_rect.width() - room), 0),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,

@@ -126,10 +126,9 @@ class _Canvas(QWidget):
             w, h = size.width() / ratio, size.height() / ratio
         else:
             iw, ih = self.image.width() / ratio, self.image.height() / ratio
+            # Fitted into the view as it is now (it may have shrunk since the picture was decoded); a picture
+            # smaller than the view is shown at its own size, not blown up.
             scale = min(self.width() / iw, self.height() / ih, 1.0) if iw and ih else 1.0
-            if self.image.width() < self.loupe.fit_box().width() * 0.98 and \
-                    self.image.height() < self.loupe.fit_box().height() * 0.98:
-                scale = 1.0  # a picture smaller than the view is shown at its own size, not blown up
             w, h = iw * scale, ih * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 

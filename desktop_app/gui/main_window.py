@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster, warm_up_layout
 from desktop_app.core.downloads import Download, Recommended, needed_download, remove_download
-from desktop_app.core.duplicates import apply_picks, hidden_by_sets
+from desktop_app.core.duplicates import apply_picks, hidden_by_sets, sets_from_json, sets_to_json
 from desktop_app.core.edits import GroupEdits, apply_edits
 from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.errors import BadArgument
@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
                  interactive_errors: bool = True, remember_layout: bool = True, ask_before_download: bool = True,
                  warm_start: bool = False) -> None:
         super().__init__()
-        self.setWindowTitle("PhotoAtlas")
+        self.setWindowTitle("PhotoAtlas[*]")
         self.setAcceptDrops(True)
         self.cache_dir = cache_dir
         self.offline = offline
@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         self.compare.bestChosen.connect(self._best_chosen)
         self.compare.setChanged.connect(self._compare_set_changed)
         self._before_loupe = "grid"
+        self._chrome: Any = None  # the window's toolbars and docks while the loupe is full screen
         self._collection: tuple[list[int] | None, str] = (None, "All pictures")  # what the grid shows
         self.stack = QStackedWidget()
         self.stack.addWidget(self._empty_state())
@@ -206,6 +207,8 @@ class MainWindow(QMainWindow):
         self._progress_timer.timeout.connect(self._show_progress)
         self._last_event: ProgressEvent | None = None
         self._job_items = 0
+        self._filtered = False  # a filter was on (its end is worth a word in the status bar)
+        self._project_sets: dict | None = None  # duplicate sets an opened project found before
         self.stage_times = StageTimes.from_json(_json_setting(self.settings.value("eta/stage_times", "")))
         self._build_actions()
         # The model chosen last time, unless the caller names one (--model, a project).
@@ -393,13 +396,9 @@ class MainWindow(QMainWindow):
         main.addAction(self.act_tidy)
         # The filter bar: a second row, shown with View > Filter Bar (or "\\", Lightroom's key for it).
         self.addToolBarBreak()
-        self.filter_toolbar = QToolBar("Filter")
-        self.filter_toolbar.setObjectName("filter-toolbar")
-        self.filter_toolbar.setMovable(False)
-        self.filter_bar = FilterBar()
+        self.filter_bar = self.filter_toolbar = FilterBar()
         self.filter_bar.filterChanged.connect(self.state.set_filter)
         self.filter_bar.metadataWanted.connect(self.read_metadata)
-        self.filter_toolbar.addWidget(self.filter_bar)
         self.addToolBar(self.filter_toolbar)
         self.filter_toolbar.hide()
         self.state.filterChanged.connect(self._filter_changed)
@@ -641,7 +640,8 @@ class MainWindow(QMainWindow):
             return
         now = time.monotonic() if now is None else now
         label = STAGE_LABELS.get(event.stage, event.stage)
-        text = f"{label}: {event.message}" if event.message else label
+        said = event.message and event.message.lower() not in label.lower()
+        text = f"{label}: {event.message}" if said else label
         elapsed = now - self._stage_started[1]
         remaining = None
         if event.total:
@@ -698,6 +698,11 @@ class MainWindow(QMainWindow):
         self._add_sidecar_marks(result.marks)
         if self.stack.currentIndex() == 0:
             self.stack.setCurrentWidget(self.map)
+        sets, self._project_sets = self._project_sets, None
+        if sets and result.similar_sets is None:  # a reopened project's sets: no need to look again
+            result.similar_sets = sets_from_json(sets, result.paths)
+            apply_picks(result.similar_sets or [], result.paths, self.edits.picks)
+            self.culling.show_sets(result.similar_sets or [], result.paths)
         self._show_analysis(refit=True)
         self._views_follow_result()
         self.compare.show_sets(result.similar_sets or [], result.paths, self.state)
@@ -849,7 +854,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def _failed(self, message: str, details: str) -> None:
-        self._idle(f"Failed: {message}")
+        self._idle(f"Failed: {(message.strip().splitlines() or [''])[0]}")  # one line; the details are in the box
         self.show_error(message, details)
         self.jobFailed.emit(message)
 
@@ -1046,6 +1051,9 @@ class MainWindow(QMainWindow):
         self.filter_bar.show_count(int(shown.sum()) if shown is not None else n, n)
         if f.active:
             self._idle(f"Showing {int(shown.sum()):,} of {n:,}: {f.describe()}")
+        elif self._filtered:
+            self._idle(f"Filter off: all {n:,} shown")
+        self._filtered = f.active
 
     def read_metadata(self) -> None:
         """Read capture dates and cameras (EXIF headers) for the filter bar, on the worker thread."""
@@ -1108,6 +1116,7 @@ class MainWindow(QMainWindow):
 
     def _update_undo_actions(self) -> None:
         stack = self.state.undo_stack
+        self.setWindowModified(not stack.is_clean)  # the title's [*]: unsaved marks or edits
         self.act_undo.setEnabled(stack.undo_text is not None)
         self.act_undo.setText(f"Undo {stack.undo_text}" if stack.undo_text else "Undo")
         self.act_redo.setEnabled(stack.redo_text is not None)
@@ -1232,6 +1241,8 @@ class MainWindow(QMainWindow):
         self._idle(f"{len(ranking.order)} best matches for {what} highlighted")
 
     def clear_search(self) -> None:
+        if self._last_ranking is not None and not self.busy():
+            self._idle("Search cleared")
         self._last_ranking = None
         self.map.scores = None
         self.map.set_highlight(self.analysis.outliers if self.act_outliers.isChecked() and self.analysis else None)
@@ -1254,8 +1265,11 @@ class MainWindow(QMainWindow):
 
     # -- projects and export ------------------------------------------------------------------------
     def project(self) -> Project:
+        sets = self.result.similar_sets if self.result is not None else None
         return Project(folders=list(self.folders), model=self.model_box.currentData() or DEFAULT_MODEL,
-                       analysis=self.chosen_settings(), edits=self.edits, marks=self.state.marks.copy())
+                       analysis=self.chosen_settings(), edits=self.edits, marks=self.state.marks.copy(),
+                       similar_sets=None if sets is None else sets_to_json(sets, self.result.paths,
+                                                                             self.result.cull_settings))
 
     def save_project(self, ask: bool = False) -> bool:
         path = self.project_path
@@ -1275,7 +1289,8 @@ class MainWindow(QMainWindow):
             self.show_error(f"Could not save the project: {exc}")
             return False
         self.project_path = Path(path)
-        self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}")
+        self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}[*]")
+        self.state.undo_stack.set_clean()
         self._idle(f"Saved the project {path}")
         return True
 
@@ -1293,7 +1308,7 @@ class MainWindow(QMainWindow):
             self.show_error(exc.user_message)
             return False
         self.project_path = Path(path)
-        self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}")
+        self.setWindowTitle(f"PhotoAtlas — {self.project_path.stem}[*]")
         if self.model_box.findData(project.model) < 0:
             self.model_box.insertItem(0, _model_label(project.model), project.model)
         self.model_box.setCurrentIndex(self.model_box.findData(project.model))
@@ -1311,8 +1326,9 @@ class MainWindow(QMainWindow):
         self.param_box.blockSignals(False)
         self._recluster_timer.stop()
         self.edits = project.edits
-        self.state.undo_stack.clear()  # another library: nothing of the last one's to undo
+        self.state.undo_stack.clear()  # another library: nothing of the last one's to undo (and nothing unsaved)
         self.state.replace_marks(project.marks)
+        self._project_sets = project.similar_sets  # shown again once the analysis has the rows
         self.folders = []
         self.result = None
         missing = [f for f in project.folders if not os.path.exists(f)]
@@ -1552,10 +1568,48 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About PhotoAtlas", f"PhotoAtlas {__version__}\n\nA map of your photos and notes, "
                           "made with CLIP on this computer.")
 
+    def changeEvent(self, event) -> None:  # noqa: N802
+        """The loupe's full screen (F) is the picture alone: menus, toolbars, panels and the status bar go, and
+        come back as they were when it ends."""
+        super().changeEvent(event)
+        if event.type() != QEvent.Type.WindowStateChange:
+            return
+        if self.isFullScreen() and self.current_view() == "loupe" and self._chrome is None:
+            self._chrome = self.saveState()
+            for bar in (self.menuBar(), self.statusBar(), *self.findChildren(QToolBar), *self._docks.values()):
+                bar.hide()
+        elif not self.isFullScreen() and self._chrome is not None:
+            state, self._chrome = self._chrome, None
+            self.menuBar().show()
+            self.statusBar().show()
+            self.restoreState(state)
+
+    def confirm_unsaved(self) -> str:
+        """Ratings or group edits not saved yet: "save", "discard" or "cancel" (tests replace this method;
+        without interactive messages nothing is asked and nothing kept, as before)."""
+        if not self.interactive_errors:
+            return "discard"
+        box = QMessageBox(QMessageBox.Icon.Question, "PhotoAtlas", "Save your ratings, flags, labels and group "
+                          "edits before closing?", parent=self)
+        box.setInformativeText("They are kept in a project file (.photoatlas); without it they are lost. The "
+                               "pictures themselves are never changed.")
+        save = box.addButton("Save…" if self.project_path is None else "Save",
+                             QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Don't Save", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(save)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return "save" if box.clickedButton() is save else "discard" if box.clickedButton() is discard else "cancel"
+
     def closeEvent(self, event) -> None:  # noqa: N802
         """Closing mid-run cancels the job and waits until its thread has really ended — no time limit after
         which a thread still writing the cache or moving files would be abandoned (every job checks its
         cancel token at least every batch, so this is well under a second)."""
+        if not self._closing and not self.state.undo_stack.is_clean and self.result is not None:
+            answer = self.confirm_unsaved()
+            if answer == "cancel" or (answer == "save" and not self.save_project()):
+                event.ignore()
+                return
         self._closing = True
         self._recluster_timer.stop()
         if self.worker is not None:

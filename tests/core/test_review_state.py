@@ -81,3 +81,10 @@ def test_an_undone_best_frame_goes_back_to_the_sharpest() -> None:
     assert (s.best, s.chosen_by) == (2, "user")
     apply_picks([s], PATHS, set())
     assert (s.best, s.chosen_by) == (1, "quality")
+
+
+def test_n_stars_or_more_never_includes_a_reject() -> None:
+    marks = Marks()
+    marks.set(PATHS[0], Mark(4, None, None))
+    marks.set(PATHS[1], Mark(4, "reject", None))  # rated, then culled as a duplicate
+    assert np.flatnonzero(MarkFilter(min_rating=3).mask(PATHS, marks)).tolist() == [0]

@@ -198,3 +198,54 @@ def test_undoing_a_rename_keeps_a_group_hidden_since_and_a_best_frame_choice_und
     assert s.best == other and window.result.paths[other] in window.edits.picks
     window.undo()
     assert s.best == before and not window.edits.picks
+
+
+def test_closing_with_unsaved_marks_asks_and_can_save_them(qtbot, window, library, tmp_path) -> None:
+    analysed(qtbot, window, library)
+    window.state.rate([row_of(window, "green-triangle-1.jpg")], 5)
+    assert window.isWindowModified()
+    asked = []
+    window.confirm_unsaved = lambda: asked.append(1) or "cancel"
+    assert not window.close() and window.isVisible() and asked == [1]
+    window.project_path = tmp_path / "trip.photoatlas"
+    window.confirm_unsaved = lambda: "save"
+    assert window.close()
+    from desktop_app.core.project import Project
+
+    saved = Project.load(tmp_path / "trip.photoatlas")
+    assert saved.marks.get(str(library / "green-triangle-1.jpg")).rating == 5
+
+
+def test_the_loupe_full_screen_is_the_picture_alone_and_the_sets_come_back_with_the_project(
+        qtbot, window, library, tmp_path) -> None:
+    analysed(qtbot, window, library)
+    window.state.set_current(0)
+    window.show_view("loupe")
+    window.loupe.toggle_full_screen()
+    qtbot.waitUntil(window.isFullScreen, timeout=WAIT)
+    assert not window.menuBar().isVisible() and not window._docks["Groups"].isVisible()
+    window.loupe.toggle_full_screen()
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=WAIT)
+    assert window.menuBar().isVisible() and window._docks["Groups"].isVisible()
+    # Duplicate sets are saved with the project and shown again when it is reopened (no new search).
+    window.show_view("compare")
+    qtbot.waitUntil(lambda: window.current_view() == "compare", timeout=WAIT)
+    found = [sorted(window.result.paths[m] for m in s.members) for s in window.result.similar_sets]
+    project = tmp_path / "p.photoatlas"
+    assert window.save_project_to(project)
+    again = MainWindow(model=window.model_box.currentData(), cache_dir=window.cache_dir, interactive_errors=False)
+    qtbot.addWidget(again)
+    with qtbot.waitSignal(again.analysisFinished, timeout=WAIT):
+        again.open_project(project)
+    assert [sorted(again.result.paths[m] for m in s.members) for s in again.result.similar_sets] == found
+    assert again.culling.list.count() == len(found)
+
+
+def test_the_filter_bar_fits_a_1024_window_and_says_when_it_is_off(qtbot, window, library) -> None:
+    analysed(qtbot, window, library)
+    window.filter_toolbar.show()
+    assert window.minimumSizeHint().width() <= 1024
+    window.filter_bar.picks.setChecked(True)
+    assert window.stage_label.text().startswith("Showing 0 of")
+    window.filter_bar.clear()
+    assert window.stage_label.text() == f"Filter off: all {len(window.result.paths)} shown"
