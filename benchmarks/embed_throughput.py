@@ -1,10 +1,16 @@
-"""Images per second: the naive CLIP loop versus ``photoatlas embed``, on the same 24 MP JPEGs and model.
+"""Images per second on the same 24 MP JPEGs and model, in one run:
 
-    .venv/bin/python benchmarks/embed_throughput.py [--images 96] [--arch ViT-B-32] [--device auto]
+* **model only**: the model on ready tensors (batches of 32 random 224 px tensors, same threads): the ceiling;
+* **photoatlas embed, steady state**: from the model loaded to the last vector stored (decoding, preprocessing,
+  the model and the cache writes; the pipeline's fill included), read from the progress events;
+* **photoatlas embed, end to end**: scan, model loading and all (what a user waits for);
+* **naive loop**: ``preprocess(Image.open(p))`` per file, encode in batches of 32 (what most CLIP scripts do).
+
+    .venv/bin/python benchmarks/embed_throughput.py [--images 160] [--arch ViT-B-32] [--device cpu]
 
 The model is a real open_clip architecture with random weights, saved as a local-dir checkpoint (speed does
-not depend on the weights; real weights cannot be downloaded on the build machines). Target on the 2-core
-build machine: ratio >= 3.0. Prints one line per measurement and the ratio against its target.
+not depend on the weights; real weights cannot be downloaded on the build machines). Targets on the 2-core
+build machine: steady state >= 0.8 of model only; end to end >= 3.0x the naive loop.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WORK = ROOT / "benchmarks" / "_work"
 TARGET_RATIO = 3.0
+TARGET_CEILING = 0.8
 
 
 def random_weights_model(arch: str) -> Path:
@@ -86,22 +93,44 @@ def naive_loop(model_dir: Path, files: list[Path], device: str) -> float:
     return len(files) / (time.perf_counter() - start)
 
 
-def photoatlas_embed(model_dir: Path, files: list[Path], device: str) -> float:
-    """``photoatlas embed`` on the same folder with an empty cache (model loading included)."""
+def model_only(model_dir: Path, device: str, batches: int = 4) -> float:
+    """The model on ready tensors, loaded and threaded as ``photoatlas embed`` loads it: the ceiling."""
+    import torch
+
+    from desktop_app.core.embed import Embedder, ModelSpec, resolve_model
+
+    embedder = Embedder.load(resolve_model(ModelSpec.parse(f"local-dir:{model_dir}")), device)
+    x = torch.randn(32, 3, embedder.image_size, embedder.image_size)
+    embedder.embed_pixels(x)  # warm-up (first-call allocations)
+    start = time.perf_counter()
+    for _ in range(batches):
+        embedder.embed_pixels(x)
+    return 32 * batches / (time.perf_counter() - start)
+
+
+def photoatlas_embed(model_dir: Path, files: list[Path], device: str) -> tuple[float, float]:
+    """``photoatlas embed`` on the same folder with an empty cache: (end to end, steady state) images/s."""
     from desktop_app.core.pipeline import EmbedSettings, drive, run_embedding
+
+    marks: dict[str, float] = {}
+
+    def on_event(event) -> None:
+        if event.stage == "embed":
+            marks.setdefault("embed", time.perf_counter())  # the model is loaded: decoding starts
+            marks["last"] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
         result = drive(run_embedding([files[0].parent], EmbedSettings(
-            model=f"local-dir:{model_dir}", device=device, cache_dir=Path(cache), batch_size=32)))
+            model=f"local-dir:{model_dir}", device=device, cache_dir=Path(cache), batch_size=32)), on_event)
         seconds = time.perf_counter() - start
     assert result.stats["embedded"] == len(files), result.stats
-    return len(files) / seconds
+    return len(files) / seconds, len(files) / (marks["last"] - marks["embed"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=96)
+    ap.add_argument("--images", type=int, default=160)
     ap.add_argument("--arch", default="ViT-B-32")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
@@ -115,13 +144,22 @@ def main() -> None:
     files = photo_like_jpegs(args.images)
     print(f"{args.images} JPEGs of 6000x4000, {args.arch} (random weights), device {args.device}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__}")
-    ours = photoatlas_embed(model_dir, files, args.device)
-    print(f"photoatlas embed : {ours:7.2f} images/s")
+    ceiling = model_only(model_dir, args.device)
+    print(f"model only (ready tensors)      : {ceiling:7.2f} images/s")
+    ours, steady = photoatlas_embed(model_dir, files, args.device)
+    print(f"photoatlas embed, steady state  : {steady:7.2f} images/s")
+    print(f"photoatlas embed, end to end    : {ours:7.2f} images/s")
     naive = naive_loop(model_dir, files, args.device)
-    print(f"naive loop       : {naive:7.2f} images/s")
+    print(f"naive loop                      : {naive:7.2f} images/s")
+    again = model_only(model_dir, args.device)
+    print(f"model only, again (drift check) : {again:7.2f} images/s")
+    share = steady / max(ceiling, again)
+    verdict = "meets" if share >= TARGET_CEILING else "MISSES"
+    print(f"steady state / model only       : {share:7.2f}   (target >= {TARGET_CEILING}: {verdict}; the better of "
+          "the two model-only runs)")
     ratio = ours / naive
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
-    print(f"ratio            : {ratio:7.2f}x  (target >= {TARGET_RATIO}: {verdict})")
+    print(f"end to end / naive loop         : {ratio:7.2f}x  (target >= {TARGET_RATIO}: {verdict})")
 
 
 if __name__ == "__main__":
