@@ -27,6 +27,9 @@ from desktop_app.gui.palette import HIGHLIGHT_FRAME, LABEL_COLOURS, NOISE, PALET
 from desktop_app.gui.thumbs import ThumbnailService
 
 THUMB_LIMIT = 600  # at most this many items in view -> thumbnails instead of dots
+# More points than this in view -> one density image instead of dots (a million dots take ~0.3 s a frame;
+# the image is recomputed when the view stops moving and painted in a few ms). Below it, dots as always.
+DENSITY_ABOVE = 200_000
 THUMB_PX = 72  # logical pixels of the (small) thumbnail service's pixmaps; the main window sizes it with this
 THUMB_MIN, THUMB_MAX = 48, 320  # drawn size of a thumbnail, logical pixels: when they first appear .. a preview
 THUMB_FILL = 0.9  # a thumbnail's side as a share of the typical spacing of the items in view ...
@@ -88,6 +91,30 @@ class _SelectViewBox(pg.ViewBox):
                 self.updateScaleBox(ev.buttonDownPos(), ev.pos())
             return
         super().mouseDragEvent(ev, axis)
+
+
+def density_image(x: np.ndarray, y: np.ndarray, slot: np.ndarray, rgb: np.ndarray, rect: QRectF,
+                  pixels: tuple[int, int]) -> np.ndarray:
+    """An RGBA image (rows x columns = ``pixels`` height x width, row 0 at ``rect``'s top in data units) of the
+    points: each pixel takes a group colour of a point on it (``rgb[slot % groups]``; slots >= groups are faded,
+    and a lit point wins over a faded one), opaque where several fall; points are 2x2 pixels so they show."""
+    w, h = pixels
+    groups = len(rgb)
+    col = np.clip(((x - rect.left()) / max(rect.width(), 1e-12) * w).astype(np.int64), 0, w - 2)
+    row = np.clip(((y - rect.top()) / max(rect.height(), 1e-12) * h).astype(np.int64), 0, h - 2)
+    lit = slot < groups
+    order = np.argsort(lit, kind="stable")  # faded first: a lit point drawn later wins its pixel
+    pix = (row * w + col)[order]
+    colour = rgb[slot[order] % groups]
+    alpha = np.where(lit[order], 200, 45).astype(np.uint8)
+    image = np.zeros((h * w, 4), np.uint8)
+    for shift in (0, 1, w, w + 1):
+        image[pix + shift, :3] = colour
+        image[pix + shift, 3] = alpha
+    counts = np.bincount(pix, minlength=h * w)
+    crowded = (counts > 1) & (image[:, 3] == 200)
+    image[crowded, 3] = 255
+    return image.reshape(h, w, 4)
 
 
 def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -323,6 +350,13 @@ class MapView(pg.PlotWidget):
         self.scatter = pg.ScatterPlotItem(pxMode=True, size=POINT_PX, hoverable=True, tip=self._tip,
                                           hoverPen=pg.mkPen("w", width=2))
         self.addItem(self.scatter)
+        # Above DENSITY_ABOVE points in view: each screen pixel coloured by a group of the points on it, brighter
+        # where more fall (datashader's idea, in numpy), in data coordinates so panning moves it for free.
+        self.density = pg.ImageItem(axisOrder="row-major")
+        self.density.setZValue(-1)
+        self.density.hide()
+        self.addItem(self.density, ignoreBounds=True)
+        self._dots: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         # The selection is its own small overlay, so clicking never rebuilds the 100k-point arrays.
         self.selection_overlay = pg.ScatterPlotItem(pxMode=True, size=POINT_PX + 7, brush=pg.mkBrush(None),
                                                     pen=pg.mkPen(self.palette().text().color(), width=2))
@@ -801,9 +835,16 @@ class MapView(pg.PlotWidget):
             rejected = self.flags[idx] == -1  # rejects: smaller and faded, still there to be found
             slot = np.where(rejected, slot % len(ids) + len(ids), slot)
             sizes[rejected] = POINT_PX - 3
-        symbols = np.where(np.asarray(self.kinds, dtype=object)[idx] == "text", "s", "o")
-        self.scatter.setData(x=self.coords[idx, 0], y=self.coords[idx, 1], data=idx, brush=table[slot],
-                             symbol=symbols, pen=pg.mkPen(None), size=sizes)
+        if len(idx) > DENSITY_ABOVE:  # a big library: the view decides between dots and the density image
+            rgb = np.array([self.colour_of(int(label)).getRgb()[:3] for label in ids], np.uint8)
+            self._dots = (idx, table, slot, sizes, rgb)
+            self._feed_dots()
+        else:
+            self._dots = None
+            self.density.hide()
+            symbols = np.where(np.asarray(self.kinds, dtype=object)[idx] == "text", "s", "o")
+            self.scatter.setData(x=self.coords[idx, 0], y=self.coords[idx, 1], data=idx, brush=table[slot],
+                                 symbol=symbols, pen=pg.mkPen(None), size=sizes)
         self._draw_selection()
         self.label_layer.update()
         self._request_timer.start()
@@ -816,7 +857,35 @@ class MapView(pg.PlotWidget):
             self.selection_overlay.setData([], [])
         self.thumb_layer.update()
 
+    def _feed_dots(self) -> None:
+        """A big library: the points in view as dots when they are few enough, else the density image."""
+        if self._dots is None:
+            return
+        idx, table, slot, sizes, rgb = self._dots
+        r = self.box.viewRect()
+        x, y = self.coords[idx, 0], self.coords[idx, 1]
+        inside = np.flatnonzero((x >= r.left()) & (x <= r.right()) & (y >= r.top()) & (y <= r.bottom()))
+        if len(inside) <= DENSITY_ABOVE:
+            self.density.hide()
+            rows = idx[inside]
+            symbols = np.where(np.asarray([self.kinds[i] for i in rows], dtype=object) == "text", "s", "o")
+            self.scatter.setData(x=x[inside], y=y[inside], data=rows, brush=table[slot[inside]], symbol=symbols,
+                                 pen=pg.mkPen(None), size=sizes[inside])
+            return
+        self.scatter.setData([], [])
+        self.density.setImage(density_image(x[inside], y[inside], slot[inside], rgb, r, self._view_pixels()),
+                              autoLevels=False, levels=(0, 255))
+        self.density.setRect(QRectF(r))
+        self.density.show()
+
+    def _view_pixels(self) -> tuple[int, int]:
+        """The view box's size in device pixels (the density image's resolution)."""
+        ratio = max(1.0, self.devicePixelRatioF())
+        size = self.box.size()
+        return max(1, int(size.width() * ratio)), max(1, int(size.height() * ratio))
+
     def _request_thumbnails(self) -> None:
+        self._feed_dots()
         state = self.thumbnail_state()
         # Thumbnails carry their own selection rings; the dots' rings would show through dimmed thumbnails.
         self.selection_overlay.setVisible(state is None)
