@@ -251,6 +251,11 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
     text or None). Returns an ``Analysis``; raises ``BadArgument`` for unknown names or settings."""
     settings = settings or AnalysisSettings()
     cancel = cancel or CancelToken()
+    from desktop_app.core import sampled  # read at call time: tests lower the threshold
+
+    if len(vectors) > sampled.SAMPLE_ABOVE:  # a big library: a sample in full, the rest placed by it
+        return (yield from sampled.analyze_by_sample(vectors, kinds, texts, settings, analyze, cancel=cancel,
+                                                     cache=cache, model_key=model_key, encode_texts=encode_texts))
     started = time.perf_counter()
     x = normalise(vectors)
     n = len(x)
@@ -454,9 +459,10 @@ def group_isolation(x: np.ndarray, neighbours: np.ndarray, labels: np.ndarray, s
     return np.clip(np.maximum(towards_unrelated, times_typical), 0.0, 1.0).astype(np.float32)
 
 
-def describe_clusters(vectors: np.ndarray, labels: np.ndarray) -> list[ClusterInfo]:
-    """Size, centroid, representatives and cohesion of every group in ``labels`` (named "Group N")."""
-    x = normalise(vectors)
+def describe_clusters(vectors: np.ndarray, labels: np.ndarray, *, normalised: bool = False) -> list[ClusterInfo]:
+    """Size, centroid, representatives and cohesion of every group in ``labels`` (named "Group N").
+    ``normalised``: the rows are unit vectors already (no copy of a million rows is made)."""
+    x = vectors if normalised else normalise(vectors)
     clusters = []
     for cid in sorted(int(c) for c in np.unique(labels) if c >= 0):
         members = np.nonzero(labels == cid)[0]

@@ -63,6 +63,16 @@ def warm_up(fn: Callable[..., Any], *args: Any) -> None:
         _get_pool().apply_async(fn, args, error_callback=lambda _exc: None)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (run in the helper: the helper's own peak, which the parent's
+    RUSAGE_CHILDREN overstates — a child forked from a big parent counts the parent's pages)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def shutdown() -> None:
     """Stop the helper (at exit; also safe to call when none is running)."""
     with _lock:
