@@ -11,7 +11,9 @@ matrix products with a top-k per row, in torch):
 * group and sub-group: those of its nearest sampled item; membership and outlier score: the weighted mean;
 * neighbours (for the map and re-clustering): itself, then its nearest sampled items.
 
-Groups are the sample's, with sizes, representatives and cohesion counted again over the whole library.
+Groups are the sample's, with sizes, representatives and cohesion counted again over the whole library. The
+placing (each item's nearest sampled items) is stored with the layouts in the cache, keyed by every item's vector
+and the settings, so reopening an unchanged big library does not place anything again.
 """
 
 from __future__ import annotations
@@ -88,17 +90,26 @@ def analyze_by_sample(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence
     started = time.perf_counter()
     rest = np.setdiff1d(np.arange(n), sample)
     yield ProgressEvent("layout", 1, 2, f"placing the other {len(rest):,} items by their nearest sampled items")
-    mean, basis = pca_basis(x[sample])
-    reduced_sample = (x[sample] - mean) @ basis
     width = part.neighbours.shape[1] if part.neighbours is not None else PLACE_K + 1
-    near = np.empty((len(rest), max(PLACE_K, width - 1)), np.int64)
-    sims = np.empty(near.shape, np.float32)
-    for start in range(0, len(rest), 8 * TILE):  # the reduced queries are made a slice at a time (memory)
-        chunk = rest[start:start + 8 * TILE]
-        near[start:start + len(chunk)], sims[start:start + len(chunk)] = nearest_rows(
-            reduced_sample, (x[chunk] - mean) @ basis, near.shape[1], cancel)
-        yield ProgressEvent("layout", 1, 2, f"placed {min(start + 8 * TILE, len(rest)):,} of {len(rest):,}")
-    top, top_sims = near[:, :PLACE_K], sims[:, :PLACE_K]
+    k = max(PLACE_K, width - 1)
+    # Stored with the layouts: reopening an unchanged big library places nothing again.
+    cache, key, pkey, ids = kwargs.get("cache"), "", "", None
+    if cache is not None:
+        from desktop_app.core.analysis import _layout_key, _params_key, row_ids
+
+        ids = row_ids(x)
+        pkey = _params_key("placing", {"model": kwargs.get("model_key", ""), "sample": int(len(sample)), "k": k,
+                                       "pca": PCA_DIMS, "seed": settings.seed})
+        key = _layout_key(pkey, ids)
+    stored = cache.load_layout(key) if cache is not None and not settings.relayout else None
+    if stored is not None and stored.shape == (len(rest), 2 * k):
+        near, sims, how = stored[:, :k].astype(np.int64), stored[:, k:], "stored"
+    else:
+        near, sims = yield from _place(x, sample, rest, k, cancel)
+        how = "computed"
+        if cache is not None:
+            cache.store_layout(key, pkey, ids[rest], np.hstack([near.astype(np.float32), sims]))
+    top, top_sims = near[:, :PLACE_K], sims[:, :PLACE_K]  # row numbers below 2^24 are exact in float32
     # Sharpened softmax of similarity, as layout.place_by_neighbours: the nearest dominates, ties share.
     w = np.exp(20.0 * (top_sims - top_sims[:, :1]))
     w /= w.sum(axis=1, keepdims=True)
@@ -127,8 +138,8 @@ def analyze_by_sample(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence
     clusters = _recount(describe_clusters(x, labels, normalised=True), part.clusters)
     subclusters = (_recount(describe_clusters(x, sublabels, normalised=True), part.subclusters)
                    if sublabels is not None else [])
-    params = {**part.params, "sampled": {"sample": int(len(sample)), "of": int(n), "pca_dims": int(basis.shape[1]),
-                                         "k": PLACE_K}}
+    params = {**part.params, "sampled": {"sample": int(len(sample)), "of": int(n), "pca_dims": PCA_DIMS,
+                                         "k": PLACE_K, "placing": how}}
     stats = dict(part.stats)
     stats.setdefault("timings", {})["placing"] = round(time.perf_counter() - started, 3)
     yield ProgressEvent("layout", 2, 2, f"placed {len(rest):,} items")
@@ -137,6 +148,22 @@ def analyze_by_sample(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence
         outlier_scores=spread(part.outlier_scores), membership=spread(part.membership),
         isolation=spread(part.isolation), clusters=clusters, subclusters=subclusters, sublabels=sublabels,
         neighbours=neighbours, params=params, stats=stats, _space=None)
+
+
+def _place(x: np.ndarray, sample: np.ndarray, rest: np.ndarray, k: int, cancel: CancelToken,
+           ) -> Generator[ProgressEvent, None, tuple[np.ndarray, np.ndarray]]:
+    """Each ``rest`` row's ``k`` nearest ``sample`` rows (positions in ``sample``) and their similarities, in the
+    sample's PCA."""
+    mean, basis = pca_basis(x[sample])
+    reduced_sample = (x[sample] - mean) @ basis
+    near = np.empty((len(rest), k), np.int64)
+    sims = np.empty(near.shape, np.float32)
+    for start in range(0, len(rest), 8 * TILE):  # the reduced queries are made a slice at a time (memory)
+        chunk = rest[start:start + 8 * TILE]
+        near[start:start + len(chunk)], sims[start:start + len(chunk)] = nearest_rows(
+            reduced_sample, (x[chunk] - mean) @ basis, k, cancel)
+        yield ProgressEvent("layout", 1, 2, f"placed {min(start + 8 * TILE, len(rest)):,} of {len(rest):,}")
+    return near, sims
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -54,3 +54,18 @@ def test_nearest_rows_are_exact() -> None:
     expected = np.argsort(-(queries @ known.T), axis=1)[:, :3]
     assert np.array_equal(rows, expected)
     assert np.allclose(sims, np.take_along_axis(queries @ known.T, expected, axis=1), atol=1e-4)
+
+
+def test_reopening_an_unchanged_big_library_places_nothing_again(blobs, monkeypatch, tmp_path) -> None:
+    from desktop_app.core.cache import EmbeddingCache
+
+    monkeypatch.setattr(sampled, "SAMPLE_ABOVE", 500)
+    monkeypatch.setattr(sampled, "SAMPLE_SIZE", 400)
+    x, _ = blobs
+    kinds, texts = ["image"] * len(x), [None] * len(x)
+    with EmbeddingCache(tmp_path) as cache:
+        first = drive(analyze(x, kinds, texts, AnalysisSettings(reducer="pca"), cache=cache, model_key="m"))
+        again = drive(analyze(x, kinds, texts, AnalysisSettings(reducer="pca"), cache=cache, model_key="m"))
+    assert first.params["sampled"]["placing"] == "computed" and again.params["sampled"]["placing"] == "stored"
+    assert np.array_equal(first.labels, again.labels) and np.allclose(first.coords, again.coords)
+    assert np.array_equal(first.neighbours, again.neighbours)
