@@ -33,16 +33,6 @@ FRAMES = 120
 TARGET_MS = 16.0
 
 
-# PySide6 6.12.0 on CPython 3.11 (abi3 wheel) returns None from void methods without a new reference: each call
-# steals one of None's, and the interpreter aborts ("deallocating None") after some 25k calls. Until the
-# dependency is fixed, the measuring loops give the references back (a list holding None is a real reference).
-_NONE_REFS: list[None] = []
-_NONE_START = sys.getrefcount(None)
-
-
-def top_up_none() -> None:
-    if sys.version_info < (3, 12):
-        _NONE_REFS.extend([None] * max(0, _NONE_START - sys.getrefcount(None)))
 
 
 def frames(view, scroll, n: int) -> list[float]:
@@ -58,7 +48,6 @@ def frames(view, scroll, n: int) -> list[float]:
         view.viewport().repaint()
         out.append((time.perf_counter() - t0) * 1000)
         QApplication.processEvents()  # timers (thumbnail requests) run between frames, as in the app
-        top_up_none()
     return out
 
 
@@ -161,5 +150,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    sys.stdout.flush()
-    os._exit(0)  # skip finalisation: it would release the references top_up_none() gave back, then abort

@@ -2,8 +2,9 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/loupe_next.py
 
-Eight 6000x4000 JPEGs with smooth colour fields and fine noise (about as costly to decode as photos; made once
-under benchmarks/_work/loupe_next, git-ignored) are walked with → in a 1600x1000 loupe (info panel shown):
+Eight 6000x4000 JPEGs with smooth colour fields and fine noise (about as costly to decode as photos; the ones
+embed_throughput.py makes once under benchmarks/_work, git-ignored) are walked with → in a 1600x1000 loupe
+(info panel shown):
 
 * with prefetch: as a photographer looks at each picture for a moment, the loupe decodes the neighbours; the
   clock starts at the key press once the next picture's decode has finished;
@@ -24,41 +25,18 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-WORK = ROOT / "benchmarks" / "_work" / "loupe_next"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 N = 8
 TARGET_MS = 100.0
 
 
-# PySide6 6.12.0 on CPython 3.11 (abi3 wheel) returns None from void methods without a new reference: each call
-# steals one of None's, and the interpreter aborts ("deallocating None") after some 25k calls. Until the
-# dependency is fixed, the measuring loops give the references back (a list holding None is a real reference).
-_NONE_REFS: list[None] = []
-_NONE_START = sys.getrefcount(None)
 
 
-def top_up_none() -> None:
-    if sys.version_info < (3, 12):
-        _NONE_REFS.extend([None] * max(0, _NONE_START - sys.getrefcount(None)))
+def jpegs(n: int = N) -> list[str]:
+    """``n`` 24 MP photo-like JPEGs: embed_throughput's (smooth colour fields and fine noise), made once."""
+    from embed_throughput import photo_like_jpegs
 
-
-def jpegs(n: int = N, size: tuple[int, int] = (6000, 4000)) -> list[str]:
-    import numpy as np
-    from PIL import Image
-
-    WORK.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        path = WORK / f"photo-{i}.jpg"
-        out.append(str(path))
-        if path.exists():
-            continue
-        low = (rng.random((6, 9, 3)) * 255).astype(np.uint8)
-        img = Image.fromarray(low).resize(size, Image.Resampling.BICUBIC)
-        noise = rng.normal(0, 12, (size[1] // 4, size[0] // 4, 3))
-        grain = Image.fromarray(np.clip(noise + 128, 0, 255).astype(np.uint8)).resize(size)
-        Image.blend(img, grain, 0.25).save(path, quality=90)
-    return out
+    return [str(p) for p in photo_like_jpegs(n)]
 
 
 def wait(app, condition, timeout: float = 60.0) -> None:
@@ -67,7 +45,6 @@ def wait(app, condition, timeout: float = 60.0) -> None:
         if time.perf_counter() > end:
             raise TimeoutError
         app.processEvents()
-        top_up_none()
         time.sleep(0.001)
 
 
@@ -141,5 +118,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    sys.stdout.flush()
-    os._exit(0)  # skip finalisation: it would release the references top_up_none() gave back, then abort
