@@ -53,6 +53,17 @@ def window(qtbot, tmp_path):
     return w
 
 
+def reopened(qtbot, window, project: Path):
+    """A second window (same model and cache as ``window``) that has opened ``project`` and drawn its map."""
+    from desktop_app.gui.main_window import MainWindow
+
+    again = MainWindow(model=window.model_box.currentData(), cache_dir=window.cache_dir, interactive_errors=False)
+    qtbot.addWidget(again)
+    with qtbot.waitSignal(again.analysisFinished, timeout=GUI_WAIT):
+        again.open_project(project)
+    return again
+
+
 @pytest.fixture(scope="session")
 def tiny_resolved():
     from desktop_app.core.embed import ModelSpec, resolve_model

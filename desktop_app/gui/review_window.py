@@ -5,7 +5,6 @@ so the window's own module stays about the library, the analysis, projects and e
 
 from __future__ import annotations
 
-import copy  # noqa: F401
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +81,8 @@ class ReviewMixin:
     def _views_follow_result(self) -> None:
         """A new analysis: every view reads the new rows."""
         assert self.result is not None and self.analysis is not None
-        paths, kinds = self.result.paths, [i.kind for i in self.result.items]
-        analysis = self.analysis
-        self.grid.set_state(self.state, paths, kinds)
-        self.grid.set_sort(self.grid.sort_box.currentData() or "order", vectors=self.result.vectors,
-                           scores=self._quality_scores())
-        self.loupe.set_state(self.state, paths, kinds, group_of=self._group_name_of,
-                             outlier_scores=analysis.outlier_scores, qualities=self._qualities())
+        # The grid took the new rows (set_state) before the state announced them; the loupe takes them here.
+        self._views_read_qualities(vectors=self.result.vectors)
         self._set_collection(None, "All pictures")
         self._marks_changed([])  # badges on the new map
         self._filter_changed(self.state.filter)  # a filter set before the analysis applies to its rows
@@ -101,11 +95,16 @@ class ReviewMixin:
             return "no group"
         return self.analysis.cluster(int(self.analysis.labels[row])).name
 
-    def _qualities(self) -> list:
-        return self.result.qualities() if self.result is not None else []
-
-    def _quality_scores(self) -> np.ndarray:
-        return np.array([q.score if q is not None and q.readable else np.nan for q in self._qualities()], float)
+    def _views_read_qualities(self, vectors: np.ndarray | None = None) -> None:
+        """The loupe (its information panel) and the grid (sort by quality) read the measured qualities, after an
+        analysis (with the vectors, for sort by similarity) or a duplicate search (which measures them)."""
+        assert self.result is not None and self.analysis is not None
+        qualities = self.result.qualities()
+        self.loupe.set_state(self.state, self.result.paths, [i.kind for i in self.result.items],
+                             group_of=self._group_name_of, outlier_scores=self.analysis.outlier_scores,
+                             qualities=qualities)
+        scores = np.array([q.score if q is not None and q.readable else np.nan for q in qualities], float)
+        self.grid.set_sort(self.grid.sort_box.currentData() or "order", vectors=vectors, scores=scores)
 
     def _best_chosen(self, set_index: int, row: int) -> None:
         """Compare made ``row`` the best frame of its set: remembered in the project, as Make Best Frame does."""
@@ -286,10 +285,7 @@ class ReviewMixin:
         assert self.result is not None
         self.culling.show_sets(sets, self.result.paths)
         self.compare.show_sets(sets, self.result.paths, self.state)
-        self.loupe.set_state(self.state, self.result.paths, [i.kind for i in self.result.items],
-                             group_of=self._group_name_of, outlier_scores=self.analysis.outlier_scores,
-                             qualities=self._qualities())
-        self.grid.set_sort(self.grid.sort_box.currentData() or "order", scores=self._quality_scores())
+        self._views_read_qualities()
         self._docks["Duplicates and Bursts"].show()
         self._docks["Duplicates and Bursts"].raise_()
         self.act_collapse.setChecked(bool(sets))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import GUI_WAIT as WAIT
-from conftest import save_shape
+from conftest import reopened, save_shape
 
 pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
@@ -109,10 +109,7 @@ def test_ratings_in_sidecars_are_read_and_the_projects_own_marks_win(qtbot, wind
     window.state.rate(rows_of(window, "red-circle-1.jpg"), 2)
     project = tmp_path / "lib.photoatlas"
     assert window.save_project_to(project)
-    again = MainWindow(model=window.model_box.currentData(), cache_dir=window.cache_dir, interactive_errors=False)
-    qtbot.addWidget(again)
-    with qtbot.waitSignal(again.analysisFinished, timeout=WAIT):
-        again.open_project(project)
+    again = reopened(qtbot, window, project)
     assert again.state.marks.get(str(library / "red-circle-1.jpg")) == Mark(2, None, "Green")
     assert again.state.marks.get(str(library / "blue-square-2.jpg")).flag == "reject"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GUI_WAIT as WAIT
-from conftest import save_shape
+from conftest import reopened, save_shape
 
 pytest.importorskip("PySide6")
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
@@ -233,10 +233,7 @@ def test_the_loupe_full_screen_is_the_picture_alone_and_the_sets_come_back_with_
     found = [sorted(window.result.paths[m] for m in s.members) for s in window.result.similar_sets]
     project = tmp_path / "p.photoatlas"
     assert window.save_project_to(project)
-    again = MainWindow(model=window.model_box.currentData(), cache_dir=window.cache_dir, interactive_errors=False)
-    qtbot.addWidget(again)
-    with qtbot.waitSignal(again.analysisFinished, timeout=WAIT):
-        again.open_project(project)
+    again = reopened(qtbot, window, project)
     assert [sorted(again.result.paths[m] for m in s.members) for s in again.result.similar_sets] == found
     assert again.culling.list.count() == len(found)
 
