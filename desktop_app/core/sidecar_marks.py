@@ -2,7 +2,9 @@
 
 A picture's sidecar is ``IMG_0001.jpg.xmp`` (darktable, digiKam) or ``IMG_0001.xmp`` (Lightroom, Capture One,
 Bridge; shared by a RAW+JPEG pair). Where both exist, the per-file darktable one wins and the Lightroom one fills
-in what it lacks. Names are matched case-insensitively (``IMG_0001.XMP`` from a camera or Windows).
+in what it lacks. Names are matched as macOS, Windows and exFAT match them (``filenames.name_key``: case-insensitive,
+``IMG_0001.XMP`` from a camera, and Unicode-normalised, ``Café.xmp`` written composed beside a decomposed
+``Café.jpg``).
 
 Speed: a library is mostly pictures without sidecars, so each folder is listed once (``os.scandir``) and only the
 sidecars that exist are opened; no picture is stat'ed. A sidecar that cannot be read, is not XML or declares a
@@ -18,19 +20,20 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from desktop_app.core.filenames import name_key
 from desktop_app.core.review import Mark, Marks, mark_from_xmp
 from desktop_app.core.xmp import read_mark
 
 
 def _xmp_names(folder: str) -> dict[str, str]:
-    """Lower-case name -> name on disk of the ``.xmp`` files in ``folder`` (empty when it cannot be listed)."""
+    """``name_key`` -> name on disk of the ``.xmp`` files in ``folder`` (empty when it cannot be listed)."""
     found: dict[str, str] = {}
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
                 if name[-4:].lower() == ".xmp":
-                    found.setdefault(name.lower(), name)
+                    found.setdefault(name_key(name), name)
     except OSError:
         pass  # a folder that cannot be listed has no sidecars to offer
     return found
@@ -56,9 +59,9 @@ def read_sidecar_marks(paths: Iterable[str]) -> Marks:
             xmps = folders[folder] = _xmp_names(folder or ".")
         if not xmps:
             continue
-        lower = name.lower()
-        darktable = xmps.get(lower + ".xmp")
-        stem, dot, _ = lower.rpartition(".")
+        key = name_key(name)
+        darktable = xmps.get(key + ".xmp")
+        stem, dot, _ = key.rpartition(".")
         lightroom = xmps.get(stem + ".xmp") if dot and stem else None
         rating = label = None
         for sidecar in (darktable, lightroom):  # the per-file sidecar first; the shared one fills gaps

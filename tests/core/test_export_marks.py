@@ -135,6 +135,19 @@ def test_darktable_sidecar_wins_over_lightroom_one(tmp_path: Path) -> None:
     assert read_sidecar_marks([str(tmp_path / "IMG_1.jpg")]).get(str(tmp_path / "IMG_1.jpg")) == Mark(4, None, "Red")
 
 
+def test_a_sidecar_named_in_the_other_unicode_form_still_belongs_to_its_picture(tmp_path: Path) -> None:
+    """macOS keeps names as written: a card's decomposed ``Café.JPG`` and Lightroom's composed ``CAFÉ.xmp`` are one
+    picture and its sidecar there (and on exFAT, and on Windows for the case)."""
+    import unicodedata
+
+    picture = tmp_path / unicodedata.normalize("NFD", "Café.JPG")
+    picture.write_bytes(b"x")
+    other = tmp_path / "other.jpg"
+    write_mark(other, Mark(3, None, "Green"))
+    (other.with_suffix(".xmp")).rename(tmp_path / unicodedata.normalize("NFC", "CAFÉ.xmp"))
+    assert read_sidecar_marks([str(picture)]).get(str(picture)) == Mark(3, None, "Green")
+
+
 @pytest.mark.parametrize(("options", "expected"), [
     (ExportOptions(picks_only=True), ["IMG_4.jpg", "IMG_5.jpg"]),
     (ExportOptions(min_rating=3), ["IMG_1.jpg", "IMG_4.jpg"]),
