@@ -25,13 +25,12 @@ from desktop_app.core.errors import UnreadableFile
 from desktop_app.core.images import load_image
 from desktop_app.core.quality import Quality
 from desktop_app.core.state import LibraryState
+from desktop_app.gui.palette import PICK_COLOUR, REJECT_COLOUR
 
 MAX_UP = 4
 STRIP_SIDE = 96  # px of a strip frame's picture
 SIDE_STEP = 256  # decode sizes are rounded up to this, so resizing the window does not decode on every pixel
 BEST_COLOUR = QColor("#f0a020")  # amber: stands out on light and dark backgrounds and from the focus colour
-PICK_COLOUR = QColor("#2e9d4f")
-REJECT_COLOUR = QColor("#d64541")
 BEST_BORDER = 5
 FOCUS_BORDER = 3
 HINT = ("B / Enter: best frame · X: reject the others · N / Space: next set · Shift+N: previous · "

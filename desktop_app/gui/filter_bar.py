@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from PySide6.QtCore import QDate, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.photo_meta import PhotoMeta
 from desktop_app.core.review import COLOUR_LABELS, MarkFilter
+from desktop_app.gui.palette import LABEL_COLOURS
 
-LABEL_COLOURS = {"Red": "#e0443e", "Yellow": "#f2c230", "Green": "#4caf50", "Blue": "#3d7fe0", "Purple": "#9c5bd1"}
 ANY_CAMERA = "Any camera"
 
 
@@ -35,7 +35,7 @@ def label_icon(name: str, side: int = 12) -> QIcon:
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setBrush(QColor(LABEL_COLOURS[name]))
+    p.setBrush(LABEL_COLOURS[name])
     p.setPen(Qt.PenStyle.NoPen)
     p.drawRoundedRect(0, 0, side, side, 3, 3)
     p.end()

@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.review import LABEL_KEYS
 from desktop_app.core.state import LibraryState
 from desktop_app.core.state import disconnect_all as _disconnect
+from desktop_app.gui.palette import LABEL_COLOURS, PICK_COLOUR, REJECT_COLOUR, STAR_COLOUR
 from desktop_app.gui.thumbs import ThumbnailService
 
 ROWS_MIME = "application/x-photoatlas-rows"  # JSON list of the dragged rows (indices into the document's items)
@@ -64,11 +65,6 @@ PAD = 6  # px around a thumbnail inside its cell
 REQUEST_DELAY_MS = 40  # thumbnails are asked for this long after a paint, for what was painted
 SCALED_CACHE = 1500  # pre-scaled pixmaps kept for the current size (a few screens' worth)
 
-# Lightroom's label colours, muted enough to read on both themes.
-LABEL_COLOURS = {"Red": QColor(214, 69, 65), "Yellow": QColor(230, 190, 40), "Green": QColor(70, 170, 80),
-                 "Blue": QColor(60, 120, 220), "Purple": QColor(150, 90, 200)}
-STAR_COLOUR = QColor(245, 190, 30)
-PICK_COLOUR, REJECT_COLOUR = QColor(60, 160, 75), QColor(205, 55, 50)
 
 SORTS = {"order": "Given order", "name": "Name", "time": "Capture time", "similarity": "Similarity",
          "quality": "Quality"}

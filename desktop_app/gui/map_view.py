@@ -23,7 +23,15 @@ from PySide6.QtWidgets import QGraphicsPathItem
 
 from desktop_app.core.review import COLOUR_LABELS
 from desktop_app.core.tidy import TidyGrid, tidy_grid
-from desktop_app.gui.palette import HIGHLIGHT_FRAME, LABEL_COLOURS, NOISE, PALETTE, assign_colours
+from desktop_app.gui.palette import (
+    HIGHLIGHT_FRAME,
+    LABEL_COLOURS,
+    NOISE,
+    PALETTE,
+    PICK_COLOUR,
+    REJECT_COLOUR,
+    assign_colours,
+)
 from desktop_app.gui.thumbs import ThumbnailService
 
 THUMB_LIMIT = 600  # at most this many items in view -> thumbnails instead of dots
@@ -221,10 +229,10 @@ class ThumbnailLayer(pg.GraphicsObject):
             self._pill(painter, QRectF(target.left() + 3, target.bottom() - 22, 30, 15), f"★{int(view.ratings[i])}",
                        QColor(20, 20, 20, 200), QColor(255, 214, 10))
         if flags[i] == 1:
-            self._pill(painter, QRectF(target.left() + 3, target.top() + 3, 16, 16), "✓", QColor(30, 150, 60),
+            self._pill(painter, QRectF(target.left() + 3, target.top() + 3, 16, 16), "✓", PICK_COLOUR,
                        QColor(255, 255, 255))
         elif flags[i] == -1:
-            self._pill(painter, QRectF(target.left() + 3, target.top() + 3, 16, 16), "✕", QColor(210, 40, 40),
+            self._pill(painter, QRectF(target.left() + 3, target.top() + 3, 16, 16), "✕", REJECT_COLOUR,
                        QColor(255, 255, 255))
 
     @staticmethod

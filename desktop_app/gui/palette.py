@@ -21,6 +21,8 @@ HIGHLIGHT_FRAME = QColor("#ff9f1a")  # search hits / outliers in thumbnail mode:
 LABEL_COLOURS = {  # core.review.COLOUR_LABELS, in that order: the colours Lightroom shows for its labels
     "Red": QColor("#e5383b"), "Yellow": QColor("#f2c94c"), "Green": QColor("#3fb950"),
     "Blue": QColor("#3b82f6"), "Purple": QColor("#a855f7")}
+STAR_COLOUR = QColor(245, 190, 30)  # stars on thumbnails and grid cells
+PICK_COLOUR, REJECT_COLOUR = QColor("#2e9d4f"), QColor("#d64541")  # the same badges in map, grid and compare
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
