@@ -9,6 +9,7 @@ resolution of the current picture only.
 
 from __future__ import annotations
 
+import html
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -583,7 +584,7 @@ def _marks_text(mark) -> str:
 
 
 def _esc(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(str(text), quote=False)
 
 
 
