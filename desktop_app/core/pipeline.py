@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from desktop_app.core.photo_meta import PhotoMeta, read_all
 from desktop_app.core.progress import CancelToken, ProgressEvent, drive  # noqa: F401  (drive: re-exported)
 from desktop_app.core.texts import read_text
 
+if TYPE_CHECKING:
+    from desktop_app.core.ray_embed import RayOptions
+
 
 @dataclass
 class EmbedSettings:
@@ -50,6 +53,8 @@ class EmbedSettings:
     max_pixels: int | None = PILLOW_DEFAULT_MAX_PIXELS
     decode_workers: int | None = None
     torch_threads: int | None = None
+    # Pictures embedded on a Ray cluster instead of this machine (``photoatlas embed --ray``); see core/ray_embed.py.
+    ray: RayOptions | None = None
 
 
 Progress = Generator[ProgressEvent, None, EmbedResult]
@@ -98,9 +103,25 @@ def _decode(item: Item, embedder: Embedder, max_pixels: int | None) -> tuple[Any
     return embedder.preprocess(decoded.image), decoded.partial
 
 
+# One batch of pictures done: (embedded rows as (item, "ok" | "partial", vector), unreadable items with why).
+Batch = tuple[list[tuple[Item, str, np.ndarray]], list[tuple[Item, UnreadableFile]]]
+
+
+def _image_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedModel, settings: EmbedSettings,
+                   ) -> Generator[Batch, None, None]:
+    """Where the pictures are embedded: on a Ray cluster (``settings.ray``), batches decoded on the GPU (a CUDA
+    model), or decode threads on this machine's CPU. Every way yields the same batches, and the caller stores
+    each one in the cache as it comes, so an interrupted run keeps what was done."""
+    workers = settings.decode_workers or max(1, os.cpu_count() or 1)
+    if settings.ray is not None:
+        from desktop_app.core.ray_embed import ray_batches
+
+        return ray_batches(items, embedder, resolved, settings)
+    return _embed_images(items, embedder, settings, workers)
+
+
 def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSettings, workers: int,
-                  ) -> Generator[tuple[list[tuple[Item, str, np.ndarray]], list[tuple[Item, UnreadableFile]]],
-                                 None, None]:
+                  ) -> Generator[Batch, None, None]:
     """Decode in a thread pool (bounded look-ahead) and yield (embedded rows, unreadable items) per batch."""
     import torch
 
@@ -305,7 +326,10 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         if misses:
             cancel.raise_if_cancelled()
             yield ProgressEvent("load-model", 0, 1, f"loading {spec}")
-            embedder = Embedder.load(resolved, settings.device, threads=settings.torch_threads)
+            # With Ray, --device is the model actors' device: this copy embeds the notes and lends the workers its
+            # preprocessing, on the CPU, leaving a GPU on this machine to an actor.
+            embedder = Embedder.load(resolved, "cpu" if settings.ray else settings.device,
+                                     threads=settings.torch_threads)
             dim = embedder.dim
             yield ProgressEvent("load-model", 1, 1, f"loaded {spec} on {embedder.device}")
             total = len(misses)
@@ -335,8 +359,9 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
                 yield ProgressEvent("embed", done, total, "notes")
 
             images = [i for i in misses if i.kind == "image"]
-            workers = settings.decode_workers or max(1, os.cpu_count() or 1)
-            with closing(_embed_images(images, embedder, settings, workers)) as batches:
+            if images and settings.ray is not None:
+                yield ProgressEvent("embed", done, total, "starting Ray and its workers")
+            with closing(_image_batches(images, embedder, resolved, settings)) as batches:
                 for rows_, bad in batches:
                     remember(bad)
                     if rows_:
