@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--max-pixels", type=_positive_int, default=PILLOW_DEFAULT_MAX_PIXELS,
                         help=f"skip images larger than this many pixels (default {PILLOW_DEFAULT_MAX_PIXELS:,})")
     common.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster = common.add_argument_group("a Ray cluster (pip install 'photoatlas[cluster]'; docs/SCALE.md)")
+    cluster.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                         help="embed the pictures on Ray: ADDRESS is the cluster (auto, host:6379 or "
+                              "ray://host:10001); without one a Ray is started on this machine. This machine "
+                              "scans, sends only what the cache lacks and writes the cache. Put it after the PATHs "
+                              "(or write --ray=ADDRESS)")
+    cluster.add_argument("--path-map", action="append", default=[], metavar="FROM=TO",
+                         help="the folder FROM of this machine is TO on the workers (repeatable)")
+    cluster.add_argument("--ray-actors", type=_positive_int, default=None, metavar="N",
+                         help="model copies on the cluster (default: one per GPU, else one per 4 CPUs)")
 
     sub.add_parser("embed", parents=[common], help="fill the embedding cache only (pre-index a library)",
                    description="Scan PATHs and embed everything the cache lacks.")
@@ -261,7 +271,8 @@ def _run_pipeline(args: argparse.Namespace) -> Any:
     from desktop_app.core.pipeline import EmbedSettings, drive, run_analysis, run_embedding
 
     settings = EmbedSettings(model=args.model, device=args.device, batch_size=args.batch_size,
-                             cache_dir=args.cache_dir, offline=args.offline, max_pixels=args.max_pixels)
+                             cache_dir=args.cache_dir, offline=args.offline, max_pixels=args.max_pixels,
+                             ray=_ray_options(args))
     printer = _ProgressPrinter(args.quiet)
     try:
         if args.command == "analyze":
@@ -269,6 +280,27 @@ def _run_pipeline(args: argparse.Namespace) -> Any:
         return drive(run_embedding(args.paths, settings), printer)
     finally:
         printer.close()
+
+
+def _ray_before_paths(argv: list[str]) -> list[str]:
+    """``--ray ~/Pictures``: an existing folder after a bare --ray is a PATH, not the cluster's address (argparse
+    would take it for the address)."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--ray" and "://" not in argv[i + 1] and os.path.exists(argv[i + 1]):
+            argv[i] = "--ray="
+    return argv
+
+
+def _ray_options(args: argparse.Namespace) -> Any:
+    """``RayOptions`` from --ray/--path-map/--ray-actors (None without --ray)."""
+    if args.ray is None:
+        if args.path_map or args.ray_actors:
+            raise BadArgument("--path-map and --ray-actors apply to --ray")
+        return None
+    from desktop_app.core.ray_embed import RayOptions
+
+    return RayOptions(address=args.ray or None, path_map=RayOptions.parse_path_map(args.path_map),
+                      actors=args.ray_actors)
 
 
 def _analysis_settings(args: argparse.Namespace) -> Any:
@@ -497,7 +529,7 @@ def _print_groups(analysis: Any, shown: int = 12) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``photoatlas`` and ``python -m desktop_app``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_ray_before_paths(list(sys.argv[1:] if argv is None else argv)))
     if args.command is None:
         args = parser.parse_args(["gui"])
     if args.command == "gui":

@@ -48,6 +48,26 @@ def test_embed_fills_the_cache_so_analyze_embeds_nothing(tmp_path: Path) -> None
     assert "0 embedded, 1 from cache" in run.stdout
 
 
+@pytest.mark.slow
+def test_embed_on_a_local_ray_fills_the_cache_that_analyze_and_the_app_open(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    for i, colour in enumerate(["red", "green", "blue"]):
+        save_shape(tmp_path / "lib" / f"{colour}.jpg", colour, "circle", seed=i)
+    common = ["--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    # "--ray FOLDER": the folder is not taken for the cluster's address.
+    run = photoatlas("embed", "--ray", str(tmp_path / "lib"), *common)
+    assert run.returncode == 0, run.stderr
+    assert "3 items: 3 embedded" in run.stdout and "Traceback" not in run.stderr
+    run = photoatlas("analyze", str(tmp_path / "lib"), *common, "-o", str(tmp_path / "r.json"))
+    assert "0 embedded, 3 from cache" in run.stdout
+
+
+def test_ray_options_without_ray_and_a_bad_path_map_exit_2(tmp_path: Path) -> None:
+    for args, message in ((["--path-map", "/a=/b"], "apply to --ray"), (["--ray", "--path-map", "/a"], "FROM=TO")):
+        run = photoatlas("embed", str(tmp_path), "--model", TINY_MODEL, *args, "--quiet")
+        assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
 def test_progress_bar_goes_to_stderr(tmp_path: Path) -> None:
     save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
     run = photoatlas("embed", str(tmp_path / "lib"), "--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c"))

@@ -1,0 +1,263 @@
+"""Embedding a library on a Ray cluster (``photoatlas embed PATH... --ray [ADDRESS]``; the ``cluster`` extra).
+
+Where a library outgrows one machine, the pictures are embedded by Ray Data, an existing distributed engine, not
+a home-made one. The split of the work:
+
+* the **driver** (this process) scans, looks every file up in the embedding cache and sends only the misses; it
+  stays the only writer of the same SQLite cache the desktop app opens, batch by batch as rows stream back, so
+  an interrupted run keeps what was done and the next run sends only the rest;
+* **decode tasks** on the cluster's CPUs read each file and turn it into the model's input with the very code
+  the desktop uses (``images.load_image`` + the model's own preprocessing), so the vectors are the same;
+* a pool of **model actors** (one per GPU where the cluster has GPUs, else CPU actors) embeds the batches.
+
+Ray retries a task whose worker died and restarts a dead actor (Ray Data's defaults for ``map_batches``); the
+driver keeps each file's first row only and sends any file that did not come back once more, so every file is
+stored exactly once. Paths are the same on every node (shared storage) or mapped with ``--path-map A=B``.
+
+Ray is imported inside the functions, so the desktop app never needs it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from desktop_app.core.embed import Embedder, ModelSpec, ResolvedModel, resolve_model
+from desktop_app.core.errors import BadArgument, FileAccessError, ModelUnavailable, UnreadableFile
+from desktop_app.core.images import load_image
+from desktop_app.core.items import Item
+
+if TYPE_CHECKING:
+    from desktop_app.core.pipeline import Batch, EmbedSettings
+
+MAX_BLOCKS = 10_000  # a Ray block is one batch of files, or more where a library has millions
+# What a decode task may take: one 24-MP JPEG in draft mode plus a batch of model inputs, with room. Also keeps
+# Ray Data from fusing decoding into the model actors (fused, one CPU would decode and embed by turns).
+DECODE_MEMORY = 512 * 1024 * 1024
+RESEND_ROUNDS = 1  # files a round did not return are sent this many more times before they count as skipped
+INSTALL_HINT = "pip install 'photoatlas[cluster]'"
+
+
+@dataclass
+class RayOptions:
+    """How to reach the cluster and how to use it."""
+
+    address: str | None = None  # None: start a Ray on this machine for this run; else "auto" or "ray://host:10001"
+    path_map: Sequence[tuple[str, str]] = ()  # (prefix on this machine, the same folder on the workers)
+    actors: int | None = None  # model actors (default: one per GPU, else one per 4 CPUs of the cluster)
+    actor_cpus: float = 1.0  # CPUs a CPU model actor takes (also its torch threads)
+    local_cpus: int | None = None  # the local Ray's CPUs (default: this machine's)
+    # Called on the worker with each batch's paths before they are decoded: tracing, and the fault-injection
+    # tests (a worker that kills itself mid-run). Must be picklable.
+    before_decode: Callable[[list[str]], None] | None = field(default=None, repr=False)
+
+    @staticmethod
+    def parse_path_map(values: Sequence[str]) -> list[tuple[str, str]]:
+        """``["/Volumes/Archive=/mnt/archive", ...]`` -> pairs; raises ``BadArgument`` on a value without ``=``."""
+        pairs = []
+        for value in values:
+            here, sep, there = value.partition("=")
+            if not sep or not here or not there:
+                raise BadArgument(f"--path-map needs FROM=TO (a folder here = the same folder on the workers), "
+                                  f"got {value!r}")
+            pairs.append((here, there))
+        return pairs
+
+
+def map_path(path: str, path_map: Sequence[tuple[str, str]]) -> str:
+    """The worker's name for a path of this machine: the longest matching prefix is replaced (whole folder
+    names only, so ``/a/b=/x`` does not touch ``/a/bc``). A Windows path mapped onto a POSIX folder gets ``/``."""
+    for here, there in sorted(path_map, key=lambda p: len(p[0]), reverse=True):
+        stem = here.rstrip("/\\")
+        if path == stem or path.startswith(stem + "/") or path.startswith(stem + "\\"):
+            rest = path[len(stem):]
+            return there.rstrip("/\\") + (rest.replace("\\", "/") if there.startswith("/") else rest)
+    return path
+
+
+# -- on the workers ------------------------------------------------------------------------------------------
+
+
+def decode_batch(batch: dict[str, np.ndarray], *, preprocess: Any, image_size: int, pixel_shape: tuple[int, ...],
+                 max_pixels: int | None, before: Callable[[list[str]], None] | None = None,
+                 ) -> dict[str, np.ndarray]:
+    """Ray Data task: read and preprocess each file exactly as the desktop does. A bad file becomes a row with
+    status ``unreadable`` (the content) or ``access`` (the disk: retried next run) and its one-line reason."""
+    paths = [str(p) for p in batch["path"]]
+    if before is not None:
+        before(paths)
+    pixels = np.zeros((len(paths), *pixel_shape), np.float32)
+    status, reason = [], []
+    for i, path in enumerate(paths):
+        try:
+            decoded = load_image(Path(path), min_side=image_size, max_pixels=max_pixels)
+            pixels[i] = preprocess(decoded.image).numpy()
+        except FileAccessError as exc:
+            status.append("access")
+            reason.append(exc.user_message)
+            continue
+        except UnreadableFile as exc:
+            status.append("unreadable")
+            reason.append(exc.user_message)
+            continue
+        status.append("partial" if decoded.partial else "ok")
+        reason.append("")
+    return {"path": np.array(paths, dtype=object), "status": np.array(status, dtype=object),
+            "reason": np.array(reason, dtype=object), "pixels": pixels}
+
+
+class EmbedActor:
+    """Ray Data actor: one model, loaded once, embedding decoded batches. It resolves the model on its own node
+    and refuses to work if that is not the driver's model (same key), so the cache never mixes two models."""
+
+    def __init__(self, spec: str, key: str, device: str, threads: int, offline: bool) -> None:
+        resolved = resolve_model(ModelSpec.parse(spec), offline=offline)
+        if resolved.key != key:
+            raise ModelUnavailable(f"the model {spec} on this Ray worker is not the one on the driver; "
+                                   "install the same weights on every node")
+        self.embedder = Embedder.load(resolved, device, threads=threads)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        good = np.isin(batch["status"], ["ok", "partial"])
+        vectors = np.zeros((len(good), self.embedder.dim), np.float32)
+        if good.any():
+            vectors[good] = self.embedder.embed_pixels(torch.from_numpy(np.ascontiguousarray(batch["pixels"][good])))
+        return {"path": batch["path"], "status": batch["status"], "reason": batch["reason"], "vector": vectors}
+
+
+# -- on the driver -------------------------------------------------------------------------------------------
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401  (Ray Data is what --ray uses)
+    except ImportError:
+        raise BadArgument(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(options: RayOptions) -> bool:
+    """Join the cluster at ``options.address``, or start a Ray on this machine. Returns whether this call
+    started (and so must stop) it; an already connected driver (a test, a notebook) is used as it is."""
+    import logging
+
+    ray = _ray()
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its plan and timings: our progress events say it
+    if ray.is_initialized():
+        return False
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
+    try:
+        if options.address:
+            ray.init(address=options.address, **quiet)
+        else:
+            ray.init(num_cpus=options.local_cpus or os.cpu_count() or 1, **quiet)
+    except ConnectionError as exc:
+        raise BadArgument(f"cannot reach the Ray cluster at {options.address}: {exc}".splitlines()[0]) from None
+    return True
+
+
+def _model_spec_for_workers(resolved: ResolvedModel, path_map: Sequence[tuple[str, str]]) -> str:
+    spec = resolved.spec
+    if spec.kind == "local-dir":
+        return f"local-dir:{map_path(spec.name, path_map)}"
+    return str(spec)
+
+
+def _actor_pool(ray: Any, options: RayOptions, device: str) -> tuple[int, dict[str, Any], str]:
+    """(actors, their resources, their device): one per GPU where the cluster has GPUs and the device allows,
+    else CPU actors."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if gpus and device in ("auto", "cuda"):
+        return options.actors or gpus, {"num_gpus": 1}, "cuda"
+    if device == "cuda":
+        raise BadArgument("--device cuda: the Ray cluster has no GPU")
+    cpus = resources.get("CPU", 1)
+    return options.actors or max(1, int(cpus // 4)), {"num_cpus": options.actor_cpus}, "cpu"
+
+
+def _stream(ray: Any, paths: list[str], embedder: Embedder, resolved: ResolvedModel, settings: EmbedSettings,
+            ) -> Generator[dict[str, np.ndarray], None, None]:
+    """One pass of Ray Data over ``paths`` (the workers' names), yielding finished blocks as they come."""
+    import pyarrow as pa
+    import torch
+    from PIL import Image
+
+    options = settings.ray
+    assert options is not None
+    actors, actor_resources, actor_device = _actor_pool(ray, options, settings.device)
+    # The model's input shape, from the model's own preprocessing, so a failed row is a block of zeros alike.
+    pixel_shape = tuple(embedder.preprocess(Image.new("RGB", (embedder.image_size,) * 2)).shape)
+    # The blocks are made here (a repartition would be a shuffle across the cluster).
+    step = max(settings.batch_size, math.ceil(len(paths) / MAX_BLOCKS))
+    dataset = ray.data.from_arrow([pa.table({"path": paths[i:i + step]}) for i in range(0, len(paths), step)])
+    # Tasks whose worker dies are retried by Ray (3 times, its default for tasks); actors are restarted and
+    # their lost calls retried (Ray Data's default for map_batches actors).
+    decoded = dataset.map_batches(
+        decode_batch, batch_size=settings.batch_size, num_cpus=1, memory=DECODE_MEMORY,
+        fn_kwargs={"preprocess": embedder.preprocess, "image_size": embedder.image_size,
+                   "pixel_shape": pixel_shape, "max_pixels": settings.max_pixels,
+                   "before": options.before_decode})
+    threads = max(1, int(options.actor_cpus)) if actor_device == "cpu" else torch.get_num_threads()
+    embedded = decoded.map_batches(
+        EmbedActor, batch_size=settings.batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
+        **actor_resources,
+        fn_constructor_kwargs={"spec": _model_spec_for_workers(resolved, options.path_map), "key": resolved.key,
+                               "device": actor_device, "threads": threads, "offline": settings.offline})
+    # Batch by batch to the driver, which stores each one before asking for the next.
+    yield from embedded.iter_batches(batch_size=settings.batch_size, batch_format="numpy", prefetch_batches=1)
+
+
+def ray_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedModel, settings: EmbedSettings,
+                ) -> Generator[Batch, None, None]:
+    """The pipeline's picture step on Ray: yields (embedded rows, unreadable items) as blocks come back.
+
+    Each file is yielded once: a row for a file already seen (a retried block) is dropped, and files a round did
+    not return are sent again (``RESEND_ROUNDS``), then reported as skipped for now (``FileAccessError``: not
+    remembered, so the next run tries them again).
+    """
+    from ray.data import DataContext
+
+    options = settings.ray
+    assert options is not None
+    if not items:
+        return
+    ray = _ray()
+    started = connect(options)
+    DataContext.get_current().enable_progress_bars = False  # the pipeline's own progress events say it
+    try:
+        waiting: dict[str, Item] = {map_path(str(i.path), options.path_map): i for i in items}
+        for _ in range(1 + RESEND_ROUNDS):
+            if not waiting:
+                break
+            for block in _stream(ray, list(waiting), embedder, resolved, settings):
+                rows: list[tuple[Item, str, np.ndarray]] = []
+                failed: list[tuple[Item, UnreadableFile]] = []
+                for path, status, reason, vector in zip(block["path"], block["status"], block["reason"],
+                                                        block["vector"]):
+                    item = waiting.pop(str(path), None)
+                    if item is None:  # a retried block's second answer, or a path this run never sent
+                        continue
+                    if status in ("ok", "partial"):
+                        rows.append((item, str(status), np.asarray(vector, np.float32)))
+                    elif status == "access":
+                        failed.append((item, FileAccessError(str(reason))))
+                    else:
+                        failed.append((item, UnreadableFile(str(reason))))
+                if rows or failed:
+                    yield rows, failed
+        if waiting:
+            yield [], [(item, FileAccessError("the Ray cluster did not return this file; it is tried again "
+                                              "next run")) for item in waiting.values()]
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,165 @@
+"""Embedding on Ray (``--ray``): a local Ray with 2 CPUs and the tiny model, real files, real worker processes.
+
+What a user relies on: the vectors are the desktop's own, the cache the cluster fills is the one the app opens
+(a second run embeds nothing), an interrupted run resumes, and a worker that dies mid-run loses no file and
+embeds none twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL, save_shape
+
+ray = pytest.importorskip("ray")  # the cluster extra; the test command installs it
+
+from desktop_app.core.errors import BadArgument, Cancelled  # noqa: E402
+from desktop_app.core.pipeline import EmbedSettings, drive, run_embedding  # noqa: E402
+from desktop_app.core.progress import CancelToken  # noqa: E402
+from desktop_app.core.ray_embed import RayOptions, map_path, ray_batches  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# The hooks below run inside Ray's worker processes, which cannot import this test module: ship them by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class KillOnce:
+    """Kills the worker process that decodes the first batch (SIGKILL, as the OOM killer or a lost node would),
+    once: the marker file is claimed by unlinking it, which exactly one worker can do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __call__(self, paths: list[str]) -> None:
+        try:
+            os.unlink(self.marker)
+        except FileNotFoundError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RecordPaths:
+    """Writes the paths a worker was given to a file of its own (one per process and batch)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = str(folder)
+
+    def __call__(self, paths: list[str]) -> None:
+        name = f"{os.getpid()}-{abs(hash(tuple(paths)))}.txt"
+        Path(self.folder, name).write_text("\n".join(paths), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray (2 CPUs) for the module: starting one costs seconds. ``ray_batches`` uses a running Ray
+    as it is and leaves it running."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """14 pictures in two folders, a note, and a file that only looks like a JPEG."""
+    root = tmp_path / "library"
+    colours, shapes = ["red", "green", "blue", "yellow", "purple", "orange", "red"], ["circle", "square"]
+    for i, colour in enumerate(colours):
+        for j, shape in enumerate(shapes):
+            save_shape(root / f"roll{j}" / f"{colour}-{shape}-{i}.jpg", colour, shape, seed=i)
+    (root / "notes.txt").write_text("a red circle and a green square", encoding="utf-8")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+def _settings(cache: Path, **ray_options) -> EmbedSettings:
+    return EmbedSettings(model=TINY_MODEL, cache_dir=cache, batch_size=4, ray=RayOptions(**ray_options))
+
+
+def _by_path(result) -> dict[str, np.ndarray]:
+    return {item.path: vec for item, vec in zip(result.items, result.vectors)}
+
+
+def test_ray_gives_the_desktop_vectors_and_fills_the_cache_the_app_opens(local_ray, library, tmp_path):
+    local = drive(run_embedding([library], EmbedSettings(model=TINY_MODEL, cache_dir=tmp_path / "here")))
+    on_ray = drive(run_embedding([library], _settings(tmp_path / "cluster")))
+
+    assert on_ray.stats["embedded"] == local.stats["embedded"] == 15  # 14 pictures and the note
+    mine, theirs = _by_path(local), _by_path(on_ray)
+    assert mine.keys() == theirs.keys()
+    cosines = [float(mine[p] @ theirs[p]) for p in mine]
+    assert min(cosines) >= 0.9999
+    # The broken file is skipped with the same one-line reason either way.
+    assert [(s.path, s.reason) for s in on_ray.skipped] == [(s.path, s.reason) for s in local.skipped]
+    assert [s.path.name for s in on_ray.skipped] == ["broken.jpg"]
+
+    # The desktop (no Ray) opening the same cache embeds nothing: every file comes from what the cluster wrote.
+    again = drive(run_embedding([library], EmbedSettings(model=TINY_MODEL, cache_dir=tmp_path / "cluster")))
+    assert again.stats["embedded"] == 0 and again.stats["from_cache"] == 15
+    assert all(float(_by_path(again)[p] @ theirs[p]) > 0.99999 for p in theirs)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(local_ray, library, tmp_path):
+    cancel = CancelToken()
+    stored = []
+
+    def on_event(event) -> None:
+        if event.stage == "embed" and event.message == "pictures" and event.done:
+            stored.append(event.done)
+            cancel.cancel()  # after the first batch the driver stored: the user pressed Cancel
+
+    with pytest.raises(Cancelled):
+        drive(run_embedding([library], _settings(tmp_path / "cache"), cancel), on_event)
+    assert stored, "no batch came back before the cancel"
+    second = drive(run_embedding([library], _settings(tmp_path / "cache")))
+    # The first run kept the note and the pictures of its first batch; the second embedded only the rest.
+    assert second.stats["from_cache"] + second.stats["embedded"] == 15
+    assert 1 < second.stats["from_cache"] < 15
+
+
+def test_a_worker_killed_mid_run_still_ends_with_every_file_once(local_ray, library, tmp_path, embedder,
+                                                                 tiny_resolved):
+    from desktop_app.core.items import Item, scan
+
+    marker = tmp_path / "kill-the-first-decoder"
+    marker.touch()
+    items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
+    settings = _settings(tmp_path / "cache", before_decode=KillOnce(marker))
+    seen: list[str] = []
+    for rows, failed in ray_batches(items, embedder, tiny_resolved, settings):
+        seen += [str(item.path) for item, _, _ in rows] + [str(item.path) for item, _ in failed]
+
+    assert not marker.exists(), "no worker was killed: the test did not test anything"
+    assert sorted(seen) == sorted(str(i.path) for i in items)  # every file, each exactly once
+
+
+def test_paths_are_mapped_to_the_workers_names(local_ray, library, tmp_path, embedder, tiny_resolved):
+    from desktop_app.core.items import Item, scan
+
+    mount = tmp_path / "mnt" / "archive"  # the same folder under the name the workers know it by
+    mount.parent.mkdir()
+    mount.symlink_to(library, target_is_directory=True)
+    record = tmp_path / "record"
+    record.mkdir()
+    items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
+    settings = _settings(tmp_path / "cache", path_map=[(str(library), str(mount))], before_decode=RecordPaths(record))
+    rows = [row for batch, _ in ray_batches(items, embedder, tiny_resolved, settings) for row in batch]
+
+    asked = {line for f in record.iterdir() for line in f.read_text(encoding="utf-8").splitlines()}
+    assert asked == {str(mount / i.path.relative_to(library)) for i in items}
+    assert {str(item.path) for item, _, _ in rows} == {str(i.path) for i in items} - {str(library / "broken.jpg")}
+
+
+def test_path_map_replaces_whole_folder_names_only():
+    pairs = RayOptions.parse_path_map(["/Volumes/Archive=/mnt/archive", "/Volumes/Archive/2019=/fast/2019"])
+    assert map_path("/Volumes/Archive/a.jpg", pairs) == "/mnt/archive/a.jpg"
+    assert map_path("/Volumes/Archive/2019/b.jpg", pairs) == "/fast/2019/b.jpg"  # the longest prefix wins
+    assert map_path("/Volumes/Archive2/c.jpg", pairs) == "/Volumes/Archive2/c.jpg"
+    assert map_path("D:\\Photos\\d.jpg", RayOptions.parse_path_map(["D:\\Photos=/mnt/photos"])) == "/mnt/photos/d.jpg"
+    with pytest.raises(BadArgument, match="FROM=TO"):
+        RayOptions.parse_path_map(["/Volumes/Archive"])
