@@ -37,9 +37,10 @@ if TYPE_CHECKING:
     from desktop_app.core.pipeline import Batch, EmbedSettings
 
 MAX_BLOCKS = 10_000  # a Ray block is one batch of files, or more where a library has millions
-# What a decode task may take: one 24-MP JPEG in draft mode plus a batch of model inputs, with room. Also keeps
-# Ray Data from fusing decoding into the model actors (fused, one CPU would decode and embed by turns).
-DECODE_MEMORY = 512 * 1024 * 1024
+# What a decode worker takes (measured ~520 MB: the process with torch, a 24-MP JPEG in draft mode, a batch of
+# model inputs), with room. Also keeps Ray Data from fusing decoding into the model actors (fused, one CPU would
+# decode and embed by turns).
+DECODE_MEMORY = 1024 * 1024 * 1024
 RESEND_ROUNDS = 1  # files a round did not return are sent this many more times before they count as skipped
 INSTALL_HINT = "pip install 'photoatlas[cluster]'"
 
@@ -53,9 +54,9 @@ class RayOptions:
     actors: int | None = None  # model actors (default: one per GPU, else one per 4 CPUs of the cluster)
     actor_cpus: float = 1.0  # CPUs a CPU model actor takes (also its torch threads)
     local_cpus: int | None = None  # the local Ray's CPUs (default: this machine's)
-    # Called on the worker with each batch's paths before they are decoded: tracing, and the fault-injection
-    # tests (a worker that kills itself mid-run). Must be picklable.
-    before_decode: Callable[[list[str]], None] | None = field(default=None, repr=False)
+    # Called on the worker as ``on_batch("decode" | "embed", paths)`` before each batch is decoded or embedded:
+    # tracing, and the fault-injection tests (a worker that kills itself mid-run). Must be picklable.
+    on_batch: Callable[[str, list[str]], None] | None = field(default=None, repr=False)
 
     @staticmethod
     def parse_path_map(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -85,13 +86,13 @@ def map_path(path: str, path_map: Sequence[tuple[str, str]]) -> str:
 
 
 def decode_batch(batch: dict[str, np.ndarray], *, preprocess: Any, image_size: int, pixel_shape: tuple[int, ...],
-                 max_pixels: int | None, before: Callable[[list[str]], None] | None = None,
+                 max_pixels: int | None, on_batch: Callable[[str, list[str]], None] | None = None,
                  ) -> dict[str, np.ndarray]:
     """Ray Data task: read and preprocess each file exactly as the desktop does. A bad file becomes a row with
     status ``unreadable`` (the content) or ``access`` (the disk: retried next run) and its one-line reason."""
     paths = [str(p) for p in batch["path"]]
-    if before is not None:
-        before(paths)
+    if on_batch is not None:
+        on_batch("decode", paths)
     pixels = np.zeros((len(paths), *pixel_shape), np.float32)
     status, reason = [], []
     for i, path in enumerate(paths):
@@ -116,7 +117,9 @@ class EmbedActor:
     """Ray Data actor: one model, loaded once, embedding decoded batches. It resolves the model on its own node
     and refuses to work if that is not the driver's model (same key), so the cache never mixes two models."""
 
-    def __init__(self, spec: str, key: str, device: str, threads: int, offline: bool) -> None:
+    def __init__(self, spec: str, key: str, device: str, threads: int, offline: bool,
+                 on_batch: Callable[[str, list[str]], None] | None = None) -> None:
+        self.on_batch = on_batch
         resolved = resolve_model(ModelSpec.parse(spec), offline=offline)
         if resolved.key != key:
             raise ModelUnavailable(f"the model {spec} on this Ray worker is not the one on the driver; "
@@ -126,6 +129,8 @@ class EmbedActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
+        if self.on_batch is not None:
+            self.on_batch("embed", [str(p) for p in batch["path"]])
         good = np.isin(batch["status"], ["ok", "partial"])
         vectors = np.zeros((len(good), self.embedder.dim), np.float32)
         if good.any():
@@ -206,13 +211,14 @@ def _stream(ray: Any, paths: list[str], embedder: Embedder, resolved: ResolvedMo
         decode_batch, batch_size=settings.batch_size, num_cpus=1, memory=DECODE_MEMORY,
         fn_kwargs={"preprocess": embedder.preprocess, "image_size": embedder.image_size,
                    "pixel_shape": pixel_shape, "max_pixels": settings.max_pixels,
-                   "before": options.before_decode})
+                   "on_batch": options.on_batch})
     threads = max(1, int(options.actor_cpus)) if actor_device == "cpu" else torch.get_num_threads()
     embedded = decoded.map_batches(
         EmbedActor, batch_size=settings.batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
         **actor_resources,
         fn_constructor_kwargs={"spec": _model_spec_for_workers(resolved, options.path_map), "key": resolved.key,
-                               "device": actor_device, "threads": threads, "offline": settings.offline})
+                               "device": actor_device, "threads": threads, "offline": settings.offline,
+                               "on_batch": options.on_batch})
     # Batch by batch to the driver, which stores each one before asking for the next.
     yield from embedded.iter_batches(batch_size=settings.batch_size, batch_format="numpy", prefetch_batches=1)
 

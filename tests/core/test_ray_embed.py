@@ -30,13 +30,15 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class KillOnce:
-    """Kills the worker process that decodes the first batch (SIGKILL, as the OOM killer or a lost node would),
-    once: the marker file is claimed by unlinking it, which exactly one worker can do."""
+    """Kills the worker process that takes the first batch of ``stage`` (SIGKILL, as the OOM killer or a lost
+    node would), once: the marker file is claimed by unlinking it, which exactly one worker can do."""
 
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
+    def __init__(self, stage: str, marker: Path) -> None:
+        self.stage, self.marker = stage, str(marker)
 
-    def __call__(self, paths: list[str]) -> None:
+    def __call__(self, stage: str, paths: list[str]) -> None:
+        if stage != self.stage:
+            return
         try:
             os.unlink(self.marker)
         except FileNotFoundError:
@@ -50,7 +52,9 @@ class RecordPaths:
     def __init__(self, folder: Path) -> None:
         self.folder = str(folder)
 
-    def __call__(self, paths: list[str]) -> None:
+    def __call__(self, stage: str, paths: list[str]) -> None:
+        if stage != "decode":
+            return
         name = f"{os.getpid()}-{abs(hash(tuple(paths)))}.txt"
         Path(self.folder, name).write_text("\n".join(paths), encoding="utf-8")
 
@@ -122,14 +126,15 @@ def test_an_interrupted_run_resumes_where_it_stopped(local_ray, library, tmp_pat
     assert 1 < second.stats["from_cache"] < 15
 
 
+@pytest.mark.parametrize("stage", ["decode", "embed"])  # a decoding task's worker; a model actor
 def test_a_worker_killed_mid_run_still_ends_with_every_file_once(local_ray, library, tmp_path, embedder,
-                                                                 tiny_resolved):
+                                                                 tiny_resolved, stage):
     from desktop_app.core.items import Item, scan
 
-    marker = tmp_path / "kill-the-first-decoder"
+    marker = tmp_path / f"kill-the-first-{stage}-worker"
     marker.touch()
     items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
-    settings = _settings(tmp_path / "cache", before_decode=KillOnce(marker))
+    settings = _settings(tmp_path / "cache", on_batch=KillOnce(stage, marker))
     seen: list[str] = []
     for rows, failed in ray_batches(items, embedder, tiny_resolved, settings):
         seen += [str(item.path) for item, _, _ in rows] + [str(item.path) for item, _ in failed]
@@ -147,7 +152,7 @@ def test_paths_are_mapped_to_the_workers_names(local_ray, library, tmp_path, emb
     record = tmp_path / "record"
     record.mkdir()
     items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
-    settings = _settings(tmp_path / "cache", path_map=[(str(library), str(mount))], before_decode=RecordPaths(record))
+    settings = _settings(tmp_path / "cache", path_map=[(str(library), str(mount))], on_batch=RecordPaths(record))
     rows = [row for batch, _ in ray_batches(items, embedder, tiny_resolved, settings) for row in batch]
 
     asked = {line for f in record.iterdir() for line in f.read_text(encoding="utf-8").splitlines()}
