@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from desktop_app.core.embed import Embedder, ModelSpec, ResolvedModel, resolve_model
-from desktop_app.core.errors import BadArgument, FileAccessError, ModelUnavailable, UnreadableFile
+from desktop_app.core.errors import BadArgument, FileAccessError, ModelUnavailable, PhotoAtlasError, UnreadableFile
 from desktop_app.core.images import load_image
 from desktop_app.core.items import Item
 
@@ -167,7 +168,33 @@ def connect(options: RayOptions) -> bool:
             ray.init(num_cpus=options.local_cpus or os.cpu_count() or 1, **quiet)
     except ConnectionError as exc:
         raise BadArgument(f"cannot reach the Ray cluster at {options.address}: {exc}".splitlines()[0]) from None
+    except Exception as exc:  # no room in /dev/shm, a port taken, a version mismatch with the cluster...
+        raise PhotoAtlasError(f"Ray could not start: {exc}".splitlines()[0], details=repr(exc)) from None
     return True
+
+
+def _cluster_failure(exc: BaseException) -> PhotoAtlasError:
+    """One line for a Ray run that failed: our own error raised on a worker (a model that differs from the
+    driver's, say) keeps its class and message; anything else is named by its first line."""
+    from desktop_app.core import errors
+
+    seen: BaseException | None = exc
+    texts = []
+    for _ in range(10):  # Ray wraps a worker's exception (RayTaskError, UserCodeException, ActorDiedError...)
+        if seen is None:
+            break
+        if isinstance(seen, PhotoAtlasError):  # Ray's own wrappers may subclass it too: take our class
+            ours = next(c for c in type(seen).__mro__ if c.__module__ == errors.__name__)
+            return ours(getattr(seen, "user_message", str(seen)), details=repr(exc))
+        texts.append(str(seen))
+        seen = getattr(seen, "cause", None) or seen.__cause__ or seen.__context__
+    # An actor that failed in __init__ reaches the driver as text only (the worker's traceback in the message).
+    found = re.search(rf"{re.escape(errors.__name__)}\.(\w+): (.+)", "\n".join(texts))
+    if found and isinstance(getattr(errors, found[1], None), type) and issubclass(getattr(errors, found[1]),
+                                                                                 PhotoAtlasError):
+        return getattr(errors, found[1])(found[2].strip(), details=repr(exc))
+    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return PhotoAtlasError(f"the Ray run failed: {first}", details=repr(exc))
 
 
 def _model_spec_for_workers(resolved: ResolvedModel, path_map: Sequence[tuple[str, str]]) -> str:
@@ -223,6 +250,16 @@ def _stream(ray: Any, paths: list[str], embedder: Embedder, resolved: ResolvedMo
     yield from embedded.iter_batches(batch_size=settings.batch_size, batch_format="numpy", prefetch_batches=1)
 
 
+def _failures_named(blocks: Generator[dict[str, np.ndarray], None, None],
+                    ) -> Generator[dict[str, np.ndarray], None, None]:
+    try:
+        yield from blocks
+    except PhotoAtlasError:
+        raise
+    except Exception as exc:
+        raise _cluster_failure(exc) from None
+
+
 def ray_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedModel, settings: EmbedSettings,
                 ) -> Generator[Batch, None, None]:
     """The pipeline's picture step on Ray: yields (embedded rows, unreadable items) as blocks come back.
@@ -245,7 +282,7 @@ def ray_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedMod
         for _ in range(1 + RESEND_ROUNDS):
             if not waiting:
                 break
-            for block in _stream(ray, list(waiting), embedder, resolved, settings):
+            for block in _failures_named(_stream(ray, list(waiting), embedder, resolved, settings)):
                 rows: list[tuple[Item, str, np.ndarray]] = []
                 failed: list[tuple[Item, UnreadableFile]] = []
                 for path, status, reason, vector in zip(block["path"], block["status"], block["reason"],

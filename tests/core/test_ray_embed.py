@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, save_shape
+from conftest import TINY_MODEL, TINY_MODEL_DIR, save_shape
 
 ray = pytest.importorskip("ray")  # the cluster extra; the test command installs it
 
@@ -158,6 +158,27 @@ def test_paths_are_mapped_to_the_workers_names(local_ray, library, tmp_path, emb
     asked = {line for f in record.iterdir() for line in f.read_text(encoding="utf-8").splitlines()}
     assert asked == {str(mount / i.path.relative_to(library)) for i in items}
     assert {str(item.path) for item, _, _ in rows} == {str(i.path) for i in items} - {str(library / "broken.jpg")}
+
+
+def test_a_worker_with_other_weights_refuses_to_embed(local_ray, library, tmp_path, embedder, tiny_resolved):
+    """The cache never mixes two models: workers whose copy of the model differs stop the run with one line."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from desktop_app.core.errors import ModelUnavailable
+    from desktop_app.core.items import Item, scan
+
+    other = tmp_path / "their-model"
+    shutil.copytree(TINY_MODEL_DIR, other)
+    weights = load_file(other / "open_clip_model.safetensors")
+    first = sorted(weights)[0]
+    weights[first] = weights[first] + 0.01  # retrained, say: the same architecture, other weights
+    save_file(weights, other / "open_clip_model.safetensors")
+    items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
+    settings = _settings(tmp_path / "cache", path_map=[(str(TINY_MODEL_DIR), str(other))])
+    with pytest.raises(ModelUnavailable, match="not the one on the driver"):
+        list(ray_batches(items, embedder, tiny_resolved, settings))
 
 
 def test_path_map_replaces_whole_folder_names_only():
