@@ -42,6 +42,7 @@ MAX_BLOCKS = 10_000  # a Ray block is one batch of files, or more where a librar
 # model inputs), with room. Also keeps Ray Data from fusing decoding into the model actors (fused, one CPU would
 # decode and embed by turns).
 DECODE_MEMORY = 1024 * 1024 * 1024
+MAX_DRIVER_BATCH = 512  # vectors the driver stores in one transaction at most (what an interruption may lose)
 RESEND_ROUNDS = 1  # files a round did not return are sent this many more times before they count as skipped
 INSTALL_HINT = "pip install 'photoatlas[cluster]'"
 
@@ -246,8 +247,10 @@ def _stream(ray: Any, paths: list[str], embedder: Embedder, resolved: ResolvedMo
         fn_constructor_kwargs={"spec": _model_spec_for_workers(resolved, options.path_map), "key": resolved.key,
                                "device": actor_device, "threads": threads, "offline": settings.offline,
                                "on_batch": options.on_batch})
-    # Batch by batch to the driver, which stores each one before asking for the next.
-    yield from embedded.iter_batches(batch_size=settings.batch_size, batch_format="numpy", prefetch_batches=1)
+    # Batch by batch to the driver, which stores each one before asking for the next. Bigger batches for big runs:
+    # a cluster returns thousands of vectors a second, and each stored batch is one SQLite transaction.
+    driver_batch = max(settings.batch_size, min(MAX_DRIVER_BATCH, len(paths) // 100))
+    yield from embedded.iter_batches(batch_size=driver_batch, batch_format="numpy", prefetch_batches=2)
 
 
 def _failures_named(blocks: Generator[dict[str, np.ndarray], None, None],
