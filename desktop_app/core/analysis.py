@@ -29,6 +29,7 @@ import numpy as np
 from desktop_app.core.cache import EmbeddingCache
 from desktop_app.core.cluster import (
     NEIGHBOURS,
+    Clustering,
     ClusterSpace,
     assign_noise_to_nearest,
     clusterer_params,
@@ -303,11 +304,14 @@ def analyze(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence[str | Non
         yield ProgressEvent("name", 1, 1, "vocabulary ready")
 
     yield ProgressEvent("cluster", 0, 1, f"finding groups ({clusterer.name})")
+    stored = _StoredClustering(cache, model_key, ids) if cache is not None and not settings.relayout else None
     analysis = _cluster_and_name(x, kinds, texts, coords, space, clusterer, settings, concepts, timings,
-                                 neighbours)
+                                 neighbours, stored=stored)
     analysis.params.update(display=display_params, cluster_space=space_params)
     analysis.stats.update(layout=how_display, cluster_space_source=how_space,
                           seconds=round(time.perf_counter() - started, 3))
+    if stored is not None:
+        analysis.stats["clustering"] = stored.how
     yield ProgressEvent("cluster", 1, 1, f"{len(analysis.clusters)} groups, {int((analysis.labels < 0).sum())} "
                                          f"ungrouped, {int(analysis.outliers.sum())} outliers")
     return analysis
@@ -332,10 +336,52 @@ def recluster(analysis: Analysis, vectors: np.ndarray, kinds: Sequence[str], tex
     return result
 
 
+class _StoredClustering:
+    """The clusterer's answer kept in the cache with the layouts, keyed by everything it depends on (the settings,
+    the vectors, the clustering space and the neighbours, the last two by their bytes: a refitted space is another
+    key): reopening an unchanged library does not run HDBSCAN again (10-20 s at 60-100k items)."""
+
+    def __init__(self, cache: EmbeddingCache, model_key: str, ids: np.ndarray) -> None:
+        self.cache, self.model_key, self.ids = cache, model_key, ids
+        self.how = "computed"
+
+    def fit(self, clusterer: Any, space: ClusterSpace) -> Clustering:
+        pkey = _params_key("clustering", {"model": self.model_key, "clusterer": clusterer_params(clusterer)})
+        digest = hashlib.sha256(self.ids.tobytes())
+        digest.update(np.ascontiguousarray(space.reduced, np.float32).tobytes())
+        if space.neighbours is not None:
+            digest.update(np.ascontiguousarray(space.neighbours, np.int64).tobytes())
+        key = _layout_key(pkey, np.frombuffer(digest.digest(), np.uint64))
+        note = self.cache.load_note(key)
+        columns = self.cache.load_layout(key) if note is not None else None
+        if note is not None and columns is not None and columns.shape == (len(space), 4):
+            self.how = "stored"
+            space.auto_choices.update(note["auto_choices"])  # what re-clustering would otherwise choose again
+            return Clustering(labels=columns[:, 0].astype(np.int64), outlier_scores=columns[:, 1].copy(),
+                              membership=columns[:, 2].copy(), warnings=list(note["warnings"]),
+                              sub_labels=columns[:, 3].astype(np.int64) if note["sub_labels"] else None,
+                              sub_parents=[int(p) for p in note["sub_parents"]], chosen=dict(note["chosen"]))
+        clustering = clusterer.fit(space)
+        note = {"warnings": list(clustering.warnings), "sub_labels": clustering.sub_labels is not None,
+                "sub_parents": [int(p) for p in clustering.sub_parents], "chosen": clustering.chosen,
+                "auto_choices": space.auto_choices}
+        try:
+            json.dumps(note)
+        except TypeError:  # something this store cannot write: computed again next time, as before
+            return clustering
+        # Group numbers are exact in float32 (below 2^24); the scores are float32 wherever they are used.
+        columns = np.column_stack([clustering.labels, clustering.outlier_scores, clustering.membership,
+                                   clustering.sub_labels if clustering.sub_labels is not None
+                                   else np.full(len(space), -1)]).astype(np.float32)
+        self.cache.store_layout(key, pkey, np.zeros(0, np.uint64), columns, note=note)
+        return clustering
+
+
 def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str | None], coords: np.ndarray,
                       space: np.ndarray, clusterer: Any, settings: AnalysisSettings,
                       concepts: tuple[list[str], np.ndarray] | None, timings: dict[str, float],
-                      neighbours: np.ndarray | None = None, previous: ClusterSpace | None = None) -> Analysis:
+                      neighbours: np.ndarray | None = None, previous: ClusterSpace | None = None,
+                      stored: _StoredClustering | None = None) -> Analysis:
     t = time.perf_counter()
     if neighbours is None and len(x) > 1:
         # A results document from before neighbours were stored: found as analyze finds them, and kept.
@@ -343,7 +389,7 @@ def _cluster_and_name(x: np.ndarray, kinds: Sequence[str], texts: Sequence[str |
     cluster_space = ClusterSpace(space, x, neighbours)
     if previous is not None and len(previous) == len(x) and previous.reduced is space:
         cluster_space.graphs, cluster_space.auto_choices = previous.graphs, previous.auto_choices
-    clustering = clusterer.fit(cluster_space)
+    clustering = stored.fit(clusterer, cluster_space) if stored is not None else clusterer.fit(cluster_space)
     labels = clustering.labels
     if settings.assign_noise:
         labels = assign_noise_to_nearest(space, labels)

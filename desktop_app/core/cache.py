@@ -89,6 +89,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "file_digests": ("path", "size", "mtime_ns", "sha256"),
     "texts": ("model_key", "text", "vector"),
     "layouts": ("key", "params_key", "created", "dims", "row_ids", "coords"),
+    "layout_notes": ("key", "note"),
 }
 
 _SCHEMA = """
@@ -119,6 +120,7 @@ CREATE TABLE IF NOT EXISTS layouts (
     coords BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS layouts_by_params ON layouts (params_key, created);
+CREATE TABLE IF NOT EXISTS layout_notes (key TEXT PRIMARY KEY, note TEXT NOT NULL);
 """
 _SCHEMA_OBJECTS = {*_COLUMNS, "layouts_by_params"}
 
@@ -588,12 +590,26 @@ class EmbeddingCache:
         return ids, np.frombuffer(row[2], dtype=np.float32).reshape(len(ids), int(row[0])).copy()
 
     @_guarded
-    def store_layout(self, key: str, params_key: str, row_ids: np.ndarray, coords: np.ndarray) -> None:
+    def store_layout(self, key: str, params_key: str, row_ids: np.ndarray, coords: np.ndarray,
+                     note: dict | None = None) -> None:
+        """Store ``coords`` under ``key`` (the newest ``LAYOUTS_KEPT`` are kept), with an optional JSON ``note``
+        that ``load_note`` gives back for as long as the layout is kept."""
         coords = np.ascontiguousarray(coords, np.float32)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(_insert("layouts"),
                                (key, params_key, time.time(), coords.shape[1],
                                 np.ascontiguousarray(row_ids, np.uint64).tobytes(), coords.tobytes()))
+            self._conn.execute("DELETE FROM layout_notes WHERE key = ?", (key,))
+            if note is not None:
+                self._conn.execute(_insert("layout_notes"), (key, json.dumps(note, sort_keys=True)))
             self._conn.execute("DELETE FROM layouts WHERE key NOT IN "
                                "(SELECT key FROM layouts ORDER BY created DESC LIMIT ?)", (LAYOUTS_KEPT,))
+            self._conn.execute("DELETE FROM layout_notes WHERE key NOT IN (SELECT key FROM layouts)")
+
+    @_guarded
+    def load_note(self, key: str) -> dict | None:
+        """The note stored with the layout ``key`` (None: no such layout, or it has no note)."""
+        row = self._conn.execute("SELECT n.note FROM layout_notes n JOIN layouts l ON l.key = n.key "
+                                 "WHERE n.key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])

@@ -1,0 +1,86 @@
+"""Reopening an unchanged library reads the groups back from the cache instead of running HDBSCAN again (10-20 s
+at 60-100k items, benchmarks/open_million.py), and gets exactly the analysis it would have computed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop_app.core import cluster
+from desktop_app.core.analysis import AnalysisSettings, analyze
+from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.progress import drive
+
+
+@pytest.fixture
+def kinds_of_vectors() -> np.ndarray:
+    """300 unit vectors in 5 kinds, a few of them far from everything (outliers)."""
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((5, 32)).astype(np.float32)
+    x = centres[np.repeat(np.arange(5), 60)] + 0.25 * rng.standard_normal((300, 32)).astype(np.float32)
+    x[:4] = rng.standard_normal((4, 32)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _fits(monkeypatch) -> list[int]:
+    """Counts every real HDBSCAN fit."""
+    calls: list[int] = []
+    original = cluster.HDBSCANClusterer._fit
+
+    def counted(self, space):
+        calls.append(len(space))
+        return original(self, space)
+
+    monkeypatch.setattr(cluster.HDBSCANClusterer, "_fit", counted)
+    return calls
+
+
+def _analyse(x: np.ndarray, cache: EmbeddingCache, **settings):
+    return drive(analyze(x, ["image"] * len(x), [None] * len(x), AnalysisSettings(reducer="pca", **settings),
+                         cache=cache, model_key="m"))
+
+
+@pytest.mark.slow  # the first analysis of the run starts the layout helper (numba compiles UMAP)
+def test_an_unchanged_library_gets_its_groups_back_without_clustering(kinds_of_vectors, monkeypatch,
+                                                                      tmp_path: Path) -> None:
+    fits = _fits(monkeypatch)
+    with EmbeddingCache(tmp_path) as cache:
+        first = _analyse(kinds_of_vectors, cache)
+        assert fits == [300] and first.stats["clustering"] == "computed"
+        again = _analyse(kinds_of_vectors, cache)
+    assert fits == [300] and again.stats["clustering"] == "stored"
+    assert np.array_equal(first.labels, again.labels) and len(first.clusters) >= 2
+    for name in ("outlier_scores", "membership", "isolation"):
+        assert np.array_equal(getattr(first, name), getattr(again, name)), name
+    assert [(c.id, c.name, c.size, c.representatives) for c in first.clusters] == \
+        [(c.id, c.name, c.size, c.representatives) for c in again.clusters]
+    assert (first.sublabels is None) == (again.sublabels is None)
+    assert first.params == again.params and first.warnings == again.warnings
+    assert again._space.auto_choices == first._space.auto_choices  # re-clustering skips the choice as before
+
+
+def test_other_settings_or_other_vectors_cluster_again(kinds_of_vectors, monkeypatch, tmp_path: Path) -> None:
+    fits = _fits(monkeypatch)
+    with EmbeddingCache(tmp_path) as cache:
+        _analyse(kinds_of_vectors, cache)
+        changed = _analyse(kinds_of_vectors, cache, cluster_params={"min_samples": 4})
+        assert changed.stats["clustering"] == "computed" and len(fits) == 2
+        fewer = _analyse(kinds_of_vectors[:250], cache)
+        assert fewer.stats["clustering"] == "computed" and len(fits) == 3 and len(fewer.labels) == 250
+        refitted = _analyse(kinds_of_vectors, cache, relayout=True)  # a new map: everything computed again
+        assert "clustering" not in refitted.stats and len(fits) == 4
+
+
+def test_a_note_lives_and_goes_with_its_layout(tmp_path: Path) -> None:
+    with EmbeddingCache(tmp_path) as cache:
+        cache.store_layout("k", "p", np.zeros(0, np.uint64), np.ones((3, 2), np.float32), note={"a": [1, 2]})
+        assert cache.load_note("k") == {"a": [1, 2]}
+        cache.store_layout("k", "p", np.zeros(0, np.uint64), np.ones((3, 2), np.float32))
+        assert cache.load_note("k") is None  # a layout stored again without a note has none
+        cache.store_layout("k", "p", np.zeros(0, np.uint64), np.ones((3, 2), np.float32), note={"b": 1})
+        for i in range(30):  # pushed out of the kept layouts: its note goes too
+            cache.store_layout(f"other{i}", "p", np.zeros(0, np.uint64), np.ones((1, 1), np.float32))
+        assert cache.load_layout("k") is None and cache.load_note("k") is None
+        assert cache._conn.execute("SELECT COUNT(*) FROM layout_notes").fetchone()[0] == 0
