@@ -117,6 +117,10 @@ def _image_batches(items: Sequence[Item], embedder: Embedder, resolved: Resolved
         from desktop_app.core.ray_embed import ray_batches
 
         return ray_batches(items, embedder, resolved, settings)
+    if embedder.device == "cuda":
+        from desktop_app.core.gpu_decode import gpu_batches
+
+        return gpu_batches(items, embedder, settings, workers)
     return _embed_images(items, embedder, settings, workers)
 
 
