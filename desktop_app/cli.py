@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("paths", nargs="+", metavar="PATH", help="folders (searched recursively) and files")
     common.add_argument("--model", default=DEFAULT_MODEL, help=f"model to embed with (default {DEFAULT_MODEL})")
     common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                        help="where the model runs (default auto: CUDA, then Apple MPS, then CPU)")
+                        help="where the model runs (default auto: CUDA, then Apple MPS, then CPU); with CUDA, "
+                             "JPEGs are decoded on the GPU too")
     common.add_argument("--batch-size", type=_positive_int, default=32, help="images per model batch (default 32)")
     common.add_argument("--cache-dir", type=Path, default=None,
                         help="folder of the embedding cache (default: the platform's cache folder)")
