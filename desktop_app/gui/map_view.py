@@ -125,6 +125,13 @@ def density_image(x: np.ndarray, y: np.ndarray, slot: np.ndarray, rgb: np.ndarra
     return image.reshape(h, w, 4)
 
 
+def _same_mask(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two optional row masks leave out the same rows (None: no row)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
 def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Mask of ``points`` (n, 2) inside ``polygon`` (m, 2), by ray casting over the edges (vectorised)."""
     x, y = points[:, 0], points[:, 1]
@@ -416,20 +423,31 @@ class MapView(pg.PlotWidget):
         self._update_label_text()
         self._redraw()
 
+    # Each setter below redraws only when what it sets changed: a window that opens a library calls them all, and
+    # at a million points every redraw costs a pass over all of them (and a density image).
     def set_hidden_groups(self, hidden: set[int]) -> None:
-        self.hidden_groups = set(hidden)
+        hidden = set(hidden)
+        if hidden == self.hidden_groups:
+            return
+        self.hidden_groups = hidden
         self._redraw()
 
     def set_collapsed(self, hidden: np.ndarray | None, badges: dict[int, int]) -> None:
         """Collapse duplicate/burst sets: ``hidden`` rows are left out, and each set's best frame (the keys of
         ``badges``) carries its set's size as a badge. None expands everything."""
-        self.collapsed = None if hidden is None else np.asarray(hidden, bool)
-        self.badges = dict(badges) if hidden is not None else {}
+        collapsed = None if hidden is None else np.asarray(hidden, bool)
+        badges = dict(badges) if hidden is not None else {}
+        if _same_mask(collapsed, self.collapsed) and badges == self.badges:
+            return
+        self.collapsed, self.badges = collapsed, badges
         self._redraw()
 
     def set_filtered(self, hidden: np.ndarray | None) -> None:
         """Leave out the rows the filter bar does not show (None: every row)."""
-        self.filtered = None if hidden is None else np.asarray(hidden, bool)
+        filtered = None if hidden is None else np.asarray(hidden, bool)
+        if _same_mask(filtered, self.filtered):
+            return
+        self.filtered = filtered
         self._redraw()
 
     def set_highlight(self, mask: np.ndarray | None) -> None:
@@ -440,13 +458,26 @@ class MapView(pg.PlotWidget):
     def set_marks(self, ratings: np.ndarray | None, flags: np.ndarray | None, labels: np.ndarray | None) -> None:
         """Ratings / flags / colour labels per row (core.review.Marks.arrays), shown as badges on thumbnails;
         rejected items are dimmed (thumbnails) and drawn smaller (dots). None clears them."""
+        rejects_before = self._rejects()
         if ratings is None or flags is None or labels is None:
             self.ratings = self.flags = self.mark_labels = None
         else:
             self.ratings = np.asarray(ratings, np.int8)
             self.flags = np.asarray(flags, np.int8)
             self.mark_labels = np.asarray(labels, np.int8)
+        if _same_mask(self._rejects(), rejects_before):
+            # The dots show rejects only; stars and labels are the thumbnails' badges: no pass over every point.
+            self._version += 1
+            self.thumb_layer.update()
+            return
         self._redraw()
+
+    def _rejects(self) -> np.ndarray | None:
+        """The rejected rows as the dots show them (None: none)."""
+        if self.flags is None or len(self.flags) != len(self.coords):
+            return None
+        rejected = self.flags == -1
+        return rejected if rejected.any() else None
 
     def set_selection(self, indices: Sequence[int] | set[int]) -> None:
         self.selected = {int(i) for i in indices}

@@ -44,3 +44,54 @@ def test_many_groups_are_all_shown_in_order_with_their_state(qtbot, tmp_path: Pa
     assert all(isinstance(panel.itemWidget(t, 2), QLabel) for t in tops[:300])  # the example strips
     assert isinstance(panel.itemWidget(tops[2].child(0), 2), QLabel)
     assert tops[0].data(0, Qt.ItemDataRole.UserRole) == 0 and tops[-1].data(0, Qt.ItemDataRole.UserRole) == -1
+
+
+def test_the_map_redraws_only_for_what_changes_what_its_points_show(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from desktop_app.gui.map_view import MapView
+
+    view = MapView(ThumbnailService(tmp_path / "thumbs"))
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    labels = np.repeat(np.arange(2), 10)
+    coords = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    view.set_items(coords, labels, ["image"] * 20, [f"/p/{i}.jpg" for i in range(20)], [None] * 20, {0: "a", 1: "b"})
+    redraws: list[int] = []
+    original = view._redraw
+    monkeypatch.setattr(view, "_redraw", lambda: (redraws.append(1), original())[1])
+
+    # What a window opening a library sets, unchanged: nothing to rebuild.
+    view.set_hidden_groups(set())
+    view.set_collapsed(None, {})
+    view.set_filtered(None)
+    zeros = np.zeros(20, np.int8)
+    stars = zeros.copy()
+    stars[3] = 4
+    view.set_marks(stars, zeros, zeros)  # stars are thumbnail badges: the dots stay as they are
+    assert redraws == [] and view.ratings[3] == 4
+    assert len(view.scatter.data) == 20 and set(view.scatter.data["size"]) == {map_view_point_px()}
+
+    # Changes do redraw: a reject is drawn smaller, a filter and a hidden group leave points out.
+    flags = zeros.copy()
+    flags[5] = -1
+    view.set_marks(stars, flags, zeros)
+    assert len(redraws) == 1
+    sizes = dict(zip(view.scatter.data["data"].tolist(), view.scatter.data["size"].tolist()))
+    assert sizes[5] < sizes[4]
+    out = np.zeros(20, bool)
+    out[:2] = True
+    view.set_filtered(out)
+    view.set_filtered(out.copy())  # the same rows again: no second redraw
+    assert len(redraws) == 2 and len(view.scatter.data) == 18
+    view.set_hidden_groups({1})
+    assert len(redraws) == 3 and set(view.scatter.data["data"].tolist()) == set(range(2, 10))
+    view.set_collapsed(np.arange(20) == 2, {3: 2})
+    assert len(redraws) == 4 and 2 not in set(view.scatter.data["data"].tolist())
+    view.set_marks(None, None, None)  # the reject is gone: its dot is full size again
+    assert len(redraws) == 5
+
+
+def map_view_point_px() -> int:
+    from desktop_app.gui.map_view import POINT_PX
+
+    return POINT_PX
