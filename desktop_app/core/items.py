@@ -112,7 +112,16 @@ def pillow_extensions() -> frozenset[str]:
 
 def kind_of(path: Path) -> Kind | None:
     """``"image"``, ``"text"`` or ``None`` (not a type PhotoAtlas reads), from the file extension."""
-    ext = path.suffix.lower()
+    return _kind_of_extension(_suffix(path.name).lower())
+
+
+def _suffix(name: str) -> str:
+    """``Path(name).suffix``, without making a path (the scan asks once per file)."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
+
+
+def _kind_of_extension(ext: str) -> Kind | None:
     if ext in IMAGE_EXTENSIONS or ext in RAW_EXTENSIONS or ext in pillow_extensions():
         return "image"
     if ext in TEXT_EXTENSIONS:
@@ -165,7 +174,7 @@ def _os_reason(exc: OSError) -> str:
 
 
 def _file_record(path: Path, st: os.stat_result, explicit: bool) -> Item | Skipped | None:
-    kind = kind_of(path)
+    kind = _kind_of_extension(_suffix(path.name).lower())
     if kind is None and path.suffix.lower() in VIDEO_EXTENSIONS:
         return Skipped(path, VIDEO_REASON)
     if kind is None and st.st_size > 0 and not _ignored_silently(path) and looks_like_picture(path):
@@ -213,7 +222,7 @@ class _Walker:
         subfolders: list[Path] = []
         # A file that is not a symlink, in this folder, has the real path ``real_folder/name``: one realpath per
         # folder instead of one per file (realpath stats every component: 6 system calls a file, a minute at 1M).
-        real_folder = os.path.realpath(folder)
+        real_prefix = os.path.join(os.path.realpath(folder), "")  # the real folder and a separator
         child = getattr(folder, "_make_child_relpath", folder.joinpath)  # the fast join pathlib uses itself
         for entry in entries:
             path = child(entry.name)
@@ -228,7 +237,7 @@ class _Walker:
                         records.append(Skipped(path, "broken symbolic link"))
                     continue
                 rec = _file_record(path, entry.stat(follow_symlinks=True), explicit=False)
-                real = None if entry.is_symlink() else os.path.join(real_folder, entry.name)
+                real = None if entry.is_symlink() else real_prefix + entry.name
             except OSError as exc:
                 rec, real = Skipped(path, _os_reason(exc)), None
             if rec is not None and self._first_time(rec, real):
