@@ -158,7 +158,11 @@ def connect(options: RayOptions) -> bool:
     import logging
 
     ray = _ray()
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its plan and timings: our progress events say it
+    # Ray Data's plan, timings and "progress bars disabled": our own progress events say what the run does.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    # "Token authentication is enabled for this Ray cluster": Ray's default for a local Ray, nothing to act on.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if ray.is_initialized():
         return False
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
