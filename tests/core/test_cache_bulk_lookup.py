@@ -1,0 +1,50 @@
+"""A big lookup (a library of a million files reopened) reads the model's rows in one pass; it must answer exactly
+as the lookup of 500 paths at a time does: changed files missed, other models' rows and unknown files absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop_app.core import cache as cache_module
+from desktop_app.core.cache import EmbeddingCache
+
+
+def _stored(cache: EmbeddingCache, n: int, model: str = "m", seed: int = 0) -> list[tuple[Path, int, int]]:
+    rng = np.random.default_rng(seed)
+    files = [(Path(f"/lib/{i // 100:03d}/IMG_{i:05d}.jpg"), 1000 + i, 10**18 + i) for i in range(n)]
+    cache.store(model, [(p, size, mtime, "partial" if i % 7 == 0 else "ok", f"s{i}" if i % 5 == 0 else None,
+                         rng.standard_normal(8).astype(np.float32)) for i, (p, size, mtime) in enumerate(files)])
+    return files
+
+
+@pytest.mark.parametrize("extra_rows", [0, 5000])  # the cache holds other pictures too: asked 500 at a time
+def test_a_big_lookup_answers_as_the_small_one(tmp_path: Path, monkeypatch, extra_rows: int) -> None:
+    monkeypatch.setattr(cache_module, "BULK_LOOKUP_FROM", 50)
+    calls: list[int] = []
+    one_pass = EmbeddingCache._lookup_in_one_pass
+    monkeypatch.setattr(EmbeddingCache, "_lookup_in_one_pass",
+                        lambda self, *a: (calls.append(1), one_pass(self, *a))[1])
+    with EmbeddingCache(tmp_path) as cache:
+        files = _stored(cache, 1200)
+        _stored(cache, 300, model="other", seed=1)  # the same paths under another model
+        if extra_rows:
+            cache.store("m", [(Path(f"/elsewhere/{i}.jpg"), 1, 1, "ok", None, np.ones(8, np.float32))
+                              for i in range(extra_rows)])
+        wanted = list(files)
+        wanted[3] = (wanted[3][0], wanted[3][1] + 1, wanted[3][2])  # grew since: embedded again
+        wanted[4] = (wanted[4][0], wanted[4][1], wanted[4][2] + 1)  # touched since
+        wanted.append((Path("/lib/new.jpg"), 5, 5))  # never embedded
+        big = cache.lookup("m", wanted)
+        assert calls == ([1] if not extra_rows else [])
+        monkeypatch.setattr(cache_module, "BULK_LOOKUP_FROM", 10**9)
+        small = cache.lookup("m", wanted)
+    assert set(big) == set(small) == {p for p, _, _ in files} - {files[3][0], files[4][0]}
+    for path, hit in small.items():
+        other = big[path]
+        assert np.array_equal(hit.vector, other.vector) and hit.vector.dtype == np.float32
+        assert (hit.status, hit.snippet) == (other.status, other.snippet)
+    assert big[files[7][0]].status == "partial" and big[files[10][0]].snippet == "s10"
+    assert all(type(p) is type(files[0][0]) for p in big)  # the caller's own paths come back as keys
