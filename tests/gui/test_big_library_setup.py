@@ -95,3 +95,27 @@ def map_view_point_px() -> int:
     from desktop_app.gui.map_view import POINT_PX
 
     return POINT_PX
+
+
+def _counts_item_by_item(folders: list[str], item_paths: list[str]) -> dict[str, int]:
+    """The library panel's count as it was made before, one item at a time (the reference)."""
+    counts: dict[str, int] = {}
+    for p in item_paths:
+        owner = next((f for f in folders if p == f or p.startswith(f.rstrip("/\\") + ("/" if "/" in p else "\\"))),
+                     None)
+        if owner is not None:
+            counts[owner] = counts.get(owner, 0) + 1
+    return counts
+
+
+def test_folder_counts_are_the_item_by_item_counts() -> None:
+    from desktop_app.gui.panels import _folder_counts
+
+    folders = ["/pics/2024", "/pics", "/pics/2024/trip", "/other/one.jpg", "/", "C:\\Photos", "/pics/20"]
+    paths = ["/pics/2024/a.jpg", "/pics/2024/trip/b.jpg", "/pics/2024/trip/deep/c.jpg", "/pics/2025/d.jpg",
+             "/pics/20/e.jpg", "/pics/200/f.jpg", "/other/one.jpg", "/other/two.jpg", "/g.jpg", "C:\\Photos\\x.jpg",
+             "C:\\Photos\\sub\\y.jpg", "C:\\Photosx\\z.jpg", "relative.jpg"] * 3
+    got = _folder_counts(folders, paths)
+    assert dict(got) == _counts_item_by_item(folders, paths)
+    assert got["/pics/2024"] == 9 and got["/pics"] == 9 and "/pics/20" not in got and got["C:\\Photos"] == 6
+    assert _folder_counts(["/pics/", "/pics/2024"], paths) == _counts_item_by_item(["/pics/", "/pics/2024"], paths)
