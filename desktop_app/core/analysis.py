@@ -510,8 +510,13 @@ def describe_clusters(vectors: np.ndarray, labels: np.ndarray, *, normalised: bo
     ``normalised``: the rows are unit vectors already (no copy of a million rows is made)."""
     x = vectors if normalised else normalise(vectors)
     clusters = []
+    # Each group's rows from one stable sort (ascending, as np.nonzero gives them) instead of a pass over every
+    # label per group: a million items in 800 groups were 800 passes.
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
     for cid in sorted(int(c) for c in np.unique(labels) if c >= 0):
-        members = np.nonzero(labels == cid)[0]
+        members = order[np.searchsorted(ordered, cid, "left"):np.searchsorted(ordered, cid, "right")]
         centroid = x[members].mean(axis=0)
         centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
         sims = x[members] @ centroid

@@ -84,3 +84,42 @@ def test_a_note_lives_and_goes_with_its_layout(tmp_path: Path) -> None:
             cache.store_layout(f"other{i}", "p", np.zeros(0, np.uint64), np.ones((1, 1), np.float32))
         assert cache.load_layout("k") is None and cache.load_note("k") is None
         assert cache._conn.execute("SELECT COUNT(*) FROM layout_notes").fetchone()[0] == 0
+
+
+def test_a_big_library_with_one_vector_changed_is_placed_again(monkeypatch, tmp_path: Path) -> None:
+    from desktop_app.core import sampled
+
+    monkeypatch.setattr(sampled, "SAMPLE_ABOVE", 500)
+    monkeypatch.setattr(sampled, "SAMPLE_SIZE", 400)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((900, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    changed = x.copy()
+    placed = np.setdiff1d(np.arange(900), sampled.sample_rows(900, ["image"] * 900, 400, 0))
+    changed[placed[-1]] = changed[placed[0]]  # a picture edited since: its vector moved (the sample is the same)
+    with EmbeddingCache(tmp_path) as cache:
+        for vectors, how in ((x, "computed"), (x, "stored"), (changed, "computed"), (changed, "stored")):
+            a = drive(analyze(vectors, ["image"] * 900, [None] * 900, AnalysisSettings(reducer="pca"),
+                              cache=cache, model_key="m"))
+            assert a.params["sampled"]["placing"] == how
+    assert a.labels[placed[-1]] == a.labels[placed[0]]
+
+
+def test_groups_are_described_as_one_pass_per_group_would() -> None:
+    from desktop_app.core.analysis import REPRESENTATIVES, describe_clusters
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2000, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = rng.integers(-1, 40, 2000)
+    labels[labels == 7] = -1  # a gap in the numbers
+    described = describe_clusters(x, labels, normalised=True)
+    assert [c.id for c in described] == sorted(set(labels.tolist()) - {-1})
+    for c in described:
+        members = np.nonzero(labels == c.id)[0]
+        centroid = x[members].mean(axis=0)
+        centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
+        sims = x[members] @ centroid
+        assert c.size == len(members) and np.array_equal(c.centroid, centroid.astype(np.float32))
+        assert c.representatives == members[np.argsort(-sims, kind="stable")[:REPRESENTATIVES]].tolist()
+        assert c.cohesion == round(float(sims.mean()), 4)
