@@ -268,6 +268,18 @@ class CachedVector:
     snippet: str | None
 
 
+@dataclass
+class CachedRows:
+    """``lookup_rows``' answer, row ``i`` being the ``i``-th file asked about: ``found[i]`` whether the cache holds
+    its vector (its size and mtime still match), then ``vectors[i]`` (zeros where not found), ``status[i]`` and
+    ``snippet[i]`` (None where not found)."""
+
+    found: np.ndarray  # (n,) bool
+    vectors: np.ndarray  # (n, dim) float32
+    status: list[str | None]
+    snippet: list[str | None]
+
+
 class EmbeddingCache:
     """Open (or create) the cache in ``folder``; problems that were dealt with end up in ``warnings``.
 
@@ -518,6 +530,56 @@ class EmbeddingCache:
                 if size == want_size and mtime == want_mtime:
                     found[p] = CachedVector(np.frombuffer(blob, dtype=np.float32).copy(), status, snippet)
         return found
+
+    def lookup_rows(self, model_key: str, files: Sequence[tuple[Path | str, int, int]]) -> CachedRows:
+        """``lookup`` as arrays in the order of ``files``: no object per vector, and the vectors already one matrix
+        (a million cached files: what the caller would otherwise stack from a million small arrays)."""
+        return self._lookup_rows(model_key, list(files))
+
+    @_guarded
+    def _lookup_rows(self, model_key: str, files: list[tuple[Path | str, int, int]]) -> CachedRows:
+        n = len(files)
+        position = {os.fspath(p): i for i, (p, _, _) in enumerate(files)}  # the last of repeated paths
+        found = np.zeros(n, bool)
+        status: list[str | None] = [None] * n
+        snippet: list[str | None] = [None] * n
+        vectors = np.zeros((n, 0), np.float32)  # made at the first vector found, when its length is known
+        width, into, made = 0, memoryview(b""), False  # bytes a row, the matrix's bytes
+        if len(files) >= BULK_LOOKUP_FROM and self._conn.execute(
+                "SELECT COUNT(*) FROM vectors WHERE model_key = ?", (model_key,)).fetchone()[0] <= 2 * n:
+            self._conn.execute(f"PRAGMA mmap_size = {BULK_MMAP_BYTES}")
+            queries = [("SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ?",
+                        (model_key,))]
+        else:
+            paths = list(position)
+            queries = [(f"SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ? "
+                        f"AND path IN ({','.join('?' * len(paths[s:s + 500]))})", (model_key, *paths[s:s + 500]))
+                       for s in range(0, len(paths), 500)]
+        try:
+            for sql, args in queries:
+                for path, size, mtime, row_status, row_snippet, blob in self._conn.execute(sql, args):
+                    i = position.get(path)
+                    if i is None or files[i][1] != size or files[i][2] != mtime:
+                        continue
+                    if not made:
+                        vectors = np.zeros((n, len(blob) // 4), np.float32)
+                        width, into, made = len(blob), memoryview(vectors).cast("B"), True
+                    found[i] = True
+                    status[i], snippet[i] = row_status, row_snippet
+                    if len(blob) == width:
+                        into[i * width:(i + 1) * width] = blob  # a copy in C, no array per vector
+                    else:  # a row of another length than the first (not written by this version)
+                        vectors[i, :min(len(blob), width) // 4] = np.frombuffer(blob, np.float32)[:width // 4]
+        finally:
+            self._conn.execute("PRAGMA mmap_size = 0")
+        # Repeated paths: each copy answered like the one that was looked up.
+        if len(position) < n:
+            for i, (p, size, mtime) in enumerate(files):
+                j = position[os.fspath(p)]
+                if j != i and found[j] and (size, mtime) == (files[j][1], files[j][2]):
+                    found[i], status[i], snippet[i] = True, status[j], snippet[j]
+                    vectors[i] = vectors[j]
+        return CachedRows(found, vectors, status, snippet)
 
     def _lookup_in_one_pass(self, model_key: str, wanted: list[tuple[Path, int, int]]) -> dict[Path, CachedVector]:
         """``_lookup`` for most of a model's rows: one pass over them (twice as fast as asking 500 paths at a time),

@@ -48,3 +48,32 @@ def test_a_big_lookup_answers_as_the_small_one(tmp_path: Path, monkeypatch, extr
         assert (hit.status, hit.snippet) == (other.status, other.snippet)
     assert big[files[7][0]].status == "partial" and big[files[10][0]].snippet == "s10"
     assert all(type(p) is type(files[0][0]) for p in big)  # the caller's own paths come back as keys
+
+
+@pytest.mark.parametrize("bulk_from", [50, 10**9])  # one pass over the model's rows, or 500 paths a query
+def test_rows_in_the_order_asked_answer_as_the_lookup(tmp_path: Path, monkeypatch, bulk_from: int) -> None:
+    monkeypatch.setattr(cache_module, "BULK_LOOKUP_FROM", bulk_from)
+    with EmbeddingCache(tmp_path) as cache:
+        files = _stored(cache, 700)
+        _stored(cache, 100, model="other", seed=1)
+        asked = [files[5], (Path("/lib/new.jpg"), 1, 1), (files[6][0], files[6][1] + 1, files[6][2]), *files[100:],
+                 files[5]]  # one path asked twice
+        asked = [(str(p) if k % 2 else p, size, mtime) for k, (p, size, mtime) in enumerate(asked)]
+        rows = cache.lookup_rows("m", asked)
+        hits = cache.lookup("m", [(Path(p), size, mtime) for p, size, mtime in asked])
+    assert rows.vectors.shape == (len(asked), 8) and rows.vectors.dtype == np.float32
+    assert rows.found.tolist() == [Path(p) in hits for p, _, _ in asked]
+    assert rows.found[0] and not rows.found[1] and not rows.found[2] and rows.found[-1]
+    for k, (p, _, _) in enumerate(asked):
+        if rows.found[k]:
+            hit = hits[Path(p)]
+            assert np.array_equal(rows.vectors[k], hit.vector) and (rows.status[k], rows.snippet[k]) == \
+                (hit.status, hit.snippet)
+        else:
+            assert not rows.vectors[k].any() and rows.status[k] is None and rows.snippet[k] is None
+
+
+def test_rows_when_nothing_is_cached(tmp_path: Path) -> None:
+    with EmbeddingCache(tmp_path) as cache:
+        rows = cache.lookup_rows("m", [(Path("/a.jpg"), 1, 1)])
+    assert rows.found.tolist() == [False] and rows.vectors.shape == (1, 0) and rows.status == [None]
