@@ -119,3 +119,28 @@ def test_folder_counts_are_the_item_by_item_counts() -> None:
     assert dict(got) == _counts_item_by_item(folders, paths)
     assert got["/pics/2024"] == 9 and got["/pics"] == 9 and "/pics/20" not in got and got["C:\\Photos"] == 6
     assert _folder_counts(["/pics/", "/pics/2024"], paths) == _counts_item_by_item(["/pics/", "/pics/2024"], paths)
+
+
+def test_the_collector_runs_less_often_only_while_a_library_is_read() -> None:
+    import gc
+
+    from desktop_app.gui import main_window
+
+    before = gc.get_threshold()
+    with main_window.fewer_collections():
+        assert gc.get_threshold()[0] == max(before[0], main_window.JOB_GC_THRESHOLD)
+        assert gc.get_threshold()[1:] == before[1:]
+    assert gc.get_threshold() == before
+
+    def job():
+        with main_window.fewer_collections():
+            yield 1
+            yield 2
+
+    running = job()
+    next(running)
+    running.close()  # a cancelled job: the generator is closed mid-way
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), main_window.fewer_collections():
+        raise RuntimeError("a failed job")
+    assert gc.get_threshold() == before
