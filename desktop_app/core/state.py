@@ -130,20 +130,28 @@ class LibraryState:
         self._filter = MarkFilter()
         self._current = -1
         self._order: list[int] = []
-        self._rows = {p: i for i, p in enumerate(self.paths)}
+        self._row_of: dict[str, int] | None = None  # path -> row, made on first need (see _rows)
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # marks by row, kept up to date
 
     # -- the library -------------------------------------------------------------------------------
     def reset(self, paths: Sequence[str], metas: Sequence[PhotoMeta] | None = None) -> None:
         """A new analysis: rows change, marks (by path) stay; selection and current row are cleared."""
         self.paths = list(paths)
-        self._rows = {p: i for i, p in enumerate(self.paths)}
+        self._row_of = None
         self.metas = list(metas) if metas is not None else []
         self._arrays = None
         self.set_selection(())
         self.set_current(-1)
         self.set_order([])
         self.marksChanged.emit(list(range(len(self.paths))))
+
+    @property
+    def _rows(self) -> dict[str, int]:
+        """Each path's row, made when first asked (a mark, a search by path), not on every new analysis: a million
+        paths take a third of a second, and opening a library asks for none."""
+        if self._row_of is None:
+            self._row_of = {p: i for i, p in enumerate(self.paths)}
+        return self._row_of
 
     def row(self, path: str) -> int | None:
         return self._rows.get(path)

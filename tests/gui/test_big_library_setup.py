@@ -144,3 +144,16 @@ def test_the_collector_runs_less_often_only_while_a_library_is_read() -> None:
     with pytest.raises(RuntimeError), main_window.fewer_collections():
         raise RuntimeError("a failed job")
     assert gc.get_threshold() == before
+
+
+def test_the_state_finds_rows_by_path_after_a_new_analysis() -> None:
+    from desktop_app.core.state import LibraryState
+
+    state = LibraryState(["/a.jpg", "/b.jpg"])
+    assert state.row("/b.jpg") == 1
+    changed: list[list[int]] = []
+    state.marksChanged.connect(changed.append)
+    state.reset(["/c.jpg", "/b.jpg", "/a.jpg"])  # the rows are made again when first asked for
+    assert (state.row("/a.jpg"), state.row("/b.jpg"), state.row("/c.jpg"), state.row("/d.jpg")) == (2, 1, 0, None)
+    state.rate([2], 4)  # a mark by row reaches the view as that row
+    assert changed[-1] == [2] and state.marks.get("/a.jpg").rating == 4
