@@ -307,8 +307,11 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
             yield ProgressEvent("warning", 0, None, warning)
         resolved = yield from _resolve(spec, settings, cache, cancel)
         cache.register_model(resolved.key, resolved.identity)
-        hits = cache.lookup(resolved.key, ((i.path, i.size, i.mtime_ns) for i in items))
-        misses = [i for i in items if i.path not in hits]
+        # As arrays, not an object per file: a million cached files are one matrix read straight from the cache.
+        cached = cache.lookup_rows(resolved.key, [(i.path, i.size, i.mtime_ns) for i in items])
+        found = cached.found.tolist()
+        from_cache = sum(found)
+        misses = [i for i, hit in zip(items, found) if not hit]
         # Files found unreadable before and unchanged since: skipped again without reading them (or loading the
         # model for them). Kept apart from vectors, per pixel limit, since a higher limit may read them.
         unreadable_key = f"{resolved.key}/unreadable/{settings.max_pixels}"
@@ -322,9 +325,8 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
                        for item, exc in failed if not isinstance(exc, FileAccessError)]
             if lasting:
                 cache.store(unreadable_key, lasting)
-        vectors: dict[Path, tuple[str, str | None, np.ndarray]] = {
-            p: (c.status, c.snippet, c.vector) for p, c in hits.items()}
-        dim = next(iter(hits.values())).vector.shape[0] if hits else 0
+        vectors: dict[Path, tuple[str, str | None, np.ndarray]] = {}  # embedded by this run
+        dim = cached.vectors.shape[1] if from_cache else 0
 
         embedder: Embedder | None = None
         if misses:
@@ -338,7 +340,7 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
             yield ProgressEvent("load-model", 1, 1, f"loaded {spec} on {embedder.device}")
             total = len(misses)
             done = 0
-            yield ProgressEvent("embed", 0, total, f"{len(hits)} from cache, {total} to embed")
+            yield ProgressEvent("embed", 0, total, f"{from_cache} from cache, {total} to embed")
 
             texts = [i for i in misses if i.kind == "text"]
             readable: list[tuple[Item, str, str]] = []
@@ -377,29 +379,42 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
                     cancel.raise_if_cancelled()
 
     records: list[ItemRecord] = []
-    matrix: list[np.ndarray] = []
-    for item in items:
-        if item.path not in vectors:
+    keep: list[int] = []  # the rows of ``items`` that have a vector
+    fresh: list[tuple[int, np.ndarray]] = []  # (row of the result, vector) embedded by this run
+    for k, item in enumerate(items):
+        if found[k]:
+            status, snippet = cached.status[k], cached.snippet[k]
+        elif item.path in vectors:
+            status, snippet, vec = vectors[item.path]
+            fresh.append((len(keep), vec))
+        else:
             continue
-        status, snippet, vec = vectors[item.path]
+        keep.append(k)
         records.append(ItemRecord(path=str(item.path), kind=item.kind, status=status, size=item.size,
                                   mtime_ns=item.mtime_ns, caption_of=str(item.caption_of) if item.caption_of else None,
                                   snippet=snippet, raw=str(item.raw) if item.raw else None))
-        matrix.append(vec)
+    if from_cache == len(items):  # everything from the cache: its matrix as it is
+        matrix = cached.vectors
+    else:
+        matrix = np.zeros((len(keep), dim), np.float32)
+        rows = np.asarray(keep, np.intp)
+        if from_cache:
+            hit = cached.found[rows]
+            matrix[hit] = cached.vectors[rows[hit]]
+        for j, vec in fresh:
+            matrix[j] = vec
     bad_paths = {s.path for s in skipped}
     skipped.sort(key=lambda s: str(s.path))
     stats = {
         "items": len(records),
-        "embedded": len(records) - len(hits) if misses else 0,
-        "from_cache": len(hits),
+        "embedded": len(records) - from_cache if misses else 0,
+        "from_cache": from_cache,
         "skipped": len(bad_paths),
         "seconds": round(time.perf_counter() - started, 3),
     }
     model_doc = {"name": str(spec), "key": resolved.key, "dim": dim,
                  "preprocess": resolved.identity.get("preprocess", {})}
-    result = EmbedResult(model=model_doc, items=records,
-                         vectors=np.stack(matrix).astype(np.float32) if matrix else np.zeros((0, dim), np.float32),
-                         skipped=skipped, stats=stats)
+    result = EmbedResult(model=model_doc, items=records, vectors=matrix, skipped=skipped, stats=stats)
     yield ProgressEvent("done", len(records), len(records),
                         f"{stats['embedded']} embedded, {stats['from_cache']} from cache, {stats['skipped']} skipped")
     return result, resolved, embedder
