@@ -338,6 +338,9 @@ class MapView(pg.PlotWidget):
         self.hidden_groups: set[int] = set()
         self.filtered: np.ndarray | None = None  # rows the filter bar leaves out (ratings, flags, labels, dates)
         self.collapsed: np.ndarray | None = None
+        # The rejects the dots were last drawn with, a copy: the state changes its mark arrays in place, so the
+        # arrays handed in may already hold the change when they are compared.
+        self._drawn_rejects: np.ndarray | None = None
         self.badges: dict[int, int] = {}
         self.scores: np.ndarray | None = None  # search similarity, or None
         self.highlight: np.ndarray | None = None  # mask of highlighted items (search hits, outliers)
@@ -400,6 +403,7 @@ class MapView(pg.PlotWidget):
         self.selected.clear()
         self.scores = self.highlight = self.collapsed = None
         self.ratings = self.flags = self.mark_labels = None
+        self._drawn_rejects: np.ndarray | None = None
         self.badges = {}
         self.thumbnails.set_items(self.paths, self.kinds)
         self.big_thumbnails.set_items(self.paths, self.kinds)
@@ -435,7 +439,7 @@ class MapView(pg.PlotWidget):
     def set_collapsed(self, hidden: np.ndarray | None, badges: dict[int, int]) -> None:
         """Collapse duplicate/burst sets: ``hidden`` rows are left out, and each set's best frame (the keys of
         ``badges``) carries its set's size as a badge. None expands everything."""
-        collapsed = None if hidden is None else np.asarray(hidden, bool)
+        collapsed = None if hidden is None else np.array(hidden, bool)  # a copy: the caller may change its array
         badges = dict(badges) if hidden is not None else {}
         if _same_mask(collapsed, self.collapsed) and badges == self.badges:
             return
@@ -444,7 +448,7 @@ class MapView(pg.PlotWidget):
 
     def set_filtered(self, hidden: np.ndarray | None) -> None:
         """Leave out the rows the filter bar does not show (None: every row)."""
-        filtered = None if hidden is None else np.asarray(hidden, bool)
+        filtered = None if hidden is None else np.array(hidden, bool)  # a copy: the caller may change its array
         if _same_mask(filtered, self.filtered):
             return
         self.filtered = filtered
@@ -458,18 +462,19 @@ class MapView(pg.PlotWidget):
     def set_marks(self, ratings: np.ndarray | None, flags: np.ndarray | None, labels: np.ndarray | None) -> None:
         """Ratings / flags / colour labels per row (core.review.Marks.arrays), shown as badges on thumbnails;
         rejected items are dimmed (thumbnails) and drawn smaller (dots). None clears them."""
-        rejects_before = self._rejects()
         if ratings is None or flags is None or labels is None:
             self.ratings = self.flags = self.mark_labels = None
         else:
             self.ratings = np.asarray(ratings, np.int8)
             self.flags = np.asarray(flags, np.int8)
             self.mark_labels = np.asarray(labels, np.int8)
-        if _same_mask(self._rejects(), rejects_before):
+        rejects = self._rejects()
+        if _same_mask(rejects, self._drawn_rejects):
             # The dots show rejects only; stars and labels are the thumbnails' badges: no pass over every point.
             self._version += 1
             self.thumb_layer.update()
             return
+        self._drawn_rejects = rejects  # a new array (flags == -1), never the caller's
         self._redraw()
 
     def _rejects(self) -> np.ndarray | None:

@@ -90,6 +90,15 @@ def test_the_map_redraws_only_for_what_changes_what_its_points_show(qtbot, tmp_p
     view.set_marks(None, None, None)  # the reject is gone: its dot is full size again
     assert len(redraws) == 5
 
+    # The library state changes its mark arrays in place and hands the same arrays over again: still redrawn.
+    view.set_marks(stars, zeros, zeros)
+    before = len(redraws)
+    zeros[7] = -1  # "zeros" is the flags array the view holds
+    view.set_marks(stars, zeros, zeros)
+    assert len(redraws) == before + 1
+    sizes = dict(zip(view.scatter.data["data"].tolist(), view.scatter.data["size"].tolist()))
+    assert sizes[7] < sizes[4]
+
 
 def map_view_point_px() -> int:
     from desktop_app.gui.map_view import POINT_PX
