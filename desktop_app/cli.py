@@ -287,7 +287,7 @@ def _ray_before_paths(argv: list[str]) -> list[str]:
     """``--ray ~/Pictures``: an existing folder after a bare --ray is a PATH, not the cluster's address (argparse
     would take it for the address)."""
     for i, arg in enumerate(argv[:-1]):
-        if arg == "--ray" and "://" not in argv[i + 1] and os.path.exists(argv[i + 1]):
+        if arg == "--ray" and argv[i + 1] != "auto" and "://" not in argv[i + 1] and os.path.exists(argv[i + 1]):
             argv[i] = "--ray="
     return argv
 
@@ -298,8 +298,9 @@ def _ray_options(args: argparse.Namespace) -> Any:
         if args.path_map or args.ray_actors:
             raise BadArgument("--path-map and --ray-actors apply to --ray")
         return None
-    from desktop_app.core.ray_embed import RayOptions
+    from desktop_app.core.ray_embed import RayOptions, require_ray
 
+    require_ray()  # before the scan, not after it: the cluster extra may not be installed
     return RayOptions(address=args.ray or None, path_map=RayOptions.parse_path_map(args.path_map),
                       actors=args.ray_actors)
 

@@ -55,11 +55,24 @@ def test_embed_on_a_local_ray_fills_the_cache_that_analyze_and_the_app_open(tmp_
         save_shape(tmp_path / "lib" / f"{colour}.jpg", colour, "circle", seed=i)
     common = ["--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c"), "--quiet"]
     # "--ray FOLDER": the folder is not taken for the cluster's address.
-    run = photoatlas("embed", "--ray", str(tmp_path / "lib"), *common)
+    run = photoatlas("embed", "--ray", str(tmp_path / "lib"), *common, "--ray-actors", "1")
     assert run.returncode == 0, run.stderr
     assert "3 items: 3 embedded" in run.stdout and "Traceback" not in run.stderr
     run = photoatlas("analyze", str(tmp_path / "lib"), *common, "-o", str(tmp_path / "r.json"))
     assert "0 embedded, 3 from cache" in run.stdout
+
+
+def test_ray_without_the_cluster_extra_says_how_to_install_it_before_scanning(tmp_path: Path) -> None:
+    fake = tmp_path / "no-ray" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named ray')\n")  # as if not installed
+    save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "desktop_app", "embed", str(tmp_path / "lib"), "--ray",
+                          "--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    assert run.returncode == 2 and "pip install 'photoatlas[cluster]'" in run.stderr
+    assert "Traceback" not in run.stderr and "scan" not in run.stderr  # refused before any work
 
 
 def test_ray_options_without_ray_and_a_bad_path_map_exit_2(tmp_path: Path) -> None:

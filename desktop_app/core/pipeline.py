@@ -217,7 +217,9 @@ class CachedTextEncoder:
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             if self.embedder is None:
-                self.embedder = Embedder.load(self.resolved, self.settings.device, threads=self.settings.torch_threads)
+                # With --ray, --device names the cluster's device: notes are embedded here, on the CPU.
+                device = "cpu" if self.settings.ray else self.settings.device
+                self.embedder = Embedder.load(self.resolved, device, threads=self.settings.torch_threads)
             fresh = dict(zip(missing, self.embedder.embed_texts(missing)))
             self.cache.store_texts(self.resolved.key, fresh)
             found.update(fresh)
@@ -395,14 +397,12 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
                                   snippet=snippet, raw=str(item.raw) if item.raw else None))
     if from_cache == len(items):  # everything from the cache: its matrix as it is
         matrix = cached.vectors
+    elif from_cache:  # one copy of the kept rows (zeros where not cached), then the fresh vectors written in
+        matrix = cached.vectors[np.asarray(keep, np.intp)]
     else:
         matrix = np.zeros((len(keep), dim), np.float32)
-        rows = np.asarray(keep, np.intp)
-        if from_cache:
-            hit = cached.found[rows]
-            matrix[hit] = cached.vectors[rows[hit]]
-        for j, vec in fresh:
-            matrix[j] = vec
+    for j, vec in fresh:
+        matrix[j] = vec
     bad_paths = {s.path for s in skipped}
     skipped.sort(key=lambda s: str(s.path))
     stats = {

@@ -20,8 +20,10 @@ Ray is imported inside the functions, so the desktop app never needs it.
 from __future__ import annotations
 
 import math
+import ntpath
 import os
 import re
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,8 @@ MAX_BLOCKS = 10_000  # a Ray block is one batch of files, or more where a librar
 # decode and embed by turns).
 DECODE_MEMORY = 1024 * 1024 * 1024
 MAX_DRIVER_BATCH = 512  # vectors the driver stores in one transaction at most (what an interruption may lose)
+DECODE_RETRIES = 2  # more tries of a decode task whose worker died, before its files are sent again one by one
+ACTORS_WAIT_S = 600  # how long a run waits for its model copies to be placed (a cluster may be adding nodes)
 RESEND_ROUNDS = 1  # files a round did not return are sent this many more times before they count as skipped
 INSTALL_HINT = "pip install 'photoatlas[cluster]'"
 
@@ -78,7 +82,10 @@ def map_path(path: str, path_map: Sequence[tuple[str, str]]) -> str:
     names only, so ``/a/b=/x`` does not touch ``/a/bc``). A Windows path mapped onto a POSIX folder gets ``/``."""
     for here, there in sorted(path_map, key=lambda p: len(p[0]), reverse=True):
         stem = here.rstrip("/\\")
-        if path == stem or path.startswith(stem + "/") or path.startswith(stem + "\\"):
+        # A Windows folder (D:\Photos, \\server\share) matches as Windows matches names: any case, either slash.
+        same = ntpath.normcase if re.match(r"^([A-Za-z]:|\\\\)", stem) else str
+        head = same(path[:len(stem) + 1])
+        if head == same(stem) or head in (same(stem + "/"), same(stem + "\\")):
             rest = path[len(stem):]
             return there.rstrip("/\\") + (rest.replace("\\", "/") if there.startswith("/") else rest)
     return path
@@ -143,6 +150,11 @@ class EmbedActor:
 # -- on the driver -------------------------------------------------------------------------------------------
 
 
+def require_ray() -> None:
+    """Raise ``BadArgument`` (with how to install it) unless Ray and Ray Data can be imported."""
+    _ray()
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -163,6 +175,9 @@ def connect(options: RayOptions) -> bool:
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     # "Token authentication is enabled for this Ray cluster": Ray's default for a local Ray, nothing to act on.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    # A decode task or file the cluster drops is logged by Ray Data with a traceback; the files come back as
+    # skipped ones (ray_batches), and Ray's own log files keep the details.
+    logging.getLogger("ray.data._internal.execution").setLevel(logging.CRITICAL)
     if ray.is_initialized():
         return False
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
@@ -170,7 +185,12 @@ def connect(options: RayOptions) -> bool:
         if options.address:
             ray.init(address=options.address, **quiet)
         else:
-            ray.init(num_cpus=options.local_cpus or os.cpu_count() or 1, **quiet)
+            # "local": a new Ray for this run even where one runs already (ray start leaves its address behind).
+            # Logical CPUs for every model actor plus one for decoding, or the decode tasks would never start on
+            # a machine with fewer cores (the OS shares the real cores among them).
+            cpus = options.local_cpus or os.cpu_count() or 1
+            actors = options.actors or max(1, cpus // 4)
+            ray.init(address="local", num_cpus=max(cpus, math.ceil(actors * options.actor_cpus) + 1), **quiet)
     except ConnectionError as exc:
         raise BadArgument(f"cannot reach the Ray cluster at {options.address}: {exc}".splitlines()[0]) from None
     except Exception as exc:  # no room in /dev/shm, a port taken, a version mismatch with the cluster...
@@ -215,16 +235,23 @@ def _actor_pool(ray: Any, options: RayOptions, device: str) -> tuple[int, dict[s
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     if gpus and device in ("auto", "cuda"):
+        if options.actors and options.actors > gpus:
+            raise BadArgument(f"--ray-actors {options.actors}: the Ray cluster has {gpus} GPU(s), one per model copy")
         return options.actors or gpus, {"num_gpus": 1}, "cuda"
     if device == "cuda":
-        raise BadArgument("--device cuda: the Ray cluster has no GPU")
+        raise BadArgument("--device cuda: the Ray cluster has no GPU (start its GPU nodes first)")
     cpus = resources.get("CPU", 1)
-    return options.actors or max(1, int(cpus // 4)), {"num_cpus": options.actor_cpus}, "cpu"
+    actors = options.actors or max(1, int(cpus // 4))
+    if actors * options.actor_cpus > cpus - 1:  # the model copies would leave no CPU to decode: it would wait forever
+        raise BadArgument(f"--ray-actors {actors}: the Ray cluster has {cpus:g} CPUs; {actors} model copies would "
+                          "leave none for decoding")
+    return actors, {"num_cpus": options.actor_cpus}, "cpu"
 
 
 def _stream(ray: Any, paths: list[str], embedder: Embedder, resolved: ResolvedModel, settings: EmbedSettings,
-            ) -> Generator[dict[str, np.ndarray], None, None]:
-    """One pass of Ray Data over ``paths`` (the workers' names), yielding finished blocks as they come."""
+            rows_per_block: int | None = None) -> Generator[dict[str, np.ndarray], None, None]:
+    """One pass of Ray Data over ``paths`` (the workers' names), yielding finished batches as they come.
+    ``rows_per_block``: files per Ray block (default: a batch, more for millions)."""
     import pyarrow as pa
     import torch
     from PIL import Image
@@ -235,15 +262,20 @@ def _stream(ray: Any, paths: list[str], embedder: Embedder, resolved: ResolvedMo
     # The model's input shape, from the model's own preprocessing, so a failed row is a block of zeros alike.
     pixel_shape = tuple(embedder.preprocess(Image.new("RGB", (embedder.image_size,) * 2)).shape)
     # The blocks are made here (a repartition would be a shuffle across the cluster).
-    step = max(settings.batch_size, math.ceil(len(paths) / MAX_BLOCKS))
+    step = rows_per_block or max(settings.batch_size, math.ceil(len(paths) / MAX_BLOCKS))
     dataset = ray.data.from_arrow([pa.table({"path": paths[i:i + step]}) for i in range(0, len(paths), step)])
-    # Tasks whose worker dies are retried by Ray (3 times, its default for tasks); actors are restarted and
-    # their lost calls retried (Ray Data's default for map_batches actors).
-    decoded = dataset.map_batches(
-        decode_batch, batch_size=settings.batch_size, num_cpus=1, memory=DECODE_MEMORY,
-        fn_kwargs={"preprocess": embedder.preprocess, "image_size": embedder.image_size,
-                   "pixel_shape": pixel_shape, "max_pixels": settings.max_pixels,
-                   "on_batch": options.on_batch})
+    # A decode task whose worker dies is tried DECODE_RETRIES more times (Ray Data's default is forever: one file
+    # that crashes the decoder would stall the run); model actors are restarted and their lost calls retried.
+    # Ray 2.60 takes max_retries only as a "ray_remote_args" keyword, deprecated for 2.64 with no named
+    # replacement yet: the extra pins ray < 2.64, and the notice is not shown to the user.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        decoded = dataset.map_batches(
+            decode_batch, batch_size=min(step, settings.batch_size), num_cpus=1, memory=DECODE_MEMORY,
+            fn_kwargs={"preprocess": embedder.preprocess, "image_size": embedder.image_size,
+                       "pixel_shape": pixel_shape, "max_pixels": settings.max_pixels,
+                       "on_batch": options.on_batch},
+            max_retries=DECODE_RETRIES)
     threads = max(1, int(options.actor_cpus)) if actor_device == "cpu" else torch.get_num_threads()
     embedded = decoded.map_batches(
         EmbedActor, batch_size=settings.batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
@@ -275,21 +307,33 @@ def ray_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedMod
     not return are sent again (``RESEND_ROUNDS``), then reported as skipped for now (``FileAccessError``: not
     remembered, so the next run tries them again).
     """
-    from ray.data import DataContext
-
     options = settings.ray
     assert options is not None
     if not items:
         return
     ray = _ray()
+    from ray.data import DataContext
+
+    waiting: dict[str, Item] = {map_path(str(i.path), options.path_map): i for i in items}
+    maps_model = _model_spec_for_workers(resolved, options.path_map) != str(resolved.spec)
+    if options.path_map and not maps_model and all(sent == str(item.path) for sent, item in waiting.items()):
+        folders = ", ".join(here for here, _ in options.path_map)
+        raise BadArgument(f"--path-map: neither the model nor any file of this run is under {folders} (the paths "
+                          f"as this machine sees them, e.g. {items[0].path})")
     started = connect(options)
-    DataContext.get_current().enable_progress_bars = False  # the pipeline's own progress events say it
+    context = DataContext.get_current()
+    saved = (context.enable_progress_bars, context.max_errored_blocks, context.wait_for_min_actors_s)
+    context.enable_progress_bars = False  # the pipeline's own progress events say it
+    # A block whose task failed for good (its worker crashed on every try: a file that crashes the decoder, say)
+    # is dropped instead of failing the run; its files are sent again one by one, so only that file is lost.
+    context.max_errored_blocks = -1
+    context.wait_for_min_actors_s = ACTORS_WAIT_S  # a model copy that cannot be placed: an error, not a hang
     try:
-        waiting: dict[str, Item] = {map_path(str(i.path), options.path_map): i for i in items}
-        for _ in range(1 + RESEND_ROUNDS):
+        for round_ in range(1 + RESEND_ROUNDS):
             if not waiting:
                 break
-            for block in _failures_named(_stream(ray, list(waiting), embedder, resolved, settings)):
+            rows_per_block = None if round_ == 0 else 1
+            for block in _failures_named(_stream(ray, list(waiting), embedder, resolved, settings, rows_per_block)):
                 rows: list[tuple[Item, str, np.ndarray]] = []
                 failed: list[tuple[Item, UnreadableFile]] = []
                 for path, status, reason, vector in zip(block["path"], block["status"], block["reason"],
@@ -306,8 +350,9 @@ def ray_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedMod
                 if rows or failed:
                     yield rows, failed
         if waiting:
-            yield [], [(item, FileAccessError("the Ray cluster did not return this file; it is tried again "
-                                              "next run")) for item in waiting.values()]
+            yield [], [(item, FileAccessError("the Ray cluster did not return this file (a worker failed on it; see "
+                                              "Ray's logs); it is tried again next run")) for item in waiting.values()]
     finally:
+        context.enable_progress_bars, context.max_errored_blocks, context.wait_for_min_actors_s = saved
         if started:
             ray.shutdown()
