@@ -163,7 +163,7 @@ def child(folder: Path, profile: bool) -> None:
 
     clock(pipeline, "scan", "scan", generator=True)
     clock(pipeline, "_resolve", "model resolved", generator=True)
-    clock(EmbeddingCache, "lookup", "cache lookup")
+    clock(EmbeddingCache, "lookup_rows", "cache lookup")
     clock(pipeline, "analyze", "analysis (from the cache)", generator=True)
     clock(main_window, "read_sidecar_marks", "sidecar marks")
     clock(Project, "load", "project read")
