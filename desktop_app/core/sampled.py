@@ -110,7 +110,10 @@ def analyze_by_sample(vectors: np.ndarray, kinds: Sequence[str], texts: Sequence
         if cache is not None:
             from desktop_app.core.analysis import row_ids
 
-            cache.store_layout(key, pkey, row_ids(x[rest]), np.hstack([near.astype(np.float32), sims]))
+            # Row ids a chunk at a time: x[rest] at once would copy ~2 GB of vectors at a million items.
+            ids = np.concatenate([row_ids(x[rest[i:i + 65536]]) for i in range(0, len(rest), 65536)]
+                                 or [np.zeros(0, np.uint64)])
+            cache.store_layout(key, pkey, ids, np.hstack([near.astype(np.float32), sims]))
     top, top_sims = near[:, :PLACE_K], sims[:, :PLACE_K]  # row numbers below 2^24 are exact in float32
     # Sharpened softmax of similarity, as layout.place_by_neighbours: the nearest dominates, ties share.
     w = np.exp(20.0 * (top_sims - top_sims[:, :1]))
