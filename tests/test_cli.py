@@ -71,7 +71,7 @@ def test_ray_without_the_cluster_extra_says_how_to_install_it_before_scanning(tm
     run = subprocess.run([sys.executable, "-m", "desktop_app", "embed", str(tmp_path / "lib"), "--ray",
                           "--model", TINY_MODEL, "--cache-dir", str(tmp_path / "c")],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
-    assert run.returncode == 2 and "pip install 'photoatlas[cluster]'" in run.stderr
+    assert run.returncode == 2 and "pip install -e '.[cluster]'" in run.stderr
     assert "Traceback" not in run.stderr and "scan" not in run.stderr  # refused before any work
 
 

@@ -46,9 +46,11 @@ MAX_BLOCKS = 10_000  # a Ray block is one batch of files, or more where a librar
 DECODE_MEMORY = 1024 * 1024 * 1024
 MAX_DRIVER_BATCH = 512  # vectors the driver stores in one transaction at most (what an interruption may lose)
 DECODE_RETRIES = 2  # more tries of a decode task whose worker died, before its files are sent again one by one
+MAPPED_MISSES_STOP = 16  # the first files all missing on the workers under --path-map: stop, the map is wrong
 ACTORS_WAIT_S = 600  # how long a run waits for its model copies to be placed (a cluster may be adding nodes)
 RESEND_ROUNDS = 1  # files a round did not return are sent this many more times before they count as skipped
-INSTALL_HINT = "pip install 'photoatlas[cluster]'"
+# In a checkout (bootstrap.py made .venv); where PhotoAtlas is installed as a package: pip install 'photoatlas[cluster]'
+INSTALL_HINT = "install the cluster extra: .venv/bin/pip install -e '.[cluster]' in the PhotoAtlas folder"
 
 
 @dataclass
@@ -178,6 +180,8 @@ def connect(options: RayOptions) -> bool:
     # A decode task or file the cluster drops is logged by Ray Data with a traceback; the files come back as
     # skipped ones (ray_batches), and Ray's own log files keep the details.
     logging.getLogger("ray.data._internal.execution").setLevel(logging.CRITICAL)
+    # More model copies than a small run has blocks: Ray Data says so as a UserWarning with its own path in it.
+    warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
     if ray.is_initialized():
         return False
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
@@ -192,9 +196,13 @@ def connect(options: RayOptions) -> bool:
             actors = options.actors or max(1, cpus // 4)
             ray.init(address="local", num_cpus=max(cpus, math.ceil(actors * options.actor_cpus) + 1), **quiet)
     except ConnectionError as exc:
+        if options.address == "auto":
+            raise BadArgument("--ray auto: no Ray cluster runs on this machine (start one with 'ray start --head', "
+                              "or give --ray no address for a Ray of this run only)", details=repr(exc)) from None
         raise BadArgument(f"cannot reach the Ray cluster at {options.address}: {exc}".splitlines()[0]) from None
-    except Exception as exc:  # no room in /dev/shm, a port taken, a version mismatch with the cluster...
-        raise PhotoAtlasError(f"Ray could not start: {exc}".splitlines()[0], details=repr(exc)) from None
+    except Exception as exc:  # no room in /dev/shm, a port taken, a version mismatch, ray[client] missing...
+        what = f"cannot connect to the Ray cluster at {options.address}" if options.address else "Ray could not start"
+        raise PhotoAtlasError(f"{what}: {exc}".splitlines()[0], details=repr(exc)) from None
     return True
 
 
@@ -328,6 +336,7 @@ def ray_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedMod
     # is dropped instead of failing the run; its files are sent again one by one, so only that file is lost.
     context.max_errored_blocks = -1
     context.wait_for_min_actors_s = ACTORS_WAIT_S  # a model copy that cannot be placed: an error, not a hang
+    answered = mapped_misses = 0
     try:
         for round_ in range(1 + RESEND_ROUNDS):
             if not waiting:
@@ -344,9 +353,16 @@ def ray_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedMod
                     if status in ("ok", "partial"):
                         rows.append((item, str(status), np.asarray(vector, np.float32)))
                     elif status == "access":
+                        if str(path) != str(item.path):  # mapped: say where the worker looked
+                            reason = f"{reason} (the worker looked for {path}: check --path-map and the mount)"
+                            mapped_misses += 1
                         failed.append((item, FileAccessError(str(reason))))
                     else:
                         failed.append((item, UnreadableFile(str(reason))))
+                answered += len(rows) + len(failed)
+                if mapped_misses == answered >= MAPPED_MISSES_STOP:
+                    example = failed[0][1].user_message
+                    raise BadArgument(f"--path-map: the workers find none of the files ({example})")
                 if rows or failed:
                     yield rows, failed
         if waiting:

@@ -221,6 +221,18 @@ def test_a_path_map_that_matches_no_file_is_refused(local_ray, library, tmp_path
         list(ray_batches(items, embedder, tiny_resolved, settings))
 
 
+def test_a_path_map_the_workers_find_nothing_under_stops_the_run(monkeypatch, local_ray, library, tmp_path,
+                                                                 embedder, tiny_resolved):
+    import desktop_app.core.ray_embed as ray_embed
+    from desktop_app.core.items import Item, scan
+
+    monkeypatch.setattr(ray_embed, "MAPPED_MISSES_STOP", 8)  # the library has 15 files
+    items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
+    settings = _settings(tmp_path / "cache", path_map=[(str(library), str(tmp_path / "not-mounted"))])
+    with pytest.raises(BadArgument, match="the workers find none of the files.*not-mounted.*check --path-map"):
+        list(ray_batches(items, embedder, tiny_resolved, settings))
+
+
 @needs_posix
 def test_paths_are_mapped_to_the_workers_names(local_ray, library, tmp_path, embedder, tiny_resolved):
     from desktop_app.core.items import Item, scan
