@@ -508,28 +508,18 @@ class EmbeddingCache:
                            (model_key, json.dumps(identity, sort_keys=True)))
 
     def lookup(self, model_key: str, files: Iterable[tuple[Path, int, int]]) -> dict[Path, CachedVector]:
-        """Vectors for ``(path, size, mtime_ns)`` triples whose size and mtime still match."""
-        return self._lookup(model_key, list(files))  # a list, so that a retry after a busy wait sees them all
+        """Vectors for ``(path, size, mtime_ns)`` triples whose size and mtime still match, keyed by the caller's
+        paths (``lookup_rows``, as a dict)."""
+        wanted = list(files)
+        rows = self.lookup_rows(model_key, wanted)
+        return {p: CachedVector(rows.vectors[i].copy(), rows.status[i], rows.snippet[i])
+                for i, (p, _, _) in enumerate(wanted) if rows.found[i]}
 
-    @_guarded
-    def _lookup(self, model_key: str, wanted: list[tuple[Path, int, int]]) -> dict[Path, CachedVector]:
-        if len(wanted) >= BULK_LOOKUP_FROM:
-            total = self._conn.execute("SELECT COUNT(*) FROM vectors WHERE model_key = ?", (model_key,)).fetchone()[0]
-            if total <= 2 * len(wanted):
-                return self._lookup_in_one_pass(model_key, wanted)
-        found: dict[Path, CachedVector] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            by_path = {str(p): (p, size, mtime) for p, size, mtime in chunk}
-            marks = ",".join("?" * len(by_path))
-            rows = self._conn.execute(
-                f"SELECT path, size, mtime_ns, status, snippet, vector FROM vectors "
-                f"WHERE model_key = ? AND path IN ({marks})", (model_key, *by_path))
-            for path, size, mtime, status, snippet, blob in rows:
-                p, want_size, want_mtime = by_path[path]
-                if size == want_size and mtime == want_mtime:
-                    found[p] = CachedVector(np.frombuffer(blob, dtype=np.float32).copy(), status, snippet)
-        return found
+    def _use_one_pass(self, model_key: str, n: int) -> bool:
+        """Whether ``n`` files are most of the model's rows: then one pass over them is twice as fast as asking
+        500 paths at a time (a library of a million reopened)."""
+        return n >= BULK_LOOKUP_FROM and self._conn.execute(
+            "SELECT COUNT(*) FROM vectors WHERE model_key = ?", (model_key,)).fetchone()[0] <= 2 * n
 
     def lookup_rows(self, model_key: str, files: Sequence[tuple[Path | str, int, int]]) -> CachedRows:
         """``lookup`` as arrays in the order of ``files``: no object per vector, and the vectors already one matrix
@@ -545,8 +535,8 @@ class EmbeddingCache:
         snippet: list[str | None] = [None] * n
         vectors = np.zeros((n, 0), np.float32)  # made at the first vector found, when its length is known
         width, into, made = 0, memoryview(b""), False  # bytes a row, the matrix's bytes
-        if len(files) >= BULK_LOOKUP_FROM and self._conn.execute(
-                "SELECT COUNT(*) FROM vectors WHERE model_key = ?", (model_key,)).fetchone()[0] <= 2 * n:
+        if self._use_one_pass(model_key, n):
+            # Read through a memory map, for this pass only: half the time of SQLite's reads (1M rows are 4 GB).
             self._conn.execute(f"PRAGMA mmap_size = {BULK_MMAP_BYTES}")
             queries = [("SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ?",
                         (model_key,))]
@@ -563,7 +553,9 @@ class EmbeddingCache:
                         continue
                     if not made:
                         vectors = np.zeros((n, len(blob) // 4), np.float32)
-                        width, into, made = len(blob), memoryview(vectors).cast("B"), True
+                        # (a row of no vector, an unreadable file's: nothing to copy, and no view to cast)
+                        into = memoryview(vectors).cast("B") if len(blob) else memoryview(bytearray())
+                        width, made = len(blob), True
                     found[i] = True
                     status[i], snippet[i] = row_status, row_snippet
                     if len(blob) == width:
@@ -580,24 +572,6 @@ class EmbeddingCache:
                     found[i], status[i], snippet[i] = True, status[j], snippet[j]
                     vectors[i] = vectors[j]
         return CachedRows(found, vectors, status, snippet)
-
-    def _lookup_in_one_pass(self, model_key: str, wanted: list[tuple[Path, int, int]]) -> dict[Path, CachedVector]:
-        """``_lookup`` for most of a model's rows: one pass over them (twice as fast as asking 500 paths at a time),
-        read through a memory map (half the time of SQLite's reads; a million rows are 4 GB)."""
-        by_path = {str(p): (p, size, mtime) for p, size, mtime in wanted}
-        get = by_path.get
-        found: dict[Path, CachedVector] = {}
-        self._conn.execute(f"PRAGMA mmap_size = {BULK_MMAP_BYTES}")
-        try:
-            for path, size, mtime, status, snippet, blob in self._conn.execute(
-                    "SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ?",
-                    (model_key,)):
-                want = get(path)
-                if want is not None and want[1] == size and want[2] == mtime:
-                    found[want[0]] = CachedVector(np.frombuffer(blob, dtype=np.float32).copy(), status, snippet)
-        finally:
-            self._conn.execute("PRAGMA mmap_size = 0")  # mapped only for this read (an I/O error there is a signal)
-        return found
 
     @_guarded
     def store(self, model_key: str, rows: Sequence[tuple[Path, int, int, str, str | None, np.ndarray]]) -> None:

@@ -24,9 +24,9 @@ def _stored(cache: EmbeddingCache, n: int, model: str = "m", seed: int = 0) -> l
 def test_a_big_lookup_answers_as_the_small_one(tmp_path: Path, monkeypatch, extra_rows: int) -> None:
     monkeypatch.setattr(cache_module, "BULK_LOOKUP_FROM", 50)
     calls: list[int] = []
-    one_pass = EmbeddingCache._lookup_in_one_pass
-    monkeypatch.setattr(EmbeddingCache, "_lookup_in_one_pass",
-                        lambda self, *a: (calls.append(1), one_pass(self, *a))[1])
+    one_pass = EmbeddingCache._use_one_pass
+    monkeypatch.setattr(EmbeddingCache, "_use_one_pass",
+                        lambda self, *a: (used := one_pass(self, *a)) and (calls.append(1) or used))
     with EmbeddingCache(tmp_path) as cache:
         files = _stored(cache, 1200)
         _stored(cache, 300, model="other", seed=1)  # the same paths under another model
