@@ -291,10 +291,8 @@ def _pair_companions(records: list[Item | Skipped]) -> Iterator[Item | Skipped]:
 
 def _stem_and_raw(name: str) -> tuple[str, bool]:
     """``Path(name).stem`` and whether its suffix is a RAW extension (``Item.is_raw``), as pathlib splits names."""
-    i = name.rfind(".")
-    if 0 < i < len(name) - 1:
-        return name[:i], name[i:].lower() in RAW_EXTENSIONS
-    return name, False
+    ext = _suffix(name)
+    return name[:len(name) - len(ext)], ext.lower() in RAW_EXTENSIONS
 
 
 def _folder_key(path: Path) -> tuple[int, int] | None:
