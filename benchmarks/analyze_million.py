@@ -5,7 +5,7 @@
 
 Synthetic vectors: ~sqrt(n)/2.5 kinds of Pareto-distributed sizes around random centres (map_build's recipe,
 made in float32 a slice at a time so the data itself is 2 GB at 1M). Above ``sampled.SAMPLE_ABOVE`` items the
-analysis runs on a sample and places the rest (core/sampled.py). Reported: the whole analysis, its parts, the
+analysis runs on a sample and places the rest (core/analysis/sampled.py). Reported: the whole analysis, its parts, the
 groups found, the adjusted Rand index against the kinds over all items and over the placed ones, the peak
 memory of this process plus the layout helper, and the same analysis again on the unchanged library (layouts and
 the placing read from the cache, as when the app reopens it). Targets: <= 20 min, <= 8 GB.
@@ -49,10 +49,11 @@ def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     from sklearn.metrics import adjusted_rand_score
 
-    from desktop_app.core import sampled
-    from desktop_app.core.analysis import AnalysisSettings, analyze
-    from desktop_app.core.cache import EmbeddingCache
-    from desktop_app.core.isolated import peak_rss_mb, run_isolated, shutdown
+    from desktop_app.core.analysis import sampled
+    from desktop_app.core.analysis.analyze import analyze
+    from desktop_app.core.analysis.isolated import peak_rss_mb, run_isolated, shutdown
+    from desktop_app.core.analysis.model import AnalysisSettings
+    from desktop_app.core.embedding.cache import EmbeddingCache
     from desktop_app.core.progress import drive
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from desktop_app.core import cache as cache_module  # noqa: E402
-from desktop_app.core.cache import CACHE_FILENAME, EmbeddingCache  # noqa: E402
+from desktop_app.core.embedding import cache as cache_module  # noqa: E402
+from desktop_app.core.embedding.cache import CACHE_FILENAME, EmbeddingCache  # noqa: E402
 
 TARGET_S = 0.5
 CHUNK = 20_000

@@ -36,8 +36,9 @@ def measure(n: int) -> dict:
     from sklearn.metrics import adjusted_rand_score
     from uneven import scaled_library
 
-    from desktop_app.core.analysis import AnalysisSettings, analyze, recluster
-    from desktop_app.core.cluster import AGGLOMERATIVE_MAX_ITEMS
+    from desktop_app.core.analysis.analyze import analyze, recluster
+    from desktop_app.core.analysis.cluster import AGGLOMERATIVE_MAX_ITEMS
+    from desktop_app.core.analysis.model import AnalysisSettings
     from desktop_app.core.progress import drive
 
     lib = scaled_library(n)

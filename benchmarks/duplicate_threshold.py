@@ -28,7 +28,7 @@ def main() -> None:
     from near_dups import near_duplicates
     from shapes import all_labels, draw_shape
 
-    from desktop_app.core.embed import Embedder, ModelSpec, resolve_model
+    from desktop_app.core.embedding.embed import Embedder, ModelSpec, resolve_model
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=f"local-dir:{ROOT / 'tests' / 'fixtures' / 'tiny-clip'}")

@@ -66,8 +66,8 @@ def measure(n: int) -> dict:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from desktop_app.core.duplicates import DEFAULT_THRESHOLD, similar_pairs, star_sets
     from desktop_app.core.progress import drive
+    from desktop_app.core.review.duplicates import DEFAULT_THRESHOLD, similar_pairs, star_sets
 
     x, originals, copies = _data(n)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

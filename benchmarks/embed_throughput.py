@@ -97,7 +97,7 @@ def model_only(model_dir: Path, device: str, batches: int = 4) -> float:
     """The model on ready tensors, loaded and threaded as ``photoatlas embed`` loads it: the ceiling."""
     import torch
 
-    from desktop_app.core.embed import Embedder, ModelSpec, resolve_model
+    from desktop_app.core.embedding.embed import Embedder, ModelSpec, resolve_model
 
     embedder = Embedder.load(resolve_model(ModelSpec.parse(f"local-dir:{model_dir}")), device)
     x = torch.randn(32, 3, embedder.image_size, embedder.image_size)
@@ -110,7 +110,7 @@ def model_only(model_dir: Path, device: str, batches: int = 4) -> float:
 
 def photoatlas_embed(model_dir: Path, files: list[Path], device: str) -> tuple[float, float]:
     """``photoatlas embed`` on the same folder with an empty cache: (end to end, steady state) images/s."""
-    from desktop_app.core.pipeline import EmbedSettings, drive, run_embedding
+    from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_embedding
 
     marks: dict[str, float] = {}
 

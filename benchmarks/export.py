@@ -30,8 +30,8 @@ WORK = ROOT / "benchmarks" / "_work" / "export"
 def make_tree(n: int, size_kb: int) -> tuple[Path, object]:
     import numpy as np
 
-    from desktop_app.core.analysis import Analysis, describe_clusters
-    from desktop_app.core.pipeline import EmbedResult, ItemRecord
+    from desktop_app.core.analysis.model import Analysis, describe_clusters
+    from desktop_app.core.embedding.pipeline import EmbedResult, ItemRecord
 
     src = WORK / f"src-{n}-{size_kb}"
     if not (src / ".done").exists():
@@ -90,7 +90,8 @@ class NoHardLinks:
 def main() -> None:
     from contextlib import nullcontext
 
-    from desktop_app.core.export import ExportOptions, run_export
+    from desktop_app.core.export.plan import ExportOptions
+    from desktop_app.core.export.run import run_export
     from desktop_app.core.progress import drive
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000

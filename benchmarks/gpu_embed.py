@@ -75,7 +75,7 @@ def _preflight() -> None:
 
 
 def _embedder(model_dir: Path, device: str):
-    from desktop_app.core.embed import Embedder, ModelSpec, resolve_model
+    from desktop_app.core.embedding.embed import Embedder, ModelSpec, resolve_model
 
     return Embedder.load(resolve_model(ModelSpec.parse(f"local-dir:{model_dir}")), device)
 
@@ -90,9 +90,9 @@ def _vectors(batches) -> tuple[dict[str, object], dict[str, str]]:
 
 def agreement(files: list[Path], zoo: Path, workers: int) -> float:
     """Tiny model: CPU path vs GPU path, per picture. Returns the lowest cosine of the two comparisons."""
-    from desktop_app.core.gpu_decode import CPU, Route, gpu_batches
-    from desktop_app.core.items import Item, scan
-    from desktop_app.core.pipeline import EmbedSettings, _embed_images
+    from desktop_app.core.embedding.gpu_decode import CPU, Route, gpu_batches
+    from desktop_app.core.embedding.pipeline import EmbedSettings, _embed_images
+    from desktop_app.core.ingest.items import Item, scan
 
     items = [i for i in scan([zoo, *files]) if isinstance(i, Item)]
     settings = EmbedSettings(batch_size=8)
@@ -127,8 +127,8 @@ def agreement(files: list[Path], zoo: Path, workers: int) -> float:
 @contextmanager
 def cpu_decoding():
     """``photoatlas embed`` with a CUDA model but the CPU-decode path (what it did before gpu_decode)."""
-    from desktop_app.core import gpu_decode
-    from desktop_app.core.pipeline import _embed_images
+    from desktop_app.core.embedding import gpu_decode
+    from desktop_app.core.embedding.pipeline import _embed_images
 
     real = gpu_decode.gpu_batches
     gpu_decode.gpu_batches = lambda items, embedder, settings, workers: _embed_images(items, embedder, settings,
@@ -142,7 +142,7 @@ def cpu_decoding():
 @contextmanager
 def counting_routes():
     """Collect the route every file of a ``photoatlas embed`` run took (gpu_batches' ``routes``)."""
-    from desktop_app.core import gpu_decode
+    from desktop_app.core.embedding import gpu_decode
 
     real, routes = gpu_decode.gpu_batches, {}
     gpu_decode.gpu_batches = lambda items, embedder, settings, workers: real(items, embedder, settings, workers,
@@ -155,7 +155,7 @@ def counting_routes():
 
 def photoatlas_embed(model_dir: Path, files: list[Path], batch_size: int, workers: int | None) -> tuple[float, float]:
     """``photoatlas embed --device cuda FILES`` with an empty cache: (end to end, steady state) pictures/s."""
-    from desktop_app.core.pipeline import EmbedSettings, drive, run_embedding
+    from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_embedding
 
     marks: dict[str, float] = {}
 

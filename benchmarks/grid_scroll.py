@@ -66,8 +66,8 @@ def main() -> None:
     from PySide6.QtWidgets import QListView
     from shapes import COLOURS, SHAPES, draw_shape
 
-    from desktop_app.core.review import COLOUR_LABELS, Mark, Marks
-    from desktop_app.core.state import LibraryState
+    from desktop_app.core.library.state import LibraryState
+    from desktop_app.core.review.marks import COLOUR_LABELS, Mark, Marks
     from desktop_app.gui.grid_view import GridView
     from desktop_app.gui.main_window import application
 

@@ -76,7 +76,7 @@ def walk(app, loupe, state, prefetch: bool) -> list[float]:
 def main() -> None:
     from PySide6.QtCore import QSize
 
-    from desktop_app.core.state import LibraryState
+    from desktop_app.core.library.state import LibraryState
     from desktop_app.gui.loupe import LoupeView, _Decode
     from desktop_app.gui.main_window import application
 

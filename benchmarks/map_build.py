@@ -43,7 +43,8 @@ def measure(n: int) -> dict:
     import numpy as np
     from sklearn.metrics import adjusted_rand_score
 
-    from desktop_app.core.analysis import AnalysisSettings, analyze, recluster
+    from desktop_app.core.analysis.analyze import analyze, recluster
+    from desktop_app.core.analysis.model import AnalysisSettings
     from desktop_app.core.progress import drive
 
     x, y = synthetic(n)
@@ -76,7 +77,7 @@ def measure(n: int) -> dict:
     if n <= 20_000:
         out.update(_space_comparison(x, y))
     # UMAP runs in a helper process: stop it so its peak is known, and count both (a conservative sum).
-    from desktop_app.core.isolated import shutdown
+    from desktop_app.core.analysis.isolated import shutdown
 
     shutdown()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -91,7 +92,7 @@ def _space_comparison(x, y) -> dict:
     import hdbscan
     from sklearn.metrics import adjusted_rand_score
 
-    from desktop_app.core.layout import pca_space
+    from desktop_app.core.analysis.layout import pca_space
 
     mcs = max(3, round(len(x) ** 0.5 / 3))  # the min_cluster_size this comparison was first measured with
     started = time.perf_counter()
@@ -104,7 +105,7 @@ def _space_comparison(x, y) -> dict:
 def search_speed(n: int = 200_000) -> dict:
     import numpy as np
 
-    from desktop_app.core.search import rank
+    from desktop_app.core.analysis.search import rank
 
     v = np.random.default_rng(0).normal(size=(n, 512)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)

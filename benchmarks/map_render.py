@@ -124,8 +124,8 @@ def reopen_time(n: int = 10_000) -> tuple[float, float]:
     from PySide6.QtWidgets import QApplication
     from shapes import COLOURS, SHAPES, draw_shape
 
-    from desktop_app.core.pipeline import EmbedSettings, drive, run_analysis
-    from desktop_app.core.project import Project
+    from desktop_app.core.documents.project import Project
+    from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_analysis
     from desktop_app.gui.main_window import MainWindow, application
 
     library = WORK / f"library-{n}"

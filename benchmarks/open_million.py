@@ -52,12 +52,12 @@ def build(folder: Path, n: int) -> dict:
     from analyze_million import synthetic
     from embed_throughput import random_weights_model
 
-    from desktop_app.core.cache import EmbeddingCache
-    from desktop_app.core.embed import ModelSpec, resolve_model, sha256_file
-    from desktop_app.core.items import Item, scan
-    from desktop_app.core.naming import load_vocabulary
-    from desktop_app.core.project import Project
-    from desktop_app.core.review import Mark, Marks
+    from desktop_app.core.analysis.naming import load_vocabulary
+    from desktop_app.core.documents.project import Project
+    from desktop_app.core.embedding.cache import EmbeddingCache
+    from desktop_app.core.embedding.embed import ModelSpec, resolve_model, sha256_file
+    from desktop_app.core.ingest.items import Item, scan
+    from desktop_app.core.review.marks import Mark, Marks
 
     marker = folder / "built.json"
     if marker.exists():
@@ -155,10 +155,10 @@ def child(folder: Path, profile: bool) -> None:
 
     from PySide6.QtCore import QEvent, QObject
 
-    from desktop_app.core import pipeline
-    from desktop_app.core.cache import EmbeddingCache
-    from desktop_app.core.project import Project
-    from desktop_app.core.state import LibraryState
+    from desktop_app.core.documents.project import Project
+    from desktop_app.core.embedding import pipeline
+    from desktop_app.core.embedding.cache import EmbeddingCache
+    from desktop_app.core.library.state import LibraryState
     from desktop_app.gui import app, grid_view, main_window, map_view, panels
 
     clock(pipeline, "scan", "scan", generator=True)

@@ -76,8 +76,8 @@ def main() -> None:
     parser.add_argument("--mp", type=float, default=24.0, help="megapixels per file (default 24)")
     args = parser.parse_args()
 
-    from desktop_app.core import images
-    from desktop_app.core.images import load_image
+    from desktop_app.core.ingest import images
+    from desktop_app.core.ingest.images import load_image
 
     def half_size_fallback(p: Path):
         """PhotoAtlas' route for a RAW without a usable preview, on the same file (its preview hidden)."""

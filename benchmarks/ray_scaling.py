@@ -36,7 +36,7 @@ from embed_throughput import photo_like_jpegs, random_weights_model  # noqa: E40
 
 def embed_seconds(model_dir: Path, folder: Path, ray_options=None) -> float:
     """Seconds of one ``photoatlas embed`` of ``folder`` with an empty cache, end to end."""
-    from desktop_app.core.pipeline import EmbedSettings, drive, run_embedding
+    from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_embedding
 
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
@@ -82,7 +82,7 @@ def main() -> None:
     import open_clip  # noqa: F401 - imported once up front so no measurement pays for it
     import torch
 
-    from desktop_app.core.ray_embed import RayOptions
+    from desktop_app.core.embedding.ray_embed import RayOptions
 
     model_dir = random_weights_model(args.arch)
     files = photo_like_jpegs(2 * args.images)

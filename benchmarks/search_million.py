@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from desktop_app.core.search import rank  # noqa: E402
+from desktop_app.core.analysis.search import rank  # noqa: E402
 
 TARGET_MS = 100.0
 

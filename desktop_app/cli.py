@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app import __version__
-from desktop_app.core.cluster import CLUSTERERS
-from desktop_app.core.duplicates import BURST_SECONDS, BURST_SIMILARITY, DEFAULT_THRESHOLD
-from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
+from desktop_app.core.analysis.cluster import CLUSTERERS
+from desktop_app.core.analysis.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
+from desktop_app.core.analysis.layout import REDUCERS
 from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
-from desktop_app.core.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
-from desktop_app.core.images import PILLOW_DEFAULT_MAX_PIXELS
-from desktop_app.core.layout import REDUCERS
+from desktop_app.core.ingest.images import PILLOW_DEFAULT_MAX_PIXELS
+from desktop_app.core.model_names import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
+from desktop_app.core.review.duplicates import BURST_SECONDS, BURST_SIMILARITY, DEFAULT_THRESHOLD
 
 EPILOG = f"""\
 models (--model):
@@ -269,7 +269,7 @@ def _run_pipeline(args: argparse.Namespace) -> Any:
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise BadArgument(f"no such file or folder: {missing[0]}")
-    from desktop_app.core.pipeline import EmbedSettings, drive, run_analysis, run_embedding
+    from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_analysis, run_embedding
 
     settings = EmbedSettings(model=args.model, device=args.device, batch_size=args.batch_size,
                              cache_dir=args.cache_dir, offline=args.offline, max_pixels=args.max_pixels,
@@ -298,7 +298,7 @@ def _ray_options(args: argparse.Namespace) -> Any:
         if args.path_map or args.ray_actors:
             raise BadArgument("--path-map and --ray-actors apply to --ray")
         return None
-    from desktop_app.core.ray_embed import RayOptions, require_ray
+    from desktop_app.core.embedding.ray_embed import RayOptions, require_ray
 
     require_ray()  # before the scan, not after it: the cluster extra may not be installed
     return RayOptions(address=args.ray or None, path_map=RayOptions.parse_path_map(args.path_map),
@@ -306,7 +306,7 @@ def _ray_options(args: argparse.Namespace) -> Any:
 
 
 def _analysis_settings(args: argparse.Namespace) -> Any:
-    from desktop_app.core.analysis import AnalysisSettings
+    from desktop_app.core.analysis.model import AnalysisSettings
 
     if args.vocabulary is not None and not args.vocabulary.is_file():
         raise BadArgument(f"no such vocabulary file: {args.vocabulary}")
@@ -337,7 +337,7 @@ def _analysis_settings(args: argparse.Namespace) -> Any:
 
 def _rank(args: argparse.Namespace) -> int:
     """``search`` and ``similar``: rank the items of a results document."""
-    from desktop_app.core.search import rank
+    from desktop_app.core.analysis.search import rank
 
     result = _load_results(args.results)
     if args.command == "similar":
@@ -358,7 +358,7 @@ def _rank(args: argparse.Namespace) -> int:
 
 
 def _query_vector(args: argparse.Namespace, model: dict[str, Any]) -> Any:
-    from desktop_app.core.pipeline import EmbedSettings, query_vector
+    from desktop_app.core.embedding.pipeline import EmbedSettings, query_vector
 
     if not args.query.strip():
         raise BadArgument("the search query is empty")
@@ -373,7 +373,9 @@ def _summary(result: Any) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from desktop_app.core.export import ExportOptions, plan_export, run_export, undo_export
+    from desktop_app.core.export.plan import ExportOptions, plan_export
+    from desktop_app.core.export.run import run_export
+    from desktop_app.core.export.undo import undo_export
     from desktop_app.core.progress import drive
 
     printer = _ProgressPrinter(False)
@@ -413,7 +415,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _load_results(path: Path, need_vectors: bool = True) -> Any:
     """A results document with its vectors, checked field by field (a damaged one is one line, exit 2)."""
-    from desktop_app.core.validate import load_results
+    from desktop_app.core.documents.document import load_results
 
     result = load_results(path)
     if need_vectors and len(result.vectors) != len(result.items):
@@ -425,9 +427,9 @@ def _duplicates(args: argparse.Namespace) -> int:
     """Find near-duplicate and burst sets, print them with their best frames, keep them in the document."""
     from dataclasses import replace
 
-    from desktop_app.core.duplicates import sets_to_json
-    from desktop_app.core.pipeline import run_duplicates
+    from desktop_app.core.embedding.pipeline import run_duplicates
     from desktop_app.core.progress import drive
+    from desktop_app.core.review.duplicates import sets_to_json
 
     result = _load_results(args.results)
     settings = result.cull_settings
@@ -462,8 +464,8 @@ def _duplicates(args: argparse.Namespace) -> int:
 
 def _regroup(args: argparse.Namespace) -> int:
     """``classify`` and ``events``: replace the groups of a results document, keeping its map."""
-    from desktop_app.core.groupings import parse_prompts
-    from desktop_app.core.pipeline import EmbedSettings, group_by_events, group_by_prompts
+    from desktop_app.core.analysis.groupings import parse_prompts
+    from desktop_app.core.embedding.pipeline import EmbedSettings, group_by_events, group_by_prompts
 
     result = _load_results(args.results)
     if args.command == "classify":

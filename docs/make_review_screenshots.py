@@ -49,7 +49,8 @@ def main() -> None:
     rng = random.Random(7)
     for n in range(18):
         colour, shape = rng.choice([("red", "circle"), ("blue", "triangle"), ("purple", "square")])
-        save_photo(draw_shape(colour, shape, rng.choice(["large", "small"]), 480, rng), lib / "day" / f"DSC_{n:03d}.jpg",
+        save_photo(draw_shape(colour, shape, rng.choice(["large", "small"]), 480, rng),
+                   lib / "day" / f"DSC_{n:03d}.jpg",
                    taken=f"2026:06:15 10:{n:02d}:00")
     app, window = analysed_window(lib)
     paths = window.result.paths

@@ -66,14 +66,14 @@ def reopened(qtbot, window, project: Path):
 
 @pytest.fixture(scope="session")
 def tiny_resolved():
-    from desktop_app.core.embed import ModelSpec, resolve_model
+    from desktop_app.core.embedding.embed import ModelSpec, resolve_model
 
     return resolve_model(ModelSpec.parse(TINY_MODEL))
 
 
 @pytest.fixture(scope="session")
 def embedder(tiny_resolved):
-    from desktop_app.core.embed import Embedder
+    from desktop_app.core.embedding.embed import Embedder
 
     return Embedder.load(tiny_resolved, "cpu")
 

@@ -7,7 +7,7 @@ from conftest import ROOT
 
 
 def test_importing_core_and_cli_loads_neither_torch_nor_qt() -> None:
-    code = ("import sys, desktop_app.cli, desktop_app.core.pipeline; "
+    code = ("import sys, desktop_app.cli, desktop_app.core.embedding.pipeline; "
             "print(sorted(m for m in ('torch', 'open_clip', 'PySide6', 'pyqtgraph') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from conftest import ROOT, TINY_MODEL_DIR, save_shape
 from hub_fixture import hub, hub_in_process  # noqa: F401 (pytest fixtures)
 from hub_server import COMMIT, Hub, hub_cache, serve_hub, serve_proxy
 
-from desktop_app.core.embed import DEFAULT_MODEL, ModelSpec, pretrained_weights, resolve_model
+from desktop_app.core.embedding.embed import DEFAULT_MODEL, ModelSpec, pretrained_weights, resolve_model
 from desktop_app.core.errors import Cancelled, ModelUnavailable
 
 REPO = "photoatlas-tests/tiny-clip"
@@ -42,7 +42,7 @@ def photoatlas(env: dict[str, str], *args: str, fsize_limit: int | None = None) 
 
 def resolve_in_child(env: dict[str, str], model: str) -> subprocess.CompletedProcess[str]:
     """resolve_model (the download step, no torch) in a fresh process, so it reads the proxy settings anew."""
-    code = ("import sys; from desktop_app.core.embed import ModelSpec, resolve_model; "
+    code = ("import sys; from desktop_app.core.embedding.embed import ModelSpec, resolve_model; "
             "from desktop_app.core.errors import ModelUnavailable\n"
             "try:\n    print(resolve_model(ModelSpec.parse(sys.argv[1])).key)\n"
             "except ModelUnavailable as exc:\n    sys.exit(exc.user_message)")
@@ -197,7 +197,7 @@ def test_cancel_during_the_first_analysis_stops_the_download_itself(hub_in_proce
     behind it — at its next piece, keeping nothing — instead of fetching 600 MB for nobody."""
     import threading
 
-    from desktop_app.core.pipeline import EmbedSettings, run_embedding
+    from desktop_app.core.embedding.pipeline import EmbedSettings, run_embedding
     from desktop_app.core.progress import CancelToken, drive
 
     hub_in_process.add_folder(REPO, TINY_MODEL_DIR)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from desktop_app.core.documents.document import load_results
+from desktop_app.core.documents.project import Project
 from desktop_app.core.errors import BadArgument
-from desktop_app.core.project import Project
-from desktop_app.core.validate import load_results
 
 CLI = [sys.executable, "-m", "desktop_app"]
 

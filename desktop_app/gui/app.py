@@ -15,8 +15,8 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from desktop_app.core.documents.project import Project
 from desktop_app.core.errors import BadArgument
-from desktop_app.core.project import Project
 from desktop_app.gui.main_window import MainWindow, application
 
 SCREENSHOT_SETTLE_MS = 400

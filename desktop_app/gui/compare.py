@@ -20,11 +20,11 @@ from PySide6.QtCore import QEvent, QObject, QRect, QRunnable, QSize, Qt, QThread
 from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
-from desktop_app.core.duplicates import SimilarSet
 from desktop_app.core.errors import UnreadableFile
-from desktop_app.core.images import load_image
-from desktop_app.core.quality import Quality
-from desktop_app.core.state import LibraryState
+from desktop_app.core.ingest.images import load_image
+from desktop_app.core.library.state import LibraryState
+from desktop_app.core.review.duplicates import SimilarSet
+from desktop_app.core.review.quality import Quality
 from desktop_app.gui.palette import PICK_COLOUR, REJECT_COLOUR
 
 MAX_UP = 4

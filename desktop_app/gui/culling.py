@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from desktop_app.core.duplicates import SimilarSet
+from desktop_app.core.review.duplicates import SimilarSet
 
 
 def describe(s: SimilarSet, paths: list[str]) -> str:

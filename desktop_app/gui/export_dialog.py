@@ -35,10 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.analysis import Analysis
-from desktop_app.core.export import ExportOptions
-from desktop_app.core.photo_info import human_size
-from desktop_app.core.review import Marks
+from desktop_app.core.analysis.model import Analysis
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.metadata.photo_info import human_size
+from desktop_app.core.review.marks import Marks
 
 MODES = [("Copy (originals stay where they are)", "copy"), ("Hard links (no extra space, same disk)", "hardlink"),
          ("Symbolic links", "symlink"), ("Move (originals leave their folders)", "move")]

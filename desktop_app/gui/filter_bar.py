@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.photo_meta import PhotoMeta
-from desktop_app.core.review import COLOUR_LABELS, MarkFilter
+from desktop_app.core.metadata.photo_meta import PhotoMeta
+from desktop_app.core.review.marks import COLOUR_LABELS, MarkFilter
 from desktop_app.gui.palette import LABEL_COLOURS
 
 ANY_CAMERA = "Any camera"

@@ -51,9 +51,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.review import LABEL_KEYS
-from desktop_app.core.state import LibraryState
-from desktop_app.core.state import disconnect_all as _disconnect
+from desktop_app.core.library.state import LibraryState
+from desktop_app.core.library.state import disconnect_all as _disconnect
+from desktop_app.core.review.marks import LABEL_KEYS
 from desktop_app.gui.palette import LABEL_COLOURS, PICK_COLOUR, REJECT_COLOUR, STAR_COLOUR
 from desktop_app.gui.thumbs import ThumbnailService
 

@@ -32,12 +32,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import UnreadableFile
-from desktop_app.core.images import load_image
-from desktop_app.core.photo_info import FIELDS, photo_info
-from desktop_app.core.review import LABEL_KEYS
-from desktop_app.core.state import LibraryState
-from desktop_app.core.state import disconnect_all as _disconnect
-from desktop_app.core.texts import read_text
+from desktop_app.core.ingest.images import load_image
+from desktop_app.core.ingest.texts import read_text
+from desktop_app.core.library.state import LibraryState
+from desktop_app.core.library.state import disconnect_all as _disconnect
+from desktop_app.core.metadata.photo_info import FIELDS, photo_info
+from desktop_app.core.review.marks import LABEL_KEYS
 
 FIT, FULL = "fit", "full"
 PREFETCH = (1, -1, 2, -2)  # neighbours decoded ahead, nearest (and forward) first

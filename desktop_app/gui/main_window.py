@@ -38,17 +38,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.analysis import Analysis, AnalysisSettings, recluster, warm_up_layout
-from desktop_app.core.downloads import Download, Recommended, needed_download, remove_download
-from desktop_app.core.duplicates import apply_picks, sets_from_json, sets_to_json
-from desktop_app.core.edits import GroupEdits, apply_edits
-from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
-from desktop_app.core.errors import BadArgument
-from desktop_app.core.export import ExportOptions, run_export, undo_export
-from desktop_app.core.groupings import REGROUPINGS, parse_prompts
-from desktop_app.core.layout import REDUCERS
-from desktop_app.core.photo_meta import PhotoMeta
-from desktop_app.core.pipeline import (
+from desktop_app.core.analysis.analyze import recluster, warm_up_layout
+from desktop_app.core.analysis.edits import GroupEdits, apply_edits
+from desktop_app.core.analysis.groupings import REGROUPINGS, parse_prompts
+from desktop_app.core.analysis.layout import REDUCERS
+from desktop_app.core.analysis.model import Analysis, AnalysisSettings
+from desktop_app.core.analysis.search import Ranking, rank
+from desktop_app.core.documents.project import PROJECT_SUFFIX, Project
+from desktop_app.core.documents.results import write_csv
+from desktop_app.core.embedding.downloads import Download, Recommended, needed_download, remove_download
+from desktop_app.core.embedding.pipeline import (
     EmbedResult,
     EmbedSettings,
     group_by_events,
@@ -56,14 +55,18 @@ from desktop_app.core.pipeline import (
     query_vector,
     run_analysis,
 )
+from desktop_app.core.errors import BadArgument
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
+from desktop_app.core.ingest.thumbnails import thumbnail_folder
+from desktop_app.core.library.state import Command, LibraryState
+from desktop_app.core.metadata.photo_meta import PhotoMeta
+from desktop_app.core.model_names import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.progress import CancelToken, ProgressEvent, StageTimes
-from desktop_app.core.project import PROJECT_SUFFIX, Project
-from desktop_app.core.results import write_csv
-from desktop_app.core.review import Marks
-from desktop_app.core.search import Ranking, rank
-from desktop_app.core.sidecar_marks import read_sidecar_marks
-from desktop_app.core.state import Command, LibraryState
-from desktop_app.core.thumbnails import thumbnail_folder
+from desktop_app.core.review.duplicates import apply_picks, sets_from_json, sets_to_json
+from desktop_app.core.review.marks import Marks
+from desktop_app.core.review.sidecar_marks import read_sidecar_marks
 from desktop_app.gui.compare import CompareView
 from desktop_app.gui.culling import CullingPanel
 from desktop_app.gui.download_dialog import DownloadDialog, duration_text, hub_host

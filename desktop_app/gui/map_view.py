@@ -21,8 +21,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPathItem
 
-from desktop_app.core.review import COLOUR_LABELS
-from desktop_app.core.tidy import TidyGrid, tidy_grid
+from desktop_app.core.analysis.tidy import TidyGrid, tidy_grid
+from desktop_app.core.review.marks import COLOUR_LABELS
 from desktop_app.gui.palette import (
     HIGHLIGHT_FRAME,
     LABEL_COLOURS,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMenu
 
-from desktop_app.core.downloads import RECOMMENDED, Recommended, downloaded
+from desktop_app.core.embedding.downloads import RECOMMENDED, Recommended, downloaded
 
 if TYPE_CHECKING:
     from desktop_app.gui.main_window import MainWindow

@@ -10,8 +10,8 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTreeWidget, QTreeWidgetItem
 
-from desktop_app.core.analysis import ClusterInfo
-from desktop_app.core.items import Skipped
+from desktop_app.core.analysis.model import ClusterInfo
+from desktop_app.core.ingest.items import Skipped
 from desktop_app.gui.grid_view import ROWS_MIME, rows_from_mime
 from desktop_app.gui.palette import group_colour
 from desktop_app.gui.thumbs import ThumbnailService

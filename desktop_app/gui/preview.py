@@ -10,8 +10,8 @@ from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from desktop_app.core.errors import UnreadableFile
-from desktop_app.core.images import load_image
-from desktop_app.core.texts import read_text
+from desktop_app.core.ingest.images import load_image
+from desktop_app.core.ingest.texts import read_text
 
 
 def reveal_in_file_manager(path: str) -> None:

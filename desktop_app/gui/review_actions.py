@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
-from desktop_app.core.review import COLOUR_LABELS, LABEL_KEYS
-from desktop_app.core.state import LibraryState
+from desktop_app.core.library.state import LibraryState
+from desktop_app.core.review.marks import COLOUR_LABELS, LABEL_KEYS
 
 LABEL_SHORTCUTS = {name: key for key, name in LABEL_KEYS.items()}
 

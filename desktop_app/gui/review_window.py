@@ -12,10 +12,10 @@ import numpy as np
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QMenu, QToolBar
 
-from desktop_app.core.duplicates import hidden_by_sets
-from desktop_app.core.edits import GroupEdits
-from desktop_app.core.pipeline import photo_metas, run_duplicates
+from desktop_app.core.analysis.edits import GroupEdits
+from desktop_app.core.embedding.pipeline import photo_metas, run_duplicates
 from desktop_app.core.progress import CancelToken, ProgressEvent
+from desktop_app.core.review.duplicates import hidden_by_sets
 from desktop_app.gui.preview import reveal_in_file_manager
 
 

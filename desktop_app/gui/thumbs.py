@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from desktop_app.core.thumbnails import THUMBNAIL_SIDE, get_thumbnail
+from desktop_app.core.ingest.thumbnails import THUMBNAIL_SIDE, get_thumbnail
 
 MAX_PIXMAPS = 3000  # ~6 thumbnails' worth of screens; older ones are dropped (they are still on disk)
 

@@ -11,11 +11,11 @@ from conftest import TINY_MODEL
 from shapes import COLOURS, SHAPES, draw_shape
 from sklearn.metrics import adjusted_rand_score
 
-from desktop_app.core.analysis import AnalysisSettings
+from desktop_app.core.analysis.model import AnalysisSettings
+from desktop_app.core.analysis.search import rank
+from desktop_app.core.documents.document import load_results
+from desktop_app.core.embedding.pipeline import EmbedResult, EmbedSettings, drive, run_analysis
 from desktop_app.core.errors import BadArgument
-from desktop_app.core.pipeline import EmbedResult, EmbedSettings, drive, run_analysis
-from desktop_app.core.search import rank
-from desktop_app.core.validate import load_results
 
 # Six classes that differ in colour or shape from each other class, eight pictures each. The tiny model keeps
 # them far apart (every picture is nearest its own class centroid, every class centroid is nearest its own
@@ -114,7 +114,7 @@ def test_groups_are_named_from_the_vocabulary(library, analysed) -> None:
 
 
 def test_a_red_circle_query_ranks_red_circles_first(analysed) -> None:
-    from desktop_app.core.pipeline import query_vector
+    from desktop_app.core.embedding.pipeline import query_vector
 
     result, settings = analysed
     query = query_vector(result.model, "a red circle", settings)

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY_MODEL
 
-from desktop_app.core import cache as cache_module
-from desktop_app.core.cache import (
+from desktop_app.core.embedding import cache as cache_module
+from desktop_app.core.embedding.cache import (
     CACHE_FILENAME,
     CHECK_EVERY_DAYS,
     SCHEMA_VERSION,
@@ -69,7 +69,7 @@ _OPENER = """
 import json, sys, time
 from pathlib import Path
 import numpy as np
-from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.embedding.cache import EmbeddingCache
 base, me, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 for r in range(rounds):
     folder = base / ("shared" if r % 2 else f"fresh-{r}")
@@ -171,7 +171,8 @@ def test_a_damaged_cache_is_moved_aside_with_a_warning(tmp_path: Path) -> None:
 
 def test_a_damaged_cache_that_another_process_has_open_is_not_moved(tmp_path: Path) -> None:
     _filled_cache(tmp_path)
-    holder = Holder("from desktop_app.core.cache import EmbeddingCache\ncache = EmbeddingCache(folder)", tmp_path)
+    holder = Holder("from desktop_app.core.embedding.cache import EmbeddingCache\n"
+                    "cache = EmbeddingCache(folder)", tmp_path)
     _break_header(tmp_path / CACHE_FILENAME)
     with pytest.raises(CacheUnavailable) as caught:
         EmbeddingCache(tmp_path)
@@ -195,7 +196,7 @@ def _break_a_data_page(db: Path) -> None:
 
 def _exit_without_closing(folder: Path) -> None:
     """A real process that opens the cache and dies without closing it (a crash, a power cut)."""
-    code = ("import os, sys\nfrom desktop_app.core.cache import EmbeddingCache\n"
+    code = ("import os, sys\nfrom desktop_app.core.embedding.cache import EmbeddingCache\n"
             "cache = EmbeddingCache(sys.argv[1])\nos._exit(0)")
     subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, check=True, timeout=120)
 
@@ -344,7 +345,7 @@ _FULL_DISK = """
 import json, os, resource, signal, sys
 from pathlib import Path
 import numpy as np
-from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.embedding.cache import EmbeddingCache
 folder = Path(sys.argv[1])
 cache = EmbeddingCache(folder)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
@@ -487,7 +488,7 @@ def test_cancel_stops_a_store_that_waits_for_another_process(tmp_path: Path) -> 
 
 
 def test_cancelling_an_embedding_run_stops_its_wait_for_the_cache(tmp_path: Path) -> None:
-    from desktop_app.core.pipeline import EmbedSettings, run_embedding
+    from desktop_app.core.embedding.pipeline import EmbedSettings, run_embedding
     from desktop_app.core.progress import drive
 
     (tmp_path / "lib").mkdir()
@@ -507,7 +508,7 @@ def test_cancelling_an_embedding_run_stops_its_wait_for_the_cache(tmp_path: Path
 
 
 def test_cancelling_a_search_stops_its_wait_for_the_cache(tmp_path: Path) -> None:
-    from desktop_app.core.pipeline import EmbedSettings, query_vector
+    from desktop_app.core.embedding.pipeline import EmbedSettings, query_vector
 
     holder = Holder(_GATE, tmp_path)
     token = _WaitingToken(checks=2)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop_app.core import cache as cache_module
-from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.embedding import cache as cache_module
+from desktop_app.core.embedding.cache import EmbeddingCache
 
 
 def _stored(cache: EmbeddingCache, n: int, model: str = "m", seed: int = 0) -> list[tuple[Path, int, int]]:

@@ -5,9 +5,10 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from desktop_app.core import analysis as analysis_module
-from desktop_app.core.analysis import AnalysisSettings, analyze, recluster
-from desktop_app.core.cluster import CLUSTERERS, make_clusterer
+from desktop_app.core.analysis import analyze as analysis_module
+from desktop_app.core.analysis.analyze import analyze, recluster
+from desktop_app.core.analysis.cluster import CLUSTERERS, make_clusterer
+from desktop_app.core.analysis.model import AnalysisSettings
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.progress import drive
 
@@ -100,7 +101,7 @@ def test_tiny_libraries_never_fail(n: int, clusterer: str) -> None:
 
 @pytest.mark.parametrize("n", [0, 2, 40])
 def test_a_cached_library_analysed_twice_reads_its_stored_spaces_back(n: int, tmp_path) -> None:
-    from desktop_app.core.cache import EmbeddingCache
+    from desktop_app.core.embedding.cache import EmbeddingCache
 
     x = np.random.default_rng(n).normal(size=(n, 32))
     with EmbeddingCache(tmp_path) as cache:

@@ -16,14 +16,9 @@ from conftest import ROOT, TINY_MODEL
 from near_dups import DISTINCT, blurred, near_duplicate_library, save_photo
 from shapes import draw_shape
 
-from desktop_app.core.analysis import AnalysisSettings
-from desktop_app.core.duplicates import CullSettings, similar_pairs
-from desktop_app.core.errors import BadArgument
-from desktop_app.core.export import ExportOptions, run_export
-from desktop_app.core.groupings import OTHER, UNDATED, event_labels
-from desktop_app.core.items import Item, scan
-from desktop_app.core.photo_meta import PhotoMeta, read_meta
-from desktop_app.core.pipeline import (
+from desktop_app.core.analysis.groupings import OTHER, UNDATED, event_labels
+from desktop_app.core.analysis.model import AnalysisSettings
+from desktop_app.core.embedding.pipeline import (
     EmbedResult,
     EmbedSettings,
     group_by_events,
@@ -32,8 +27,14 @@ from desktop_app.core.pipeline import (
     run_duplicates,
     run_embedding,
 )
+from desktop_app.core.errors import BadArgument
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.ingest.items import Item, scan
+from desktop_app.core.metadata.photo_meta import PhotoMeta, read_meta
 from desktop_app.core.progress import drive
-from desktop_app.core.quality import focus, measure
+from desktop_app.core.review.duplicates import CullSettings, similar_pairs
+from desktop_app.core.review.quality import focus, measure
 
 TINY_DUPLICATE_THRESHOLD = 0.75  # see test_near_duplicates_are_grouped_and_distinct_pictures_are_not
 

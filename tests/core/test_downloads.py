@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hf_cache import fake_download
 
-from desktop_app.core.downloads import RECOMMENDED, downloaded, remove_download
-from desktop_app.core.embed import HF_HUB_WEIGHTS, ModelSpec, pretrained_weights
+from desktop_app.core.embedding.downloads import RECOMMENDED, downloaded, remove_download
+from desktop_app.core.embedding.embed import HF_HUB_WEIGHTS, ModelSpec, pretrained_weights
 
 
 @pytest.fixture

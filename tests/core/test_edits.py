@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from desktop_app.core.analysis import AnalysisSettings, analyze, recluster
-from desktop_app.core.edits import GroupEdits, apply_edits
+from desktop_app.core.analysis.analyze import analyze, recluster
+from desktop_app.core.analysis.edits import GroupEdits, apply_edits
+from desktop_app.core.analysis.model import AnalysisSettings
+from desktop_app.core.documents.project import Project
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.progress import drive
-from desktop_app.core.project import Project
 
 
 @pytest.fixture(scope="module")

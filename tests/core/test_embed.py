@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import TINY_MODEL, save_shape
 
-from desktop_app.core.embed import ModelSpec, resolve_model
+from desktop_app.core.embedding.embed import ModelSpec, resolve_model
 from desktop_app.core.errors import BadArgument, ModelUnavailable
-from desktop_app.core.images import load_image
+from desktop_app.core.ingest.images import load_image
 
 
 def test_images_sit_nearest_their_own_caption(embedder, tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_local_dir_without_weights_is_unavailable(tmp_path: Path) -> None:
 
 def test_download_bytes_reach_the_progress_callback() -> None:
     # huggingface_hub drives a tqdm-like class during downloads; ours forwards bytes done / total.
-    from desktop_app.core.embed import _ByteProgress
+    from desktop_app.core.embedding.embed import _ByteProgress
 
     seen: list[tuple[int, int | None]] = []
     progress = type("P", (_ByteProgress,), {"callback": staticmethod(lambda d, t: seen.append((d, t)))})
@@ -86,8 +86,8 @@ def test_needed_download_answers_from_the_disk_alone(tmp_path: Path, monkeypatch
     weights already in the Hugging Face cache, local folders or names the job itself will reject."""
     from huggingface_hub import constants
 
-    from desktop_app.core.downloads import needed_download
-    from desktop_app.core.embed import DEFAULT_MODEL, HF_HUB_WEIGHTS
+    from desktop_app.core.embedding.downloads import needed_download
+    from desktop_app.core.embedding.embed import DEFAULT_MODEL, HF_HUB_WEIGHTS
 
     hub = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))

@@ -18,21 +18,17 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from desktop_app.core.analysis import Analysis, describe_clusters
+from desktop_app.core.analysis.model import Analysis, describe_clusters
+from desktop_app.core.embedding.pipeline import EmbedResult, ItemRecord
 from desktop_app.core.errors import BadArgument
-from desktop_app.core.export import (
-    JOURNAL,
-    TMP_PREFIX,
-    ExportError,
-    ExportOptions,
-    group_folder,
-    run_export,
-    safe_name,
-    undo_export,
-)
-from desktop_app.core.pipeline import EmbedResult, ItemRecord
+from desktop_app.core.export.journal import JOURNAL
+from desktop_app.core.export.placing import TMP_PREFIX, ExportError
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
+from desktop_app.core.filenames import group_folder, safe_name
+from desktop_app.core.metadata.xmp import read_keywords, sidecar_path, write_keywords
 from desktop_app.core.progress import drive
-from desktop_app.core.xmp import read_keywords, sidecar_path, write_keywords
 
 
 def make_library(root: Path, groups: dict[str, list[str]], size: int = 2048, noise: list[str] = ()) -> EmbedResult:
@@ -275,7 +271,7 @@ def _export_cmd(results: Path, dest: Path, mode: str) -> list[str]:
 # the machine's speed, the kill below lands while the export is still running.
 _HOLDING_EXPORT = """
 import runpy, sys, threading
-import desktop_app.core.export as export
+import desktop_app.core.export.run as export
 hold = int(sys.argv.pop(1))
 real, lock, started = export._do, threading.Lock(), [0]
 def held(*args, **kwargs):

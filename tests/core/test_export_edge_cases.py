@@ -20,11 +20,15 @@ import pytest
 from conftest import ROOT
 from test_export import digest, make_library, snapshot
 
-from desktop_app.core import export as export_module
-from desktop_app.core.export import JOURNAL, TMP_PREFIX, ExportError, ExportOptions, run_export, undo_export
-from desktop_app.core.journal import Journal
+from desktop_app.core.export import manifests
+from desktop_app.core.export import undo as export_undo
+from desktop_app.core.export.journal import JOURNAL, Journal
+from desktop_app.core.export.placing import TMP_PREFIX, ExportError
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
+from desktop_app.core.metadata.xmp import read_keywords, sidecar_path
 from desktop_app.core.progress import drive
-from desktop_app.core.xmp import read_keywords, sidecar_path
 
 
 @pytest.fixture
@@ -217,7 +221,7 @@ def test_a_cross_drive_move_back_that_cannot_remove_the_copy_in_dest_leaves_one_
     was then in two places."""
     src, result, dest = group
     drive(run_export(result, dest, ExportOptions(mode="move")))
-    monkeypatch.setattr(export_module, "same_device", lambda st, folder: False)  # the originals' drive is another
+    monkeypatch.setattr(export_undo, "same_device", lambda st, folder: False)  # the originals' drive is another
     stuck = dest / "01 g" / "IMG_2.jpg"
     _refuse_unlink(monkeypatch, stuck)
     undone = drive(undo_export(dest))
@@ -229,7 +233,8 @@ def test_a_cross_drive_move_back_that_cannot_remove_the_copy_in_dest_leaves_one_
 # Undo of a move across drives, killed in the middle of copying a photo back into its original folder.
 _KILLED_COPYING_BACK = """
 import os, runpy, signal, sys
-from desktop_app.core import export, placing
+from desktop_app.core.export import undo as export
+from desktop_app.core.export import placing
 export.same_device = lambda st, folder: False
 real = placing.copy_bytes
 def copy_bytes(src, dst, size, cancel=None):
@@ -264,7 +269,7 @@ def test_a_full_disk_while_writing_the_lists_is_one_line(monkeypatch, group) -> 
     def full(f, rows):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(export_module, "_csv", full)
+    monkeypatch.setattr(manifests, "_csv", full)
     with pytest.raises(ExportError, match="No space left on device.*exported files are all in place"):
         drive(run_export(result, dest, ExportOptions(mode="copy")))
     assert len(list((dest / "01 g").iterdir())) == 3 and not list(dest.rglob(f"{TMP_PREFIX}*"))

@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from test_export import make_library, snapshot
 
-from desktop_app.core import sidecar_marks
 from desktop_app.core.errors import BadArgument
-from desktop_app.core.export import ExportOptions, run_export, undo_export
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
+from desktop_app.core.metadata.xmp import read_mark, sidecar_path
 from desktop_app.core.progress import drive
-from desktop_app.core.review import Mark, Marks
-from desktop_app.core.sidecar_marks import read_sidecar_marks
-from desktop_app.core.xmp import read_mark, sidecar_path, write_mark
+from desktop_app.core.review import sidecar_marks
+from desktop_app.core.review.marks import Mark, Marks
+from desktop_app.core.review.sidecar_marks import read_sidecar_marks, write_mark
 
 GROUPS = {"beach": ["a/IMG_1.jpg", "a/IMG_2.jpg", "a/IMG_3.jpg"], "dogs": ["b/IMG_4.jpg", "b/IMG_5.jpg"],
           "cats": ["c/IMG_6.jpg"]}
@@ -208,7 +210,7 @@ def test_undone_export_numbers_afresh(marked, tmp_path: Path) -> None:
 
 
 def test_user_marks_win_over_best_rating(marked, tmp_path: Path) -> None:
-    from desktop_app.core.duplicates import SimilarSet
+    from desktop_app.core.review.duplicates import SimilarSet
 
     rows = {Path(i.path).name: r for r, i in enumerate(marked.items)}
     marked.similar_sets = [SimilarSet(kind="duplicates", members=[rows["IMG_2.jpg"], rows["IMG_3.jpg"]],

@@ -15,8 +15,10 @@ import pytest
 from conftest import ROOT
 from test_export import digest, make_library, snapshot
 
-from desktop_app.core.analysis import describe_clusters
-from desktop_app.core.export import ExportOptions, run_export, undo_export
+from desktop_app.core.analysis.model import describe_clusters
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
 from desktop_app.core.progress import drive
 
 # group -> files; each file's sub-group (by name) or None (in the group, in none of its sub-groups)

@@ -17,11 +17,14 @@ import pytest
 from conftest import ROOT
 from test_export import digest, make_library, snapshot
 
-from desktop_app.core import placing
 from desktop_app.core.errors import Cancelled
-from desktop_app.core.export import JOURNAL, TMP_PREFIX, ExportOptions, run_export, undo_export
+from desktop_app.core.export import placing
+from desktop_app.core.export.journal import JOURNAL, Journal
+from desktop_app.core.export.placing import TMP_PREFIX
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
 from desktop_app.core.filenames import MAX_NAME_BYTES, name_key
-from desktop_app.core.journal import Journal
 from desktop_app.core.progress import CancelToken, drive
 
 
@@ -284,7 +287,8 @@ def test_undo_of_a_move_to_a_drive_that_rounds_times_gives_the_originals_their_t
                                                                                            group) -> None:
     """A move to a FAT/exFAT card and back: the photos come home with their own modification times, so the
     embedding cache (keyed by it) and photo managers see the same files as before."""
-    from desktop_app.core import export as export_module
+    from desktop_app.core.export import run as export_run
+    from desktop_app.core.export import undo as export_undo
 
     src, result, dest = group
     before = {p: p.stat().st_mtime_ns for p in src.rglob("*.jpg")}
@@ -296,7 +300,8 @@ def test_undo_of_a_move_to_a_drive_that_rounds_times_gives_the_originals_their_t
         return real_utime(path, times, ns=ns, **kwargs) if times is not None else real_utime(path, ns=ns, **kwargs)
 
     monkeypatch.setattr(os, "utime", fat_utime)
-    monkeypatch.setattr(export_module, "same_device", lambda *args: False)  # DEST is another drive
+    monkeypatch.setattr(export_run, "same_device", lambda *args: False)  # DEST is another drive
+    monkeypatch.setattr(export_undo, "same_device", lambda *args: False)
     summary = drive(run_export(result, dest, ExportOptions(mode="move")))
     assert summary.done == 4 and not any(p.exists() for p in before)
     undone = drive(undo_export(dest))

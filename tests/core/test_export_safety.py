@@ -15,14 +15,17 @@ import pytest
 from conftest import ROOT
 from test_export import digest, make_library, snapshot
 
-from desktop_app.core import export as export_module
-from desktop_app.core import placing
 from desktop_app.core.errors import Cancelled
-from desktop_app.core.export import JOURNAL, TMP_PREFIX, ExportError, ExportOptions, run_export, undo_export
-from desktop_app.core.items import Item, Skipped, scan
-from desktop_app.core.journal import Journal
+from desktop_app.core.export import placing
+from desktop_app.core.export import run as export_module
+from desktop_app.core.export.journal import JOURNAL, Journal
+from desktop_app.core.export.placing import TMP_PREFIX, ExportError
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
+from desktop_app.core.ingest.items import Item, Skipped, scan
+from desktop_app.core.metadata.xmp import read_keywords, sidecar_path
 from desktop_app.core.progress import CancelToken, ProgressEvent, drive
-from desktop_app.core.xmp import read_keywords, sidecar_path
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.xmp import NS, read_keywords, sidecar_path, write_keywords
+from desktop_app.core.metadata.xmp import NS, read_keywords, sidecar_path, write_keywords
 
 LIGHTROOM_STYLE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0-c000">
@@ -113,7 +113,8 @@ def test_pictures_that_share_a_lightroom_sidecar_are_a_warning(tmp_path: Path) -
     keywords: the summary says so; darktable naming (shot.jpg.xmp) keeps them apart, without a warning."""
     from test_export import make_library
 
-    from desktop_app.core.export import ExportOptions, run_export
+    from desktop_app.core.export.plan import ExportOptions
+    from desktop_app.core.export.run import run_export
     from desktop_app.core.progress import drive
 
     src = tmp_path / "src"

@@ -16,14 +16,14 @@ from dng import write_dng
 from PIL import Image, UnidentifiedImageError
 from shapes import COLOURS, SHAPES, draw_shape
 
-from desktop_app.core import photo_meta
+from desktop_app.core.embedding.pipeline import EmbedSettings, run_embedding
 from desktop_app.core.errors import UnreadableFile
-from desktop_app.core.images import load_image
-from desktop_app.core.items import Item, scan
-from desktop_app.core.pipeline import EmbedSettings, run_embedding
+from desktop_app.core.ingest.images import load_image
+from desktop_app.core.ingest.items import Item, scan
+from desktop_app.core.ingest.thumbnails import get_thumbnail
+from desktop_app.core.metadata import photo_meta
 from desktop_app.core.progress import drive
-from desktop_app.core.quality import measure
-from desktop_app.core.thumbnails import get_thumbnail
+from desktop_app.core.review.quality import measure
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 170, 40), (30, 60, 220)
 # How a camera stores an upright picture for EXIF orientation ``flag``: the inverse of the transform that the

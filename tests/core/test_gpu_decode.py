@@ -14,10 +14,10 @@ import torch
 from jpeg_zoo import EXPECTED, make_zoo
 from PIL import Image, ImageOps
 
-from desktop_app.core import gpu_decode
-from desktop_app.core.gpu_decode import CPU, GPU, GPU_ALONE, Route, device_preprocess, gpu_batches, orient
-from desktop_app.core.items import Item, scan
-from desktop_app.core.pipeline import EmbedSettings, _embed_images, _image_batches
+from desktop_app.core.embedding import gpu_decode
+from desktop_app.core.embedding.gpu_decode import CPU, GPU, GPU_ALONE, Route, device_preprocess, gpu_batches, orient
+from desktop_app.core.embedding.pipeline import EmbedSettings, _embed_images, _image_batches
+from desktop_app.core.ingest.items import Item, scan
 
 # torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec) on every call.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:torchvision.io.image")

@@ -8,7 +8,7 @@ from conftest import ROOT, save_shape
 from PIL import Image
 
 from desktop_app.core.errors import UnreadableFile
-from desktop_app.core.images import load_image
+from desktop_app.core.ingest.images import load_image
 
 EXIF_SAMPLES = ROOT.parent / "shared" / "data" / "exif-orientation"
 

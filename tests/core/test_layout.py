@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from desktop_app.core.errors import BadArgument
-from desktop_app.core.layout import (
+from desktop_app.core.analysis.layout import (
     REDUCERS,
     isolation_scores,
     make_reducer,
@@ -13,6 +12,7 @@ from desktop_app.core.layout import (
     pca_space,
     place_by_neighbours,
 )
+from desktop_app.core.errors import BadArgument
 
 
 def blobs(n: int = 150, seed: int = 0) -> np.ndarray:

@@ -5,15 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop_app.core.errors import BadArgument
-from desktop_app.core.naming import (
+from desktop_app.core.analysis.naming import (
     DEFAULT_TEMPLATES,
     DEFAULT_VOCABULARY,
     keyword_names,
     load_vocabulary,
     zero_shot_names,
 )
-from desktop_app.core.search import rank
+from desktop_app.core.analysis.search import rank
+from desktop_app.core.errors import BadArgument
 
 
 def test_shipped_vocabulary_has_hundreds_of_distinct_concepts() -> None:

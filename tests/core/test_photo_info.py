@@ -5,7 +5,7 @@ from __future__ import annotations
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational as Fraction  # what Pillow writes as an EXIF rational
 
-from desktop_app.core.photo_info import human_size, photo_info, shutter_text
+from desktop_app.core.metadata.photo_info import human_size, photo_info, shutter_text
 
 
 def _jpeg_with_exif(path, orientation: int = 1):

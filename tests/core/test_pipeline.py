@@ -10,9 +10,9 @@ import pytest
 from conftest import TINY_MODEL, TINY_MODEL_DIR, save_shape
 from PIL import Image
 
-from desktop_app.core.cache import CACHE_FILENAME, EmbeddingCache
+from desktop_app.core.embedding.cache import CACHE_FILENAME, EmbeddingCache
+from desktop_app.core.embedding.pipeline import CancelToken, EmbedResult, EmbedSettings, drive, run_embedding
 from desktop_app.core.errors import Cancelled
-from desktop_app.core.pipeline import CancelToken, EmbedResult, EmbedSettings, drive, run_embedding
 
 
 def _library(root: Path, n: int = 6) -> Path:
@@ -128,7 +128,7 @@ def test_unreadable_files_are_remembered_so_an_unchanged_library_loads_no_model(
     """A corrupt RAW, a fake JPEG or an empty note is skipped again on the next run without being read, so a rerun
     on an unchanged library neither reads them nor loads the model; a file that changes is tried again, and so
     is one the disk refused (a permission, an I/O error), since that may pass."""
-    from desktop_app.core import pipeline
+    from desktop_app.core.embedding import settings as pipeline  # where the CPU path decodes
     from desktop_app.core.errors import FileAccessError
 
     lib = _library(tmp_path / "lib")

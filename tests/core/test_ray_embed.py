@@ -18,10 +18,10 @@ from conftest import TINY_MODEL, TINY_MODEL_DIR, save_shape
 
 ray = pytest.importorskip("ray")  # the cluster extra; the test command installs it
 
+from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_embedding  # noqa: E402
+from desktop_app.core.embedding.ray_embed import RayOptions, map_path, ray_batches  # noqa: E402
 from desktop_app.core.errors import BadArgument, Cancelled  # noqa: E402
-from desktop_app.core.pipeline import EmbedSettings, drive, run_embedding  # noqa: E402
 from desktop_app.core.progress import CancelToken  # noqa: E402
-from desktop_app.core.ray_embed import RayOptions, map_path, ray_batches  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +144,7 @@ needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and sy
 @pytest.mark.parametrize("stage", ["decode", "embed"])  # a decoding task's worker; a model actor
 def test_a_worker_killed_mid_run_still_ends_with_every_file_once(local_ray, library, tmp_path, embedder,
                                                                  tiny_resolved, stage):
-    from desktop_app.core.items import Item, scan
+    from desktop_app.core.ingest.items import Item, scan
 
     marker = tmp_path / f"kill-the-first-{stage}-worker"
     marker.touch()
@@ -162,7 +162,7 @@ def test_a_worker_killed_mid_run_still_ends_with_every_file_once(local_ray, libr
 def test_a_file_that_crashes_its_worker_every_time_costs_only_that_file(local_ray, library, tmp_path, embedder,
                                                                        tiny_resolved):
     from desktop_app.core.errors import FileAccessError
-    from desktop_app.core.items import Item, scan
+    from desktop_app.core.ingest.items import Item, scan
 
     poison = library / "roll0" / "green-circle-1.jpg"
     items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
@@ -181,8 +181,8 @@ def test_each_file_is_yielded_once_and_what_did_not_come_back_is_sent_again(monk
                                                                             embedder, tiny_resolved):
     """The driver's bookkeeping, with Ray's answers made up: a block answered twice (a retried block), a file
     that a round never returned (sent again, alone), and one that never comes back (skipped for now)."""
-    import desktop_app.core.ray_embed as ray_embed
-    from desktop_app.core.items import Item, scan
+    import desktop_app.core.embedding.ray_embed as ray_embed
+    from desktop_app.core.ingest.items import Item, scan
 
     items = sorted((r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"), key=lambda i: i.path)
     paths = [str(i.path) for i in items]
@@ -213,7 +213,7 @@ def test_each_file_is_yielded_once_and_what_did_not_come_back_is_sent_again(monk
 
 
 def test_a_path_map_that_matches_no_file_is_refused(local_ray, library, tmp_path, embedder, tiny_resolved):
-    from desktop_app.core.items import Item, scan
+    from desktop_app.core.ingest.items import Item, scan
 
     items = [r for r in scan([library]) if isinstance(r, Item)]
     settings = _settings(tmp_path / "cache", path_map=[("/Volumes/Archive", "/mnt/archive")])
@@ -223,8 +223,8 @@ def test_a_path_map_that_matches_no_file_is_refused(local_ray, library, tmp_path
 
 def test_a_path_map_the_workers_find_nothing_under_stops_the_run(monkeypatch, local_ray, library, tmp_path,
                                                                  embedder, tiny_resolved):
-    import desktop_app.core.ray_embed as ray_embed
-    from desktop_app.core.items import Item, scan
+    import desktop_app.core.embedding.ray_embed as ray_embed
+    from desktop_app.core.ingest.items import Item, scan
 
     monkeypatch.setattr(ray_embed, "MAPPED_MISSES_STOP", 8)  # the library has 15 files
     items = [r for r in scan([library]) if isinstance(r, Item) and r.kind == "image"]
@@ -235,7 +235,7 @@ def test_a_path_map_the_workers_find_nothing_under_stops_the_run(monkeypatch, lo
 
 @needs_posix
 def test_paths_are_mapped_to_the_workers_names(local_ray, library, tmp_path, embedder, tiny_resolved):
-    from desktop_app.core.items import Item, scan
+    from desktop_app.core.ingest.items import Item, scan
 
     mount = tmp_path / "mnt" / "archive"  # the same folder under the name the workers know it by
     mount.parent.mkdir()
@@ -258,7 +258,7 @@ def test_a_worker_with_other_weights_refuses_to_embed(local_ray, library, tmp_pa
     from safetensors.torch import load_file, save_file
 
     from desktop_app.core.errors import ModelUnavailable
-    from desktop_app.core.items import Item, scan
+    from desktop_app.core.ingest.items import Item, scan
 
     other = tmp_path / "their-model"
     shutil.copytree(TINY_MODEL_DIR, other)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from desktop_app.core.duplicates import SimilarSet, apply_picks
-from desktop_app.core.photo_meta import PhotoMeta
-from desktop_app.core.quality import Quality
-from desktop_app.core.review import Mark, MarkFilter, Marks, mark_from_xmp, xmp_rating
-from desktop_app.core.state import LibraryState
+from desktop_app.core.library.state import LibraryState
+from desktop_app.core.metadata.photo_meta import PhotoMeta
+from desktop_app.core.review.duplicates import SimilarSet, apply_picks
+from desktop_app.core.review.marks import Mark, MarkFilter, Marks, mark_from_xmp, xmp_rating
+from desktop_app.core.review.quality import Quality
 
 PATHS = [f"/lib/IMG_{i}.jpg" for i in range(6)]
 

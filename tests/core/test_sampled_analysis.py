@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop_app.core import sampled
-from desktop_app.core.analysis import AnalysisSettings, analyze
+from desktop_app.core.analysis import sampled
+from desktop_app.core.analysis.analyze import analyze
+from desktop_app.core.analysis.model import AnalysisSettings
 from desktop_app.core.progress import drive
 
 
@@ -57,7 +58,7 @@ def test_nearest_rows_are_exact() -> None:
 
 
 def test_reopening_an_unchanged_big_library_places_nothing_again(blobs, monkeypatch, tmp_path) -> None:
-    from desktop_app.core.cache import EmbeddingCache
+    from desktop_app.core.embedding.cache import EmbeddingCache
 
     monkeypatch.setattr(sampled, "SAMPLE_ABOVE", 500)
     monkeypatch.setattr(sampled, "SAMPLE_SIZE", 400)

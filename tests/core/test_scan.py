@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from conftest import TINY_MODEL, save_shape
 
-from desktop_app.core import export
-from desktop_app.core.items import EXPORT_JOURNAL, EXPORT_REASON, VIDEO_REASON, Item, Skipped, scan
-from desktop_app.core.pipeline import EmbedSettings, run_embedding
+from desktop_app.core.embedding.pipeline import EmbedSettings, run_embedding
+from desktop_app.core.export.journal import JOURNAL
+from desktop_app.core.ingest.items import EXPORT_JOURNAL, EXPORT_REASON, VIDEO_REASON, Item, Skipped, scan
 from desktop_app.core.progress import drive
 
 
@@ -126,7 +126,7 @@ def _export(folder: Path) -> Path:
 
 
 def test_a_photoatlas_export_inside_a_scanned_folder_is_skipped_with_a_reason(tmp_path: Path) -> None:
-    assert EXPORT_JOURNAL == export.JOURNAL  # the exporter writes the file the scan looks for
+    assert EXPORT_JOURNAL == JOURNAL  # the exporter writes the file the scan looks for
     save_shape(tmp_path / "lib" / "a.jpg", "red", "circle")
     _export(tmp_path / "lib" / "Exports" / "2026")
     save_shape(tmp_path / "lib" / "Exports" / "b.jpg", "red", "circle")  # beside the export: an ordinary photo

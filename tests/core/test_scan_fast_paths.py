@@ -4,7 +4,7 @@ a file reached through a symlink is still found once, RAW+JPEG pairs and caption
 import os
 from pathlib import Path
 
-from desktop_app.core.items import Item, scan
+from desktop_app.core.ingest.items import Item, scan
 
 
 def _touch(path: Path) -> Path:

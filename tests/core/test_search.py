@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from desktop_app.core.search import rank
+from desktop_app.core.analysis.search import rank
 
 
 def test_best_first_ties_by_row_and_the_item_itself_left_out() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from desktop_app.core.duplicates import CullSettings, find_sets, star_sets
-from desktop_app.core.photo_meta import PhotoMeta
+from desktop_app.core.metadata.photo_meta import PhotoMeta
 from desktop_app.core.progress import drive
+from desktop_app.core.review.duplicates import CullSettings, find_sets, star_sets
 
 DIM = 64
 

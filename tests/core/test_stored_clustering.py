@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop_app.core import cluster
-from desktop_app.core.analysis import AnalysisSettings, analyze
-from desktop_app.core.cache import EmbeddingCache
+from desktop_app.core.analysis import cluster
+from desktop_app.core.analysis.analyze import analyze
+from desktop_app.core.analysis.model import AnalysisSettings
+from desktop_app.core.embedding.cache import EmbeddingCache
 from desktop_app.core.progress import drive
 
 
@@ -87,7 +88,7 @@ def test_a_note_lives_and_goes_with_its_layout(tmp_path: Path) -> None:
 
 
 def test_a_big_library_with_one_vector_changed_is_placed_again(monkeypatch, tmp_path: Path) -> None:
-    from desktop_app.core import sampled
+    from desktop_app.core.analysis import sampled
 
     monkeypatch.setattr(sampled, "SAMPLE_ABOVE", 500)
     monkeypatch.setattr(sampled, "SAMPLE_SIZE", 400)
@@ -106,7 +107,7 @@ def test_a_big_library_with_one_vector_changed_is_placed_again(monkeypatch, tmp_
 
 
 def test_groups_are_described_as_one_pass_per_group_would() -> None:
-    from desktop_app.core.analysis import REPRESENTATIVES, describe_clusters
+    from desktop_app.core.analysis.model import REPRESENTATIVES, describe_clusters
 
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2000, 8)).astype(np.float32)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.errors import UnreadableFile
-from desktop_app.core.texts import read_text
+from desktop_app.core.ingest.texts import read_text
 
 
 def test_utf8_text_and_snippet(tmp_path: Path) -> None:

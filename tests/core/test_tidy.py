@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop_app.core.tidy import tidy_grid, tidy_layout
+from desktop_app.core.analysis.tidy import tidy_grid, tidy_layout
 
 
 def blobs(seed: int, groups: int = 8, per: tuple[int, int] = (5, 400), spread: float = 10.0):

@@ -20,10 +20,11 @@ from PIL import Image, ImageFilter
 from shapes import draw_shape
 from sklearn.metrics import adjusted_rand_score
 
-from desktop_app.core.analysis import AnalysisSettings, recluster
-from desktop_app.core.edits import GroupEdits, apply_edits
-from desktop_app.core.pipeline import EmbedSettings, drive, run_analysis
-from desktop_app.core.validate import load_results
+from desktop_app.core.analysis.analyze import recluster
+from desktop_app.core.analysis.edits import GroupEdits, apply_edits
+from desktop_app.core.analysis.model import AnalysisSettings
+from desktop_app.core.documents.document import load_results
+from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_analysis
 
 KINDS = [("red", "square"), ("green", "circle"), ("green", "square"), ("green", "triangle"), ("blue", "square"),
          ("yellow", "triangle"), ("purple", "circle"), ("purple", "triangle"),

@@ -12,7 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QLabel  # noqa: E402
 
-from desktop_app.core.analysis import ClusterInfo  # noqa: E402
+from desktop_app.core.analysis.model import ClusterInfo  # noqa: E402
 from desktop_app.gui.panels import GroupsPanel  # noqa: E402
 from desktop_app.gui.thumbs import ThumbnailService  # noqa: E402
 
@@ -156,7 +156,7 @@ def test_the_collector_runs_less_often_only_while_a_library_is_read() -> None:
 
 
 def test_the_state_finds_rows_by_path_after_a_new_analysis() -> None:
-    from desktop_app.core.state import LibraryState
+    from desktop_app.core.library.state import LibraryState
 
     state = LibraryState(["/a.jpg", "/b.jpg"])
     assert state.row("/b.jpg") == 1

@@ -15,9 +15,9 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QAction, QColor, QKeySequence  # noqa: E402
 from PySide6.QtWidgets import QWidget  # noqa: E402
 
-from desktop_app.core.duplicates import SimilarSet  # noqa: E402
-from desktop_app.core.quality import measure  # noqa: E402
-from desktop_app.core.state import LibraryState  # noqa: E402
+from desktop_app.core.library.state import LibraryState  # noqa: E402
+from desktop_app.core.review.duplicates import SimilarSet  # noqa: E402
+from desktop_app.core.review.quality import measure  # noqa: E402
 from desktop_app.gui.compare import BEST_COLOUR, CompareView  # noqa: E402
 
 WAIT = 30_000

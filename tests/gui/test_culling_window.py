@@ -14,9 +14,9 @@ pytest.importorskip("PySide6")
 
 TINY_DUPLICATE_THRESHOLD = 0.75
 
-from desktop_app.core.duplicates import CullSettings  # noqa: E402
-from desktop_app.core.export import ExportOptions  # noqa: E402
-from desktop_app.core.groupings import OTHER  # noqa: E402
+from desktop_app.core.analysis.groupings import OTHER  # noqa: E402
+from desktop_app.core.export.plan import ExportOptions  # noqa: E402
+from desktop_app.core.review.duplicates import CullSettings  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
 
 

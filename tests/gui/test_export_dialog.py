@@ -12,9 +12,9 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QDialogButtonBox  # noqa: E402
 
-from desktop_app.core.analysis import Analysis, describe_clusters  # noqa: E402
-from desktop_app.core.duplicates import SimilarSet  # noqa: E402
-from desktop_app.core.review import Mark, Marks  # noqa: E402
+from desktop_app.core.analysis.model import Analysis, describe_clusters  # noqa: E402
+from desktop_app.core.review.duplicates import SimilarSet  # noqa: E402
+from desktop_app.core.review.marks import Mark, Marks  # noqa: E402
 from desktop_app.gui.export_dialog import ExportDialog, default_destination, human_size  # noqa: E402
 
 LABELS = [0, 0, 0, 2, 2, -1]  # group 1 was merged away: ids 0 and 2 are left

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 
-from desktop_app.core.photo_meta import PhotoMeta
-from desktop_app.core.review import Mark, MarkFilter
-from desktop_app.core.state import LibraryState
+from desktop_app.core.library.state import LibraryState
+from desktop_app.core.metadata.photo_meta import PhotoMeta
+from desktop_app.core.review.marks import Mark, MarkFilter
 from desktop_app.gui.grid_view import LABEL_COLOURS, PICK_COLOUR, ROWS_MIME, GridView, rows_from_mime
 
 

@@ -13,8 +13,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTreeWidgetItem  # noqa: E402
 
-from desktop_app.core.analysis import Analysis, describe_clusters  # noqa: E402
-from desktop_app.core.pipeline import EmbedResult, ItemRecord  # noqa: E402
+from desktop_app.core.analysis.model import Analysis, describe_clusters  # noqa: E402
+from desktop_app.core.embedding.pipeline import EmbedResult, ItemRecord  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
 
 # (group, sub-group or None, colour, shape, how many): "Red things" splits into circles and squares;

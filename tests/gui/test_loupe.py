@@ -10,8 +10,8 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from PySide6.QtCore import Qt
 
-from desktop_app.core.review import Mark
-from desktop_app.core.state import LibraryState
+from desktop_app.core.library.state import LibraryState
+from desktop_app.core.review.marks import Mark
 from desktop_app.gui.loupe import FIT, FULL, LoupeView
 
 

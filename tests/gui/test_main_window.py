@@ -20,10 +20,10 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
-from desktop_app.core.cache import EmbeddingCache  # noqa: E402
+from desktop_app.core.documents.project import Project  # noqa: E402
+from desktop_app.core.embedding.cache import EmbeddingCache  # noqa: E402
 from desktop_app.core.errors import Cancelled  # noqa: E402
 from desktop_app.core.progress import ProgressEvent  # noqa: E402
-from desktop_app.core.project import Project  # noqa: E402
 from desktop_app.gui import main_window  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
 from desktop_app.gui.worker import PipelineWorker  # noqa: E402
@@ -286,7 +286,7 @@ def test_opening_a_project_whose_model_is_not_here_asks_before_any_download(qtbo
     assert len(asked) == 2
 
     # The models on this machine, and local folders, are used without a question.
-    from desktop_app.core.downloads import needed_download
+    from desktop_app.core.embedding.downloads import needed_download
 
     assert needed_download(TINY_MODEL) is None
 
@@ -357,7 +357,7 @@ def test_rectangle_and_lasso_select_what_they_enclose(qtbot, window, library) ->
 
 
 def test_export_groups_from_the_window_and_undo(qtbot, window, library, tmp_path) -> None:
-    from desktop_app.core.export import ExportOptions
+    from desktop_app.core.export.plan import ExportOptions
     from desktop_app.gui.export_dialog import ExportDialog
 
     analysed(qtbot, window, library)

@@ -18,8 +18,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
 
-from desktop_app.core.downloads import RECOMMENDED, downloaded  # noqa: E402
-from desktop_app.core.embed import DEFAULT_MODEL, HF_HUB_WEIGHTS  # noqa: E402
+from desktop_app.core.embedding.downloads import RECOMMENDED, downloaded  # noqa: E402
+from desktop_app.core.embedding.embed import DEFAULT_MODEL, HF_HUB_WEIGHTS  # noqa: E402
 from desktop_app.gui.download_dialog import DownloadDialog  # noqa: E402
 
 REPO = "photoatlas-tests/tiny-clip"

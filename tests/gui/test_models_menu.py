@@ -15,8 +15,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
 
-from desktop_app.core.downloads import RECOMMENDED  # noqa: E402
-from desktop_app.core.embed import DEFAULT_MODEL, FASTER_MODEL, HF_HUB_WEIGHTS, MORE_ACCURATE_MODEL  # noqa: E402
+from desktop_app.core.embedding.downloads import RECOMMENDED  # noqa: E402
+from desktop_app.core.embedding.embed import DEFAULT_MODEL, FASTER_MODEL, HF_HUB_WEIGHTS, MORE_ACCURATE_MODEL  # noqa: E402
 from desktop_app.core.progress import ProgressEvent  # noqa: E402
 from desktop_app.gui import main_window  # noqa: E402
 from desktop_app.gui.models_menu import measured_speeds, record_speed  # noqa: E402

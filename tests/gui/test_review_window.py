@@ -14,9 +14,10 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
+from desktop_app.core.metadata.xmp import sidecar_path
 from desktop_app.core.progress import ProgressEvent  # noqa: E402
-from desktop_app.core.review import Mark, MarkFilter  # noqa: E402
-from desktop_app.core.xmp import sidecar_path, write_mark  # noqa: E402
+from desktop_app.core.review.marks import Mark, MarkFilter  # noqa: E402
+from desktop_app.core.review.sidecar_marks import write_mark  # noqa: E402
 from desktop_app.gui.main_window import EMPTY_TITLE, MainWindow  # noqa: E402
 
 GROUPS = [("red", "circle"), ("blue", "square"), ("green", "triangle")]
@@ -207,8 +208,8 @@ def test_a_smaller_library_analysed_again_under_a_filter_draws_its_map(qtbot, wi
 
 def test_a_rating_cleared_here_stays_cleared_and_clears_the_sidecar_on_export(qtbot, window, library,
                                                                              tmp_path) -> None:
-    from desktop_app.core.export import ExportOptions
-    from desktop_app.core.xmp import read_mark
+    from desktop_app.core.export.plan import ExportOptions
+    from desktop_app.core.metadata.xmp import read_mark
 
     write_mark(library / "red-circle-1.jpg", Mark(3, None, None))  # rated in Lightroom
     analysed(qtbot, window, library)

@@ -210,7 +210,7 @@ def test_closing_with_unsaved_marks_asks_and_can_save_them(qtbot, window, librar
     window.project_path = tmp_path / "trip.photoatlas"
     window.confirm_unsaved = lambda: "save"
     assert window.close()
-    from desktop_app.core.project import Project
+    from desktop_app.core.documents.project import Project
 
     saved = Project.load(tmp_path / "trip.photoatlas")
     assert saved.marks.get(str(library / "green-triangle-1.jpg")).rating == 5

@@ -1,0 +1,163 @@
+"""The results document: what an analysis produced, as one object with explicit JSON + npz save and load.
+
+``EmbedResult`` holds the items in scan order, their vectors (row i is item i), what was skipped, the analysis
+(map, groups), the duplicate/burst sets and the photographer's marks (ratings, flags, colour labels). The JSON
+layout of the analysis part is ``results.py``'s; the validation of a document read from disk is ``validate.py``'s.
+``pipeline.py`` makes these; everything else (CLI, GUI, export) reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop_app import __version__
+from desktop_app.core.analysis.model import Analysis
+from desktop_app.core.documents.results import add_analysis, analysis_arrays, read_analysis
+from desktop_app.core.documents.validate import Checker, check_results_document, read_json_object
+from desktop_app.core.errors import BadArgument
+from desktop_app.core.ingest.items import Skipped
+from desktop_app.core.review.duplicates import CullSettings, SimilarSet, sets_from_json, sets_to_json
+from desktop_app.core.review.marks import Marks
+from desktop_app.core.review.quality import Quality
+
+RESULTS_SCHEMA = 2  # 2: items gain x, y, cluster, outlier_score; a clusters list. Schema 1 still reads.
+
+
+@dataclass
+class ItemRecord:
+    """One embedded item as written to the results document."""
+
+    path: str
+    kind: str
+    status: str  # "ok" or "partial" (a truncated image, embedded from what could be decoded)
+    size: int
+    mtime_ns: int
+    caption_of: str | None = None
+    snippet: str | None = None
+    raw: str | None = None  # the RAW file of a RAW+JPEG pair (this record is the JPEG)
+    meta: dict[str, Any] | None = None  # PhotoMeta.to_json(): EXIF time, camera, GPS (read on first need)
+
+
+@dataclass
+class EmbedResult:
+    """What a run produced: items in scan order, their vectors (row i is item i), what was skipped."""
+
+    model: dict[str, Any]
+    items: list[ItemRecord]
+    vectors: np.ndarray
+    skipped: list[Skipped] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    analysis: Analysis | None = None
+    similar_sets: list[SimilarSet] | None = None  # near-duplicates and bursts (None: not looked for yet)
+    cull_settings: CullSettings = field(default_factory=CullSettings)
+    marks: Marks = field(default_factory=Marks)  # ratings, flags, colour labels (by path)
+
+    @property
+    def paths(self) -> list[str]:
+        return [i.path for i in self.items]
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schema": RESULTS_SCHEMA,
+            "generator": f"photoatlas {__version__}",
+            "model": self.model,
+            "items": [asdict(i) for i in self.items],
+            "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.skipped],
+            "stats": self.stats,
+        }
+        if self.analysis is not None:
+            add_analysis(doc, self.analysis)
+        if self.similar_sets is not None:
+            doc["similar_sets"] = sets_to_json(self.similar_sets, self.paths, self.cull_settings)
+        if not self.marks.is_empty():
+            doc["marks"] = self.marks.to_json()
+        return doc
+
+    def save(self, path: Path, *, with_vectors: bool = True) -> None:
+        """Write the JSON document to ``path`` (atomically) and the arrays to ``<stem>.vectors.npz``."""
+        path = Path(path)
+        doc = self.to_document()
+        if with_vectors:
+            npz = path.with_name(path.stem + ".vectors.npz")
+            tmp_npz = npz.with_name(npz.name + ".tmp.npz")
+            arrays = {"vectors": self.vectors, **(analysis_arrays(self.analysis) if self.analysis else {})}
+            np.savez_compressed(tmp_npz, **arrays)
+            os.replace(tmp_npz, npz)
+            doc["vectors_file"] = npz.name
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> EmbedResult:
+        """Read a document written by ``save`` (any schema up to ours; vectors empty when the npz is missing).
+
+        Raises ``BadArgument`` (one line naming the file and the field) when the file is not a PhotoAtlas results
+        document, is damaged, does not match its vectors or is from a newer version.
+        """
+        return load_results(Path(path))
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any], path: Path) -> EmbedResult:
+        """The result a parsed document ``doc`` (read from ``path``) holds, with the vectors beside it."""
+        if int(doc.get("schema", 1)) > RESULTS_SCHEMA:
+            raise BadArgument(f"{path} was written by a newer PhotoAtlas (schema {doc['schema']}); update PhotoAtlas")
+        items = [ItemRecord(**{k: v for k, v in it.items() if k in ItemRecord.__dataclass_fields__})
+                 for it in doc.get("items", [])]
+        arrays: dict[str, np.ndarray] = {}
+        if doc.get("vectors_file") and (path.parent / doc["vectors_file"]).exists():
+            with np.load(path.parent / doc["vectors_file"], allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        vectors = arrays.get("vectors", np.zeros((0, int(doc.get("model", {}).get("dim", 0))), np.float32))
+        skipped = [Skipped(Path(s["path"]), s["reason"]) for s in doc.get("skipped", [])]
+        cull = doc.get("similar_sets") or {}
+        return cls(model=doc.get("model", {}), items=items, vectors=vectors, skipped=skipped,
+                   stats=doc.get("stats", {}), analysis=read_analysis(doc, arrays),
+                   similar_sets=sets_from_json(cull, [i.path for i in items]),
+                   cull_settings=CullSettings(**cull.get("params", {})),
+                   marks=Marks.from_json(doc.get("marks") if isinstance(doc.get("marks"), dict) else None))
+
+    def qualities(self) -> list[Quality | None]:
+        """Each item's measured quality where a duplicate search measured it (None elsewhere)."""
+        out: list[Quality | None] = [None] * len(self.items)
+        for s in self.similar_sets or []:
+            for m, q in zip(s.members, s.qualities):
+                out[m] = q
+        return out
+
+def load_results(path: Path) -> EmbedResult:
+    """``EmbedResult.load`` behind the checks: a damaged document, or vectors that do not belong to it, are one
+    ``BadArgument`` line; vectors missing altogether load as an empty table (the caller decides)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadArgument(f"no such results document: {path}")
+    doc = read_json_object(path, "results document")
+    if "items" not in doc:
+        raise BadArgument(f"{path} is not a PhotoAtlas results document (it has no items)")
+    check_results_document(doc, path)
+    try:
+        result = EmbedResult.from_document(doc, path)  # parsed once, checked above
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a cut-short or foreign .npz
+        # numpy's own words for an npz holding pickled objects invite loading it "unsafely": say what it is.
+        reason = "it holds Python objects, not plain arrays" if "pickle" in str(exc) else str(exc).splitlines()[0]
+        raise BadArgument(f"cannot read the vectors beside {path}: {reason}") from None
+    c = Checker(path.with_name(str(doc.get("vectors_file", path.name))), "the vectors file")
+    vectors = result.vectors
+    if vectors.ndim != 2 or vectors.dtype.kind not in "fiu":
+        raise c.fail(f"vectors must be a table of numbers, not {vectors.ndim}-D {vectors.dtype}")
+    if len(vectors) and len(vectors) != len(result.items):
+        raise c.fail(f"vectors has {len(vectors)} rows for {len(result.items)} items (the document and its "
+                     "vectors do not belong together; run 'photoatlas analyze' again)")
+    for cluster in result.analysis.clusters if result.analysis else []:
+        if cluster.centroid.size and cluster.centroid.shape != (vectors.shape[1],):
+            raise c.fail(f"the centroid of group {cluster.id} has {cluster.centroid.size} values, "
+                         f"the vectors {vectors.shape[1]}")
+    return result

@@ -1,0 +1,427 @@
+"""The embedding pipeline as a generator of progress events, with a cancel token.
+
+    gen = run_embedding(["~/Pictures"], EmbedSettings(model="local-dir:..."), cancel)
+    result = drive(gen, print)          # or let a GUI worker iterate it
+
+Steps: scan → look vectors up in the cache → (only for misses) fetch and load the model → decode images in
+a pool of worker threads that feeds batches to the model while it runs → store vectors batch by batch (so a
+killed run keeps what it did) → an ``EmbedResult`` with explicit JSON / npz save and load.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop_app.core.analysis.analyze import analyze
+from desktop_app.core.analysis.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
+from desktop_app.core.analysis.model import Analysis, AnalysisSettings
+from desktop_app.core.documents.document import RESULTS_SCHEMA, EmbedResult, ItemRecord  # noqa: F401  (re-exported)
+from desktop_app.core.embedding.cache import EmbeddingCache
+from desktop_app.core.embedding.embed import (
+    Embedder,
+    ModelSpec,
+    ResolvedModel,
+    resolve_model,
+    sha256_file,
+)
+from desktop_app.core.embedding.settings import Batch, EmbedSettings, decode_item  # noqa: F401  (re-exported)
+from desktop_app.core.errors import BadArgument, FileAccessError, UnreadableFile
+from desktop_app.core.ingest.items import Item, Skipped, scan
+from desktop_app.core.ingest.texts import read_text
+from desktop_app.core.metadata.photo_meta import PhotoMeta, read_all
+from desktop_app.core.progress import CancelToken, ProgressEvent, drive  # noqa: F401  (drive: re-exported)
+from desktop_app.core.review.duplicates import CullSettings, SimilarSet, find_sets
+
+Progress = Generator[ProgressEvent, None, EmbedResult]
+
+
+def _resolve(spec: ModelSpec, settings: EmbedSettings, cache: EmbeddingCache,
+             cancel: CancelToken) -> Generator[ProgressEvent, None, ResolvedModel]:
+    """Resolve (and if needed download) the model in a thread, turning byte counts into events."""
+    events: queue.Queue[tuple[int, int | None]] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def on_bytes(done: int, total: int | None) -> None:
+        cancel.raise_if_cancelled()  # the download itself stops (at its next 256 KiB piece) and drops its temp file
+        events.put((done, total))
+
+    def work() -> None:
+        try:
+            outcome["value"] = resolve_model(spec, offline=settings.offline, on_bytes=on_bytes,
+                                             digest=lambda p: cache.file_digest(p, sha256_file))
+        except BaseException as exc:  # handed back to the generator's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name="photoatlas-model-fetch", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+        latest = None
+        while not events.empty():
+            latest = events.get_nowait()
+        if latest:
+            yield ProgressEvent("download", latest[0], latest[1], f"downloading {spec}")
+        if cancel.cancelled:
+            thread.join(CANCEL_GRACE_S)  # let the download stop and clean up; a stalled line is not waited for
+            cancel.raise_if_cancelled()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
+
+
+CANCEL_GRACE_S = 2.0  # how long Cancel waits for a download to stop by itself before giving up on it
+_NO_VECTOR = np.zeros(0, np.float32)  # what an unreadable file's row in the cache holds
+
+
+
+
+def _image_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedModel, settings: EmbedSettings,
+                   ) -> Generator[Batch, None, None]:
+    """Where the pictures are embedded: on a Ray cluster (``settings.ray``), batches decoded on the GPU (a CUDA
+    model), or decode threads on this machine's CPU. Every way yields the same batches, and the caller stores
+    each one in the cache as it comes, so an interrupted run keeps what was done."""
+    workers = settings.decode_workers or max(1, os.cpu_count() or 1)
+    if settings.ray is not None:
+        from desktop_app.core.embedding.ray_embed import ray_batches
+
+        return ray_batches(items, embedder, resolved, settings)
+    if embedder.device == "cuda":
+        from desktop_app.core.embedding.gpu_decode import gpu_batches
+
+        return gpu_batches(items, embedder, settings, workers)
+    return _embed_images(items, embedder, settings, workers)
+
+
+def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSettings, workers: int,
+                  ) -> Generator[Batch, None, None]:
+    """Decode in a thread pool (bounded look-ahead) and yield (embedded rows, unreadable items) per batch."""
+    import torch
+
+    bs = max(1, settings.batch_size)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photoatlas-decode")
+    try:
+        pending: deque[tuple[Item, Future[tuple[Any, bool]]]] = deque()
+        todo = iter(items)
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < bs * 3:
+                nxt = next(todo, None)
+                if nxt is None:
+                    exhausted = True
+                else:
+                    pending.append((nxt, pool.submit(decode_item, nxt, embedder, settings.max_pixels)))
+            batch: list[tuple[Item, Any, bool]] = []
+            failed: list[tuple[Item, UnreadableFile]] = []
+            while pending and len(batch) < bs:
+                item, fut = pending.popleft()
+                try:
+                    tensor, partial = fut.result()
+                except UnreadableFile as exc:
+                    failed.append((item, exc))
+                    continue
+                batch.append((item, tensor, partial))
+            rows: list[tuple[Item, str, np.ndarray]] = []
+            if batch:
+                vecs = embedder.embed_pixels(torch.stack([t for _, t, _ in batch]))
+                rows = [(it, "partial" if partial else "ok", v) for (it, _, partial), v in zip(batch, vecs)]
+            yield rows, failed
+    finally:
+        # On cancel the consumer closes this generator: drop queued decodes instead of finishing them.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings | None = None,
+                  cancel: CancelToken | None = None) -> Progress:
+    """Scan ``paths``, embed what the cache lacks, and return an ``EmbedResult`` (as StopIteration value).
+
+    Raises ``ModelUnavailable``, ``BadArgument`` or ``Cancelled``; bad files never raise, they are skipped.
+    """
+    result, _, _ = yield from _embed(paths, settings or EmbedSettings(), cancel or CancelToken())
+    return result
+
+
+def run_analysis(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings | None = None,
+                 analysis_settings: AnalysisSettings | None = None, cancel: CancelToken | None = None) -> Progress:
+    """``run_embedding``, then the map, clusters, names and outliers (``EmbedResult.analysis``)."""
+    settings = settings or EmbedSettings()
+    cancel = cancel or CancelToken()
+    embedding = _embed(paths, settings, cancel)
+    while True:  # the same events, except that embedding's "done" is not the end of this job
+        try:
+            event = next(embedding)
+        except StopIteration as stop:
+            result, resolved, embedder = stop.value
+            break
+        yield replace(event, stage="embed") if event.stage == "done" else event
+    texts = [_text_of(item) for item in result.items]
+    with EmbeddingCache(settings.cache_dir, cancel=cancel) as cache:
+        encoder = CachedTextEncoder(resolved, cache, settings, embedder)
+        result.analysis = yield from analyze(result.vectors, [i.kind for i in result.items], texts,
+                                             analysis_settings, cache=cache, model_key=resolved.key,
+                                             encode_texts=encoder, cancel=cancel)
+    result.stats["seconds"] = round(result.stats["seconds"] + result.analysis.stats.get("seconds", 0.0), 3)
+    yield ProgressEvent("done", len(result.items), len(result.items), f"{len(result.analysis.clusters)} groups")
+    return result
+
+
+def _text_of(item: ItemRecord) -> str | None:
+    if item.kind != "text":
+        return None
+    try:
+        return read_text(Path(item.path)).text
+    except UnreadableFile:  # changed since it was embedded: its snippet is what we know
+        return item.snippet
+
+
+class CachedTextEncoder:
+    """Text -> normalised vectors through the embedding cache; loads the model only for unseen texts."""
+
+    def __init__(self, resolved: ResolvedModel, cache: EmbeddingCache, settings: EmbedSettings,
+                 embedder: Embedder | None = None) -> None:
+        self.resolved, self.cache, self.settings, self.embedder = resolved, cache, settings, embedder
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        found = self.cache.lookup_texts(self.resolved.key, texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            if self.embedder is None:
+                # With --ray, --device names the cluster's device: notes are embedded here, on the CPU.
+                device = "cpu" if self.settings.ray else self.settings.device
+                self.embedder = Embedder.load(self.resolved, device, threads=self.settings.torch_threads)
+            fresh = dict(zip(missing, self.embedder.embed_texts(missing)))
+            self.cache.store_texts(self.resolved.key, fresh)
+            found.update(fresh)
+        return np.stack([found[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
+
+
+@contextmanager
+def document_encoder(model: dict[str, Any], settings: EmbedSettings, *,
+                     cancel: CancelToken | None = None) -> Iterator[CachedTextEncoder]:
+    """A cached text encoder for the model a results document was made with (``model``: its ``model``
+    section); the model itself is loaded only for a text never seen before.
+
+    Raises ``BadArgument`` when the model on this machine is not the one that made the document, and
+    ``Cancelled`` when ``cancel`` is set while the cache waits for another process.
+    """
+    if not isinstance(model.get("name"), str) or not model["name"]:
+        raise BadArgument("the results document does not say which model made it (model.name is missing); "
+                          "run 'photoatlas analyze' again")
+    spec = ModelSpec.parse(model["name"])
+    with EmbeddingCache(settings.cache_dir, cancel=cancel) as cache:
+        resolved = resolve_model(spec, offline=settings.offline)
+        if model.get("key") and resolved.key != model["key"]:
+            raise BadArgument(f"the model {spec} on this machine differs from the one that made these results; "
+                              "analyze the library again")
+        yield CachedTextEncoder(resolved, cache, settings)
+
+
+def query_vector(model: dict[str, Any], text: str, settings: EmbedSettings, *,
+                 cancel: CancelToken | None = None) -> np.ndarray:
+    """The CLIP text vector of ``text`` in the space of a results document's model (see ``document_encoder``)."""
+    with document_encoder(model, settings, cancel=cancel) as encode:
+        return encode([text])[0]
+
+
+def _needs_map(result: EmbedResult) -> Analysis:
+    if result.analysis is None:
+        raise BadArgument("the results document has no map yet; run 'photoatlas analyze' first")
+    if len(result.vectors) != len(result.items):
+        raise BadArgument("the vectors of this results document are missing; run 'photoatlas analyze' again")
+    return result.analysis
+
+
+def group_by_prompts(result: EmbedResult, prompts: Sequence[str], settings: EmbedSettings,
+                     margin: float = PROMPT_MARGIN, vocabulary: Path | None = None, *,
+                     cancel: CancelToken | None = None) -> Analysis:
+    """Regroup ``result`` by typed prompts (zero-shot, with "Other"), keeping its map; returns the analysis.
+
+    The prompts and the vocabulary's reference concepts are embedded with the document's model (cached).
+    """
+    from desktop_app.core.analysis import groupings
+    from desktop_app.core.analysis.naming import concept_vectors, load_vocabulary
+
+    base = _needs_map(result)
+    with document_encoder(result.model, settings, cancel=cancel) as encode:
+        prompt_vecs = groupings.prompt_vectors(prompts, encode)
+        reference = concept_vectors(load_vocabulary(vocabulary), encode)
+    result.analysis = groupings.group_by_prompts(base, result.vectors, prompts, prompt_vecs, reference, margin)
+    return result.analysis
+
+
+def group_by_events(result: EmbedResult, gap_hours: float = EVENT_GAP_HOURS,
+                    max_km: float = EVENT_MAX_KM) -> Analysis:
+    """Regroup ``result`` into events by capture time and place, keeping its map; returns the analysis."""
+    from desktop_app.core.analysis import groupings
+
+    base = _needs_map(result)
+    result.analysis = groupings.group_by_events(base, result.vectors, photo_metas(result), gap_hours, max_km)
+    return result.analysis
+
+
+def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, cancel: CancelToken,
+           ) -> Generator[ProgressEvent, None, tuple[EmbedResult, ResolvedModel, Embedder | None]]:
+    started = time.perf_counter()
+    spec = ModelSpec.parse(settings.model)
+
+    items: list[Item] = []
+    skipped: list[Skipped] = []
+    for rec in scan(paths):
+        (items if isinstance(rec, Item) else skipped).append(rec)  # type: ignore[arg-type]
+        if len(items) % 500 == 0:
+            yield ProgressEvent("scan", len(items), None, "looking for pictures and notes")
+            cancel.raise_if_cancelled()
+    yield ProgressEvent("scan", len(items), len(items), f"found {len(items)} items, {len(skipped)} skipped")
+
+    with EmbeddingCache(settings.cache_dir, cancel=cancel) as cache:
+        for warning in cache.warnings:
+            yield ProgressEvent("warning", 0, None, warning)
+        resolved = yield from _resolve(spec, settings, cache, cancel)
+        cache.register_model(resolved.key, resolved.identity)
+        # As arrays, not an object per file: a million cached files are one matrix read straight from the cache.
+        cached = cache.lookup_rows(resolved.key, [(i.path, i.size, i.mtime_ns) for i in items])
+        found = cached.found.tolist()
+        from_cache = sum(found)
+        misses = [i for i, hit in zip(items, found) if not hit]
+        # Files found unreadable before and unchanged since: skipped again without reading them (or loading the
+        # model for them). Kept apart from vectors, per pixel limit, since a higher limit may read them.
+        unreadable_key = f"{resolved.key}/unreadable/{settings.max_pixels}"
+        known_bad = cache.lookup(unreadable_key, ((i.path, i.size, i.mtime_ns) for i in misses)) if misses else {}
+        skipped.extend(Skipped(path, bad.snippet or "unreadable") for path, bad in known_bad.items())
+        misses = [i for i in misses if i.path not in known_bad]
+
+        def remember(failed: list[tuple[Item, UnreadableFile]]) -> None:
+            skipped.extend(Skipped(item.path, exc.user_message) for item, exc in failed)
+            lasting = [(item.path, item.size, item.mtime_ns, "unreadable", exc.user_message, _NO_VECTOR)
+                       for item, exc in failed if not isinstance(exc, FileAccessError)]
+            if lasting:
+                cache.store(unreadable_key, lasting)
+        vectors: dict[Path, tuple[str, str | None, np.ndarray]] = {}  # embedded by this run
+        dim = cached.vectors.shape[1] if from_cache else 0
+
+        embedder: Embedder | None = None
+        if misses:
+            cancel.raise_if_cancelled()
+            yield ProgressEvent("load-model", 0, 1, f"loading {spec}")
+            # With Ray, --device is the model actors' device: this copy embeds the notes and lends the workers its
+            # preprocessing, on the CPU, leaving a GPU on this machine to an actor.
+            embedder = Embedder.load(resolved, "cpu" if settings.ray else settings.device,
+                                     threads=settings.torch_threads)
+            dim = embedder.dim
+            yield ProgressEvent("load-model", 1, 1, f"loaded {spec} on {embedder.device}")
+            total = len(misses)
+            done = 0
+            yield ProgressEvent("embed", 0, total, f"{from_cache} from cache, {total} to embed")
+
+            texts = [i for i in misses if i.kind == "text"]
+            readable: list[tuple[Item, str, str]] = []
+            unreadable_texts: list[tuple[Item, UnreadableFile]] = []
+            for item in texts:
+                try:
+                    content = read_text(item.path)
+                except UnreadableFile as exc:
+                    unreadable_texts.append((item, exc))
+                    done += 1
+                    continue
+                readable.append((item, content.text, content.snippet))
+            remember(unreadable_texts)
+            for start in range(0, len(readable), settings.batch_size):
+                cancel.raise_if_cancelled()
+                chunk = readable[start:start + settings.batch_size]
+                vecs = embedder.embed_texts([t for _, t, _ in chunk])
+                rows = [(it.path, it.size, it.mtime_ns, "ok", snip, v) for (it, _, snip), v in zip(chunk, vecs)]
+                cache.store(resolved.key, rows)
+                vectors.update({r[0]: ("ok", r[4], r[5]) for r in rows})
+                done += len(chunk)
+                yield ProgressEvent("embed", done, total, "notes")
+
+            images = [i for i in misses if i.kind == "image"]
+            if images and settings.ray is not None:
+                yield ProgressEvent("embed", done, total, "starting Ray and its workers")
+            with closing(_image_batches(images, embedder, resolved, settings)) as batches:
+                for rows_, bad in batches:
+                    remember(bad)
+                    if rows_:
+                        cache.store(resolved.key, [(it.path, it.size, it.mtime_ns, status, None, v)
+                                                   for it, status, v in rows_])
+                        vectors.update({it.path: (status, None, v) for it, status, v in rows_})
+                    done += len(rows_) + len(bad)
+                    yield ProgressEvent("embed", done, total, "pictures")
+                    cancel.raise_if_cancelled()
+
+    records: list[ItemRecord] = []
+    keep: list[int] = []  # the rows of ``items`` that have a vector
+    fresh: list[tuple[int, np.ndarray]] = []  # (row of the result, vector) embedded by this run
+    for k, item in enumerate(items):
+        if found[k]:
+            status, snippet = cached.status[k], cached.snippet[k]
+        elif item.path in vectors:
+            status, snippet, vec = vectors[item.path]
+            fresh.append((len(keep), vec))
+        else:
+            continue
+        keep.append(k)
+        records.append(ItemRecord(path=str(item.path), kind=item.kind, status=status, size=item.size,
+                                  mtime_ns=item.mtime_ns, caption_of=str(item.caption_of) if item.caption_of else None,
+                                  snippet=snippet, raw=str(item.raw) if item.raw else None))
+    if from_cache == len(items):  # everything from the cache: its matrix as it is
+        matrix = cached.vectors
+    elif from_cache:  # one copy of the kept rows (zeros where not cached), then the fresh vectors written in
+        matrix = cached.vectors[np.asarray(keep, np.intp)]
+    else:
+        matrix = np.zeros((len(keep), dim), np.float32)
+    for j, vec in fresh:
+        matrix[j] = vec
+    bad_paths = {s.path for s in skipped}
+    skipped.sort(key=lambda s: str(s.path))
+    stats = {
+        "items": len(records),
+        "embedded": len(records) - from_cache if misses else 0,
+        "from_cache": from_cache,
+        "skipped": len(bad_paths),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    model_doc = {"name": str(spec), "key": resolved.key, "dim": dim,
+                 "preprocess": resolved.identity.get("preprocess", {})}
+    result = EmbedResult(model=model_doc, items=records, vectors=matrix, skipped=skipped, stats=stats)
+    yield ProgressEvent("done", len(records), len(records),
+                        f"{stats['embedded']} embedded, {stats['from_cache']} from cache, {stats['skipped']} skipped")
+    return result, resolved, embedder
+
+
+def photo_metas(result: EmbedResult) -> list[PhotoMeta]:
+    """EXIF time, camera and place of every item, read from the files the first time and then kept in the
+    results document (notes have none)."""
+    todo = [i for i, it in enumerate(result.items) if it.meta is None and it.kind == "image"]
+    for i, meta in zip(todo, read_all([result.items[i].path for i in todo])):
+        result.items[i].meta = meta.to_json()
+    return [PhotoMeta.from_json(it.meta) for it in result.items]
+
+
+def run_duplicates(result: EmbedResult, settings: CullSettings | None = None, cancel: CancelToken | None = None,
+                   picks: set[str] | None = None) -> Generator[ProgressEvent, None, list[SimilarSet]]:
+    """Find near-duplicate and burst sets (with their best frames) and keep them in ``result``.
+
+    ``picks``: best frames the user chose; by default the ones chosen in the sets found before are kept.
+    """
+    settings = settings or result.cull_settings
+    if picks is None:
+        picks = {result.items[s.best].path for s in result.similar_sets or [] if s.chosen_by == "user"}
+    yield ProgressEvent("duplicates", 0, None, "reading capture times")
+    metas = photo_metas(result)
+    sets = yield from find_sets(result.vectors, [i.kind for i in result.items], result.paths, metas, settings,
+                                cancel, picks)
+    result.similar_sets, result.cull_settings = sets, settings
+    yield ProgressEvent("done", len(sets), len(sets), f"{len(sets)} sets of near-duplicates or bursts")
+    return sets
