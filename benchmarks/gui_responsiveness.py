@@ -35,8 +35,9 @@ def main() -> None:
     app = application()
 
     def run(cancel_in: str | None) -> tuple[dict[str, float], float | None]:
-        window = MainWindow(model=model, cache_dir=Path(tempfile.mkdtemp()), interactive_errors=False,
-                            remember_layout=False)
+        scratch = Path(tempfile.mkdtemp())
+        window = MainWindow(model=model, cache_dir=scratch, interactive_errors=False, remember_layout=False,
+                            library_dir=scratch / "libraries")
         window.show()
         gaps: dict[str, float] = {}
         state = {"stage": "start", "last": time.perf_counter(), "cancel_at": None, "stopped": None, "done": False}

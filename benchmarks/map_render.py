@@ -145,7 +145,7 @@ def reopen_time(n: int = 10_000) -> tuple[float, float]:
     Project(folders=[str(library)], model=TINY).save(project)
 
     app = application()
-    window = MainWindow(model=TINY, cache_dir=cache, interactive_errors=False)
+    window = MainWindow(model=TINY, cache_dir=cache, interactive_errors=False, library_dir=cache / "libraries")
     window.resize(1280, 800)
     window.show()
     app.processEvents()

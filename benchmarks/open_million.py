@@ -158,6 +158,7 @@ def child(folder: Path, profile: bool) -> None:
     from desktop_app.core.documents.project import Project
     from desktop_app.core.embedding import pipeline
     from desktop_app.core.embedding.cache import EmbeddingCache
+    from desktop_app.core.library import jobs, library
     from desktop_app.core.library.state import LibraryState
     from desktop_app.gui import app, grid_view, main_window, map_view, panels
 
@@ -165,23 +166,23 @@ def child(folder: Path, profile: bool) -> None:
     clock(pipeline, "_resolve", "model resolved", generator=True)
     clock(EmbeddingCache, "lookup_rows", "cache lookup")
     clock(pipeline, "analyze", "analysis (from the cache)", generator=True)
-    clock(main_window, "read_sidecar_marks", "sidecar marks")
+    clock(jobs, "read_sidecar_marks", "sidecar marks")
     clock(Project, "load", "project read")
     clock(main_window.MainWindow, "__init__", "window built")
     clock(main_window.MainWindow, "open_project", "open_project")
-    clock(main_window.MainWindow, "_analysis_done", "window set-up (all)")
+    clock(main_window.MainWindow, "analysis_done", "window set-up (all)")
     clock(grid_view.GridView, "set_state", "  grid")
     clock(LibraryState, "reset", "  state")
-    clock(main_window.MainWindow, "_add_sidecar_marks", "  marks added")
+    clock(library.Library, "take_result", "  library takes the result (marks, sets)")
     clock(map_view.MapView, "set_items", "  map set_items")
     clock(panels.GroupsPanel, "show_groups", "  groups panel")
     clock(main_window.MainWindow, "_show_analysis", "  show analysis (map, groups)")
-    clock(main_window.MainWindow, "_views_follow_result", "  views follow")
+    clock(main_window.MainWindow, "show_result", "  views follow")
     clock(panels.LibraryPanel, "show_library", "  library panel")
     clock(map_view.MapView, "_feed_dots", "map points/density")
 
     profiles: dict[str, cProfile.Profile] = {}
-    job = main_window._analysis_with_sidecars
+    job = library.analyse_with_sidecars
 
     def profiled_job(*args, **kwargs):
         start = time.monotonic()
@@ -196,9 +197,9 @@ def child(folder: Path, profile: bool) -> None:
         marks.append(("worker job", "worker", start, time.monotonic()))
         return value
 
-    main_window._analysis_with_sidecars = profiled_job
+    library.analyse_with_sidecars = profiled_job
     if profile:
-        done = main_window.MainWindow._analysis_done
+        done = main_window.MainWindow.analysis_done
 
         def profiled_done(self, result):
             profiles["gui"] = cProfile.Profile()
@@ -208,7 +209,7 @@ def child(folder: Path, profile: bool) -> None:
             finally:
                 profiles["gui"].disable()
 
-        main_window.MainWindow._analysis_done = profiled_done
+        main_window.MainWindow.analysis_done = profiled_done
 
     paints: list[float] = []
 
@@ -228,7 +229,7 @@ def child(folder: Path, profile: bool) -> None:
     main_window.MainWindow.__init__ = init
     started_open = time.monotonic()
     code = app.run([], cache_dir=folder / "cache", offline=True, quit_when_done=True,
-                   project=folder / "library.photoatlas")
+                   project=folder / "library.photoatlas", library_dir=folder / "libraries")
     if code != 0:
         raise SystemExit(code)
     done_at = next(end for label, _, _, end in marks if label == "window set-up (all)")

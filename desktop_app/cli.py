@@ -306,31 +306,14 @@ def _ray_options(args: argparse.Namespace) -> Any:
 
 
 def _analysis_settings(args: argparse.Namespace) -> Any:
+    from desktop_app.core.analysis.groupings import grouping_params
     from desktop_app.core.analysis.model import AnalysisSettings
 
     if args.vocabulary is not None and not args.vocabulary.is_file():
         raise BadArgument(f"no such vocabulary file: {args.vocabulary}")
-    params: dict[str, Any] = {}
-    if args.k is not None:
-        if args.clusterer not in ("kmeans", "agglomerative"):
-            raise BadArgument(f"--k applies to kmeans and agglomerative, not {args.clusterer}")
-        if args.k == "auto" and args.clusterer != "kmeans":
-            raise BadArgument("--k auto applies to kmeans only; give agglomerative a number")
-        params["k"] = args.k
-    if args.min_cluster_size is not None:
-        if args.clusterer != "hdbscan":
-            raise BadArgument(f"--min-cluster-size applies to hdbscan, not {args.clusterer}")
-        params["min_cluster_size"] = args.min_cluster_size
-    for flag, key, value in (("--min-samples", "min_samples", args.min_samples),
-                             ("--no-subgroups", "subgroups", False if args.no_subgroups else None)):
-        if value is not None:
-            if args.clusterer != "hdbscan":
-                raise BadArgument(f"{flag} applies to hdbscan, not {args.clusterer}")
-            params[key] = value
-    if args.eps is not None:
-        if args.clusterer != "dbscan":
-            raise BadArgument(f"--eps applies to dbscan, not {args.clusterer}")
-        params["eps"] = args.eps
+    params = grouping_params(args.clusterer, k=args.k, min_samples=args.min_samples,
+                             min_cluster_size=args.min_cluster_size, subgroups=False if args.no_subgroups else None,
+                             eps=args.eps)
     return AnalysisSettings(reducer=args.reducer, clusterer=args.clusterer, cluster_params=params, seed=args.seed,
                             assign_noise=args.assign_noise, vocabulary=args.vocabulary, relayout=args.relayout)
 
@@ -465,7 +448,13 @@ def _duplicates(args: argparse.Namespace) -> int:
 def _regroup(args: argparse.Namespace) -> int:
     """``classify`` and ``events``: replace the groups of a results document, keeping its map."""
     from desktop_app.core.analysis.groupings import parse_prompts
-    from desktop_app.core.embedding.pipeline import EmbedSettings, group_by_events, group_by_prompts
+    from desktop_app.core.embedding.pipeline import (
+        EmbedSettings,
+        group_by_events,
+        group_by_prompts,
+        keep_metas,
+        photo_metas,
+    )
 
     result = _load_results(args.results)
     if args.command == "classify":
@@ -475,7 +464,10 @@ def _regroup(args: argparse.Namespace) -> int:
     else:
         if args.gap_hours <= 0 or args.max_km <= 0:
             raise BadArgument("--gap-hours and --max-km must be more than 0")
-        analysis = group_by_events(result, args.gap_hours, args.max_km)
+        metas = photo_metas(result)
+        keep_metas(result, metas)
+        analysis = group_by_events(result, args.gap_hours, args.max_km, metas=metas)
+    result.analysis = analysis
     if not args.no_save:
         result.save(args.results)
     if args.json:

@@ -47,7 +47,7 @@ def main() -> None:
     _, window = analysed_window(lib)
     family = next(c for c in window.analysis.clusters if window.analysis.children(c.id))
     window.groups.expandAll()
-    window._group_activated(window.analysis.children(family.id)[0].id)  # select the first sub-group on the map
+    window.group_activated(window.analysis.children(family.id)[0].id)  # select the first sub-group on the map
     window.map.fit_all()
     settle_and_save(window, "groups-within-groups.png", seconds=3)  # the examples and the map's thumbnails
 

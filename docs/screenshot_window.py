@@ -17,8 +17,9 @@ def analysed_window(library: Path) -> tuple[Any, Any]:
     from desktop_app.gui.main_window import MainWindow, application
 
     app = application()
-    window = MainWindow(model=f"local-dir:{ROOT / 'tests' / 'fixtures' / 'tiny-clip'}",
-                        cache_dir=Path(tempfile.mkdtemp()), interactive_errors=False, remember_layout=False)
+    scratch = Path(tempfile.mkdtemp())
+    window = MainWindow(model=f"local-dir:{ROOT / 'tests' / 'fixtures' / 'tiny-clip'}", cache_dir=scratch,
+                        interactive_errors=False, remember_layout=False, library_dir=scratch / "libraries")
     window.resize(1400, 860)
     window.show()
     loop = QEventLoop()

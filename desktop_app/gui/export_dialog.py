@@ -8,11 +8,9 @@ change; the marks filters (picks only, N stars or more, not rejected) are offere
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -38,7 +36,6 @@ from PySide6.QtWidgets import (
 from desktop_app.core.analysis.model import Analysis
 from desktop_app.core.export.plan import ExportOptions
 from desktop_app.core.metadata.photo_info import human_size
-from desktop_app.core.review.marks import Marks
 
 MODES = [("Copy (originals stay where they are)", "copy"), ("Hard links (no extra space, same disk)", "hardlink"),
          ("Symbolic links", "symlink"), ("Move (originals leave their folders)", "move")]
@@ -69,31 +66,19 @@ def default_destination(library_folders: Sequence[str | os.PathLike[str]] = (), 
 
 
 class ExportDialog(QDialog):
-    """Asks what to export where. ``paths`` and ``sizes`` (bytes, aligned with the analysis rows) feed the file
-    count and size line; ``marks`` the rating filters (and ``options().marks``); ``library_folders`` keep the
-    default destination out of the library; ``similar_sets`` let the count leave out what "best frame only" does."""
+    """Asks what to export where. ``count(options)`` says how many files (and bytes) an export with ``options`` would
+    take — the library's ``export_count``, the export's own rule, so the number shown is the number exported;
+    ``marked``: some picture is rated, flagged or labelled (the rating filters are offered); ``library_folders``
+    keep the default destination out of the library."""
 
     def __init__(self, analysis: Analysis, start_dir: str, parent: QWidget | None = None, *,
-                 has_sets: bool = False, paths: Sequence[str] | None = None, sizes: Sequence[int] | None = None,
-                 marks: Marks | None = None, library_folders: Sequence[str | os.PathLike[str]] = (),
-                 similar_sets: Sequence[Any] | None = None) -> None:
+                 has_sets: bool = False, count: Callable[[ExportOptions], tuple[int, int]] | None = None,
+                 marked: bool = False, library_folders: Sequence[str | os.PathLike[str]] = ()) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Groups")
         self._start_dir = start_dir
-        self._labels = np.asarray(analysis.labels)
-        n = len(self._labels)
-        self._sizes = np.asarray(sizes, np.int64) if sizes is not None and len(sizes) == n else None
-        self._given_marks = marks  # what the export goes by (None: the results document's)
-        self._marks = marks if marks is not None and not marks.is_empty() else None
-        if self._marks is not None and paths is not None and len(paths) == n:
-            # Marks cannot change while the dialog is open: one pass here, then every update is array work.
-            self._ratings, self._flags, _ = self._marks.arrays(list(paths))
-        else:
-            self._marks = None
-            self._ratings = self._flags = None
-        self._not_best = np.zeros(n, bool)
-        for s in similar_sets or []:
-            self._not_best[[m for m in s.others if 0 <= m < n]] = True
+        self._count = count
+        self._marked = marked
 
         columns = QHBoxLayout()
         columns.addLayout(self._groups_column(analysis), 1)
@@ -183,7 +168,7 @@ class ExportDialog(QDialog):
         stars.addWidget(self.min_rating)
         stars.addStretch(1)
         self.not_rejected = QCheckBox("Not rejected")
-        marked = self._marks is not None
+        marked = self._marked
         for widget in (self.picks_only, self.min_rating_on, self.not_rejected):
             widget.setEnabled(marked)
             widget.setToolTip("" if marked else NO_MARKS_TIP)
@@ -258,23 +243,6 @@ class ExportDialog(QDialog):
         return {self.groups.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.groups.count())
                 if self.groups.item(i).checkState() == Qt.CheckState.Checked}
 
-    def selected_rows(self) -> np.ndarray:
-        """Which analysis rows the current choices export (companions aside), as a boolean mask."""
-        labels = self._labels
-        keep = np.isin(labels, sorted(self.chosen_groups()))
-        if self.noise.isChecked():
-            keep |= labels < 0
-        if self.best_only.isChecked():
-            keep &= ~self._not_best
-        if self._ratings is not None and self._flags is not None:
-            if self.picks_only.isChecked():
-                keep &= self._flags == 1
-            if self.min_rating_on.isChecked():
-                keep &= self._ratings >= self.min_rating.value()
-            if self.not_rejected.isChecked():
-                keep &= self._flags != -1
-        return keep
-
     def _update(self, *_: object) -> None:
         writes = self.xmp.isChecked() or self.best_rating.isChecked()
         moving = self.mode.currentData() == "move"
@@ -283,14 +251,11 @@ class ExportDialog(QDialog):
             widget.setToolTip("A move takes the pictures along: their sidecars are written beside them in the "
                               "export folder" if moving else "")
         self.xmp_naming.setEnabled(writes)
-        keep = self.selected_rows()
-        files = int(keep.sum())
+        files, size = self._count(self.options()) if self._count is not None else (0, 0)
         if files == 0:
             text = "Nothing to export with these choices"
         else:
-            text = f"{files:,} file{'s' if files != 1 else ''}"
-            if self._sizes is not None:
-                text += f" · {human_size(int(self._sizes[keep].sum()))}"
+            text = f"{files:,} file{'s' if files != 1 else ''} · {human_size(size)}"
         self.count.setText(text)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(files > 0)
 
@@ -299,14 +264,14 @@ class ExportDialog(QDialog):
         return Path(self.dest.text()).expanduser()
 
     def options(self) -> ExportOptions:
-        marked = self._marks is not None
+        marked = self._marked
         return ExportOptions(mode=self.mode.currentData(), groups=self.chosen_groups(),
                              include_noise=self.noise.isChecked(), companions=self.companions.isChecked(),
                              verify=self.verify.isChecked(), xmp=self.xmp.isChecked(),
                              xmp_on_copies=self.on_copies.isChecked(), xmp_naming=self.xmp_naming.currentData(),
                              best_only=self.best_only.isChecked(),
                              best_rating=5 if self.best_rating.isChecked() else None,
-                             nested=self.nested.isChecked(), marks=self._given_marks,
+                             nested=self.nested.isChecked(),
                              picks_only=marked and self.picks_only.isChecked(),
                              min_rating=self.min_rating.value() if marked and self.min_rating_on.isChecked() else 0,
                              not_rejected=marked and self.not_rejected.isChecked())

@@ -152,6 +152,19 @@ class FilterBar(QToolBar):
             taken_to=_day_start(self.date_to.date().addDays(1)) - 0.001 if dates else None,
             cameras=frozenset({camera}) if camera and camera != ANY_CAMERA else frozenset())
 
+    def show_filter(self, f: MarkFilter) -> None:
+        """Set the controls to ``f`` (a library reopened with the filter it was left with); emits once."""
+        self._quiet = True
+        self.stars.setCurrentIndex(max(0, self.stars.findData(f.min_rating)))
+        self.picks.setChecked(f.picks_only)
+        self.not_rejected.setChecked(f.hide_rejected)
+        for name, b in self.labels.items():
+            b.setChecked(name in f.labels)
+        if len(f.cameras) == 1 and self.camera.findText(next(iter(f.cameras))) >= 0:
+            self.camera.setCurrentIndex(self.camera.findText(next(iter(f.cameras))))
+        self._quiet = False
+        self._emit()
+
     def clear(self) -> None:
         self._quiet = True
         self.stars.setCurrentIndex(0)

@@ -53,7 +53,6 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.library.state import LibraryState
 from desktop_app.core.library.state import disconnect_all as _disconnect
-from desktop_app.core.review.marks import LABEL_KEYS
 from desktop_app.gui.palette import LABEL_COLOURS, PICK_COLOUR, REJECT_COLOUR, STAR_COLOUR
 from desktop_app.gui.thumbs import ThumbnailService
 
@@ -498,21 +497,7 @@ class GridView(QWidget):
         rows = self._targets()
         if not rows:
             return False
-        if text in "012345" and text:
-            self.state.rate(rows, int(text))
-        elif text.lower() == "p":
-            self.state.flag(rows, "pick")
-        elif text.lower() == "x":
-            self.state.flag(rows, "reject")
-        elif text.lower() == "u":
-            self.state.flag(rows, None)
-        elif text in LABEL_KEYS:
-            label = LABEL_KEYS[text]
-            same = all(self.mark_of(r).label == label for r in rows)  # pressed again: the label comes off
-            self.state.label(rows, None if same else label)
-        else:
-            return False
-        return True
+        return self.state.press(rows, text)  # the photographer's keys: one rule for every view (core)
 
     def _targets(self) -> list[int]:
         rows = self.selected_rows()

@@ -37,7 +37,6 @@ from desktop_app.core.ingest.texts import read_text
 from desktop_app.core.library.state import LibraryState
 from desktop_app.core.library.state import disconnect_all as _disconnect
 from desktop_app.core.metadata.photo_info import FIELDS, photo_info
-from desktop_app.core.review.marks import LABEL_KEYS
 
 FIT, FULL = "fit", "full"
 PREFETCH = (1, -1, 2, -2)  # neighbours decoded ahead, nearest (and forward) first
@@ -519,22 +518,8 @@ class LoupeView(QWidget):
             super().keyPressEvent(event)
 
     def _mark_key(self, text: str, row: int) -> bool:
-        state = self.state
-        assert state is not None
-        if text in "012345":
-            state.rate([row], int(text))
-        elif text.lower() == "p":
-            state.flag([row], "pick")
-        elif text.lower() == "x":
-            state.flag([row], "reject")
-        elif text.lower() == "u":
-            state.flag([row], None)
-        elif text in LABEL_KEYS:
-            label = LABEL_KEYS[text]
-            state.label([row], None if state.marks.get(self.paths[row]).label == label else label)
-        else:
-            return False
-        return True
+        assert self.state is not None
+        return self.state.press([row], text)  # the photographer's keys: one rule for every view (core)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -620,9 +620,9 @@ class MapView(pg.PlotWidget):
         r = self.box.viewRect()
         x, y = self.coords[:, 0], self.coords[:, 1]
         mask = (x >= r.left()) & (x <= r.right()) & (y >= r.top()) & (y <= r.bottom())
-        return np.nonzero(mask & self._shown())[0]
+        return np.nonzero(mask & self.shown_mask())[0]
 
-    def _shown(self) -> np.ndarray:
+    def shown_mask(self) -> np.ndarray:
         """Items not hidden by an unticked group or by a collapsed duplicate/burst set."""
         n = len(self.coords)
         shown = ~np.isin(self.labels, list(self.hidden_groups)) if self.hidden_groups else np.ones(n, bool)
@@ -677,7 +677,7 @@ class MapView(pg.PlotWidget):
         m = size / 2 * unit
         x, y = self.coords[:, 0], self.coords[:, 1]
         near = (x >= r.left() - m) & (x <= r.right() + m) & (y >= r.top() - m) & (y <= r.bottom() + m)
-        return np.nonzero(near & self._shown())[0], size
+        return np.nonzero(near & self.shown_mask())[0], size
 
     def thumbnail_rects(self, transform: QTransform) -> list[tuple[int, QRectF, bool]]:
         """(item, rect, dimmed) of each thumbnail drawn, in drawing order (the last is on top), with ``transform``
@@ -860,7 +860,7 @@ class MapView(pg.PlotWidget):
             self.scatter.setData([], [])
             self._draw_selection()
             return
-        idx = np.nonzero(self._shown())[0]
+        idx = np.nonzero(self.shown_mask())[0]
         ids = np.unique(self.labels)
         table = np.empty(2 * len(ids), dtype=object)  # [normal brushes..., faded brushes...]
         for j, label in enumerate(ids):
@@ -996,13 +996,13 @@ class MapView(pg.PlotWidget):
 
     def _lasso_selected(self, polygon: np.ndarray, add: bool) -> None:
         inside = inside_polygon(self.coords.astype(np.float64), polygon)
-        inside &= self._shown()  # hidden groups, collapsed sets and filtered-out pictures are not selected
+        inside &= self.shown_mask()  # hidden groups, collapsed sets and filtered-out pictures are not selected
         chosen = set(np.nonzero(inside)[0].tolist())
         self.set_selection(self.selected | chosen if add else chosen)
 
     def _rect_selected(self, rect: QRectF, add: bool) -> None:
         x, y = self.coords[:, 0], self.coords[:, 1]
         inside = (x >= rect.left()) & (x <= rect.right()) & (y >= rect.top()) & (y <= rect.bottom())
-        inside &= self._shown()  # hidden groups, collapsed sets and filtered-out pictures are not selected
+        inside &= self.shown_mask()  # hidden groups, collapsed sets and filtered-out pictures are not selected
         chosen = set(np.nonzero(inside)[0].tolist())
         self.set_selection(self.selected | chosen if add else chosen)

@@ -13,15 +13,24 @@ new items stores items/s for its model in QSettings, and a model never used here
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMenu
 
 from desktop_app.core.embedding.downloads import RECOMMENDED, Recommended, downloaded
 
-if TYPE_CHECKING:
-    from desktop_app.gui.main_window import MainWindow
+
+class ModelChooser(Protocol):
+    """What the menu needs of the window (``MainWindow``)."""
+
+    settings: QSettings
+    model_box: Any
+
+    def choose_model(self, model: str) -> None: ...
+    def choose_local_model(self) -> None: ...
+    def remove_model(self, rec: Recommended) -> None: ...
+    def busy(self) -> bool: ...
 
 SPEEDS_KEY = "models/speeds"  # one JSON object {model: items/s}: model names hold "/" and ":", unfit for keys
 MIN_TIMED_ITEMS = 16  # fewer items time mostly the warm-up, not the model
@@ -63,9 +72,9 @@ def entry_text(rec: Recommended, on_disk: bool, speed: float | None) -> str:
 class ModelsMenu(QMenu):
     """Rebuilt each time it opens, so the on-disk marks follow downloads and removals."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Any) -> None:  # a QMainWindow that is a ModelChooser
         super().__init__("&Model", window)
-        self._window = window
+        self._window: ModelChooser = window
         self.remove_menu = QMenu("Remove Downloaded Model", self)
         self.aboutToShow.connect(self.refresh)
         self.refresh()

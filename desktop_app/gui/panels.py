@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTreeWidget, QTreeWidgetItem
 
@@ -115,12 +115,13 @@ class GroupsPanel(QTreeWidget):
         self._rows: dict[int, QTreeWidgetItem] = {}
         self._clusters: dict[int, ClusterInfo] = {}
         self._names: dict[int, str] = {}  # the names as shown, to tell a rename from a checkbox click
+        self._visible: dict[int, bool] = {}
         # Names of the groups whose sub-groups are open: every rename rebuilds the panel, which must not
         # fold the group the user was working in. Names, not ids: re-clustering renumbers the groups.
         self._expanded: set[str] = set()
         self._filling = False
         self.itemChanged.connect(self._changed)
-        self.itemClicked.connect(lambda item, _c: self.groupActivated.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.itemClicked.connect(self._clicked)
         self.itemExpanded.connect(lambda item: self._folded(item, True))
         self.itemCollapsed.connect(lambda item: self._folded(item, False))
         self.thumbnails.ready.connect(self._thumbnail_ready)
@@ -173,6 +174,7 @@ class GroupsPanel(QTreeWidget):
         self._rows.clear()
         self._clusters = {c.id: c for c in [*clusters, *subclusters]}
         self._names = {cid: c.name for cid, c in self._clusters.items()}
+        self._visible = {c.id: c.id not in hidden for c in clusters}  # the ticks as shown (a click flips one)
         children: dict[int, list[ClusterInfo]] = {}
         for s in subclusters:
             children.setdefault(s.parent, []).append(s)
@@ -222,6 +224,13 @@ class GroupsPanel(QTreeWidget):
         self.thumbnails.request([r for c in self._clusters.values() for r in c.representatives[:EXAMPLES]],
                                 replace_queue=False)
 
+    def _clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        """A row clicked: its group (or sub-group, or "No group": -1) is activated once Qt is done with the click
+        (the window may rebuild the panel in response)."""
+        cid = item.data(0, Qt.ItemDataRole.UserRole)
+        if cid is not None:
+            QTimer.singleShot(0, lambda: self.groupActivated.emit(cid))
+
     def is_subgroup(self, cid: int) -> bool:
         """Whether ``cid`` is one of the sub-groups shown (not a top-level group or "No group")."""
         c = self._clusters.get(cid)
@@ -258,8 +267,14 @@ class GroupsPanel(QTreeWidget):
             self._filling = True
             item.setText(0, old)
             self._filling = False
+        # The window rebuilds this panel in response to both signals, which deletes ``item``: they are sent once
+        # Qt has finished delivering the click or the edit that changed it (rebuilding the tree while Qt still
+        # handles the mouse press on one of its rows crashed the app).
         if not self.is_subgroup(cid):
-            self.visibilityChanged.emit(cid, item.checkState(0) == Qt.CheckState.Checked)
+            visible = item.checkState(0) == Qt.CheckState.Checked
+            if self._visible.get(cid, True) != visible:
+                self._visible[cid] = visible
+                QTimer.singleShot(0, lambda: self.visibilityChanged.emit(cid, visible))
         if name and name != old:
             # The ClusterInfo itself is left alone: the window reads the old name from it to carry the
             # rename over to moved items and hidden groups.
@@ -267,8 +282,7 @@ class GroupsPanel(QTreeWidget):
             if old in self._expanded:
                 self._expanded.discard(old)
                 self._expanded.add(name)
-            # Last: the window rebuilds this panel in response, which deletes ``item``.
-            self.groupRenamed.emit(cid, name)
+            QTimer.singleShot(0, lambda: self.groupRenamed.emit(cid, name))
 
     def _thumbnail_ready(self, index: int) -> None:
         for cid, c in self._clusters.items():

@@ -54,9 +54,10 @@ class PhotoMenu(QMenu):
         if not rows:
             return
         state = self._state()
-        if what == "label" and value and all(state.marks.get(state.paths[r]).label == value for r in rows):
-            value = None  # the same colour key again takes the label off, as in Lightroom
-        getattr(state, what)(rows, value)
+        if what == "label" and value:
+            state.toggle_label(rows, value)  # the same colour again takes the label off, as in Lightroom
+        else:
+            getattr(state, what)(rows, value)
 
     def set_enabled(self, enabled: bool) -> None:
         for a in self.marking:

@@ -1,7 +1,7 @@
 """The main window's review side: the four views (map, grid, loupe, compare) and what they share — the
-collection the grid shows, the filter, marks and undo, the selection, the right-click menu, duplicate sets and
-the loupe's full screen. A mixin of ``MainWindow`` (it uses the window's state, result, docks and jobs), kept apart
-so the window's own module stays about the library, the analysis, projects and export."""
+collection the grid shows, the filter, marks and undo, the selection, the groups panel, search, the right-click
+menu, duplicate sets and the loupe's full screen. A mixin of ``MainWindow``: every change goes to the window's
+``library`` (core), and these methods show what the library holds."""
 
 from __future__ import annotations
 
@@ -9,20 +9,137 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QMenu, QToolBar
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QListWidgetItem, QMenu, QToolBar
 
-from desktop_app.core.analysis.edits import GroupEdits
-from desktop_app.core.embedding.pipeline import photo_metas, run_duplicates
-from desktop_app.core.progress import CancelToken, ProgressEvent
+from desktop_app.core.analysis.search import Ranking
 from desktop_app.core.review.duplicates import hidden_by_sets
+from desktop_app.core.review.marks import MarkFilter
 from desktop_app.gui.preview import reveal_in_file_manager
+
+SEARCH_HITS = 50
 
 
 class ReviewMixin:
     """Methods of ``MainWindow`` (see there for the attributes they use)."""
 
-    # -- views: map, grid, loupe, compare ------------------------------------------------------------
+    def setup_review(self) -> None:
+        """Connect the views; called once while the window is built."""
+        self._collection: tuple[list[int] | None, str] = (None, "All pictures")  # what the grid shows
+        self._before_loupe = "grid"
+        self._chrome: Any = None  # the window's toolbars and docks while the loupe is full screen
+        self._expanded: set[int] = set()  # duplicate/burst sets shown open while the others are collapsed
+        self._last_ranking: Ranking | None = None
+        self._filtered = False  # a filter was on (its end is worth a word in the status bar)
+        self.map.selectionChanged.connect(self._selection_changed)
+        self.map.itemActivated.connect(self.open_loupe)
+        self.map.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.map.customContextMenuRequested.connect(self._map_menu)
+        self.grid.openLoupe.connect(lambda _row: self.show_view("loupe"))
+        self.grid.contextMenuRequested.connect(lambda rows, pos: self._item_menu(rows, pos))
+        self.loupe.closed.connect(lambda: self.show_view(self._before_loupe))
+        self.compare.bestChosen.connect(lambda _set, row: self.choose_best(row))
+        self.compare.setChanged.connect(self._compare_set_changed)
+        self.culling.setActivated.connect(self._set_activated)
+        self.hits.itemActivated.connect(self._hit_activated)
+        self.hits.itemClicked.connect(self._hit_activated)
+
+    # -- the library's signals ---------------------------------------------------------------------
+    def result_changing(self, result: Any) -> None:
+        """A new analysis is about to replace the rows: the grid takes the new rows before the state announces
+        them (a grid holding the old rows would index the new, maybe shorter, library)."""
+        self.grid.set_state(self.state, result.paths, [i.kind for i in result.items])
+        self.grid.show_rows([], "")
+        if self._last_ranking is not None:  # the last search's rows are the old library's
+            self.search_box.blockSignals(True)
+            self.search_box.clear()
+            self.search_box.blockSignals(False)
+            self.clear_search()
+
+    def clear_views(self) -> None:
+        """Another library: nothing of the last one's is shown (its map comes with the first analysis)."""
+        self.culling.clear()
+        self._expanded.clear()
+        self.hits.clear()
+        self._last_ranking = None
+        self.stack.setCurrentIndex(0)
+        self.groups.show_groups([], 0, set())
+        self.map.set_items(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), [], [], [], {})
+        self.view_actions["map"].setChecked(True)
+        self.filter_bar.set_metadata(None)
+
+    def show_result(self) -> None:
+        """A new analysis is in the library: every view reads the new rows (the map is fitted to them)."""
+        library = self.library
+        assert self.result is not None and self.analysis is not None
+        self.culling.clear()
+        self._expanded.clear()
+        self.filter_bar.set_metadata(self.state.metas or None)
+        self._show_analysis(refit=True)
+        if self.result.similar_sets:
+            self.culling.show_sets(self.result.similar_sets, self.result.paths)
+        self.compare.show_sets(self.result.similar_sets or [], self.result.paths, self.state)
+        self._views_read_qualities(vectors=self.result.vectors)
+        self._set_collection(None, "All pictures")
+        self.marks_changed([])  # badges on the new map
+        saved = MarkFilter.from_json(library.view.get("filter"))
+        if saved.active and saved != self.state.filter:  # the filter the user left the library with
+            self.filter_bar.show_filter(saved)
+        self.filter_changed(self.state.filter)  # a filter set before the analysis applies to its rows
+        if self.current_view() in ("grid", "loupe", "compare"):
+            self.show_view("grid" if self.current_view() != "compare" or not self.result.similar_sets
+                           else "compare")
+        elif library.view.get("view") == "grid":
+            self.show_view("grid")
+
+    def groups_changed(self) -> None:
+        """Same rows, new groups (an edit, its undo, re-grouping)."""
+        if self.result is None or self.analysis is None:
+            return
+        self._show_analysis()
+        title = self._collection[1]
+        if not title.startswith(("Best matches", "Burst", "Near-duplicates", "Selection")):
+            self._set_collection(None, "All pictures")  # the group the grid showed may be gone
+
+    def sets_changed(self) -> None:
+        if self.result is None:
+            return
+        sets = self.result.similar_sets or []
+        self.culling.show_sets(sets, self.result.paths)
+        if self.compare.sets:
+            self.compare.refresh()  # the same sets, a best frame changed
+        else:
+            self.compare.show_sets(sets, self.result.paths, self.state)
+        self._views_read_qualities()
+        self.show_collapsed()
+        self.update_actions()
+
+    def metadata_changed(self) -> None:
+        metas = self.state.metas
+        self.filter_bar.set_metadata(metas)
+        cameras = len({m.camera for m in metas if m.camera})
+        dated = sum(m.taken is not None for m in metas)
+        self.idle(f"Read {dated:,} capture dates and {cameras} cameras")
+
+    def _show_analysis(self, refit: bool = False) -> None:
+        assert self.result is not None and self.analysis is not None
+        analysis, items = self.analysis, self.result.items
+        names = {c.id: c.name for c in analysis.clusters}
+        hidden = self.library.hidden_groups()
+        if refit:
+            self.map.set_items(analysis.coords, analysis.labels, [i.kind for i in items], self.result.paths,
+                               [i.snippet for i in items], names)
+        else:
+            self.map.set_labels(analysis.labels, names)
+        self.map.set_hidden_groups(hidden)
+        if refit:
+            self.show_collapsed()
+        self.groups.show_groups(analysis.clusters, int((analysis.labels < 0).sum()), hidden, analysis.subclusters)
+        if self.act_outliers.isChecked():
+            self.map.set_highlight(analysis.outliers)
+        self.update_actions()
+
+    # -- views: map, grid, loupe, compare ----------------------------------------------------------
     def current_view(self) -> str:
         widget = self.stack.currentWidget()
         return {self.map: "map", self.grid: "grid", self.loupe: "loupe", self.compare: "compare"}.get(widget, "")
@@ -38,7 +155,7 @@ class ReviewMixin:
             if self.result.similar_sets is None:
                 self.find_duplicates(then_compare=True)
             else:
-                self._idle("No near-duplicates or bursts in this library: nothing to compare")
+                self.idle("No near-duplicates or bursts in this library: nothing to compare")
             return
         if name == "loupe":
             if self.current_view() != "loupe":
@@ -65,6 +182,8 @@ class ReviewMixin:
             self.stack.setCurrentWidget(self.map)
             self.map.setFocus()
         self.view_actions[name].setChecked(True)
+        if name in ("map", "grid"):
+            self.decide(self.library.set_view, view=name)
 
     def _set_collection(self, rows: list[int] | None, title: str) -> None:
         """What the grid shows from now on (None: every picture); shown at once when the grid is up."""
@@ -78,85 +197,57 @@ class ReviewMixin:
             rows = list(range(len(self.result.items))) if self.result is not None else []
         self.grid.show_rows(rows, title)
 
-    def _views_follow_result(self) -> None:
-        """A new analysis: every view reads the new rows."""
-        assert self.result is not None and self.analysis is not None
-        # The grid took the new rows (set_state) before the state announced them; the loupe takes them here.
-        self._views_read_qualities(vectors=self.result.vectors)
-        self._set_collection(None, "All pictures")
-        self._marks_changed([])  # badges on the new map
-        self._filter_changed(self.state.filter)  # a filter set before the analysis applies to its rows
-        if self.current_view() in ("grid", "loupe", "compare"):
-            self.show_view("grid" if self.current_view() != "compare" or not self.result.similar_sets
-                           else "compare")
-
-    def _group_name_of(self, row: int) -> str:
-        if self.analysis is None or row >= len(self.analysis.labels) or self.analysis.labels[row] < 0:
-            return "no group"
-        return self.analysis.cluster(int(self.analysis.labels[row])).name
-
     def _views_read_qualities(self, vectors: np.ndarray | None = None) -> None:
         """The loupe (its information panel) and the grid (sort by quality) read the measured qualities, after an
         analysis (with the vectors, for sort by similarity) or a duplicate search (which measures them)."""
         assert self.result is not None and self.analysis is not None
         qualities = self.result.qualities()
         self.loupe.set_state(self.state, self.result.paths, [i.kind for i in self.result.items],
-                             group_of=self._group_name_of, outlier_scores=self.analysis.outlier_scores,
+                             group_of=self.library.group_name_of, outlier_scores=self.analysis.outlier_scores,
                              qualities=qualities)
         scores = np.array([q.score if q is not None and q.readable else np.nan for q in qualities], float)
         self.grid.set_sort(self.grid.sort_box.currentData() or "order", vectors=vectors, scores=scores)
-
-    def _best_chosen(self, set_index: int, row: int) -> None:
-        """Compare made ``row`` the best frame of its set: remembered in the project, as Make Best Frame does."""
-        if self.result is None or not self.result.similar_sets:
-            return
-        self._choose_best(self.result.similar_sets[set_index], row)
 
     def _compare_set_changed(self, index: int) -> None:
         if self.result is not None and self.result.similar_sets and index < len(self.result.similar_sets):
             self.culling.list.setCurrentRow(index)
 
-    # -- filters --------------------------------------------------------------------------------------
-    def _filter_changed(self, f: Any) -> None:
-        """The filter bar (or a mark under an active filter) changed what is shown: the map and grid follow."""
+    def open_loupe(self, index: int) -> None:
+        """A double-click on the map (or Open in Loupe): the picture large, ←/→ through its collection."""
+        if self.result is None or self.analysis is None:
+            return
+        self.state.set_current(index)
+        self.show_view("loupe")
+
+    # -- filters -----------------------------------------------------------------------------------
+    def filter_chosen(self, f: MarkFilter) -> None:
+        """The filter bar changed: the library filters (and remembers it with the view)."""
+        self.decide(self.library.set_filter, f)
+
+    def filter_changed(self, f: MarkFilter) -> None:
+        """The filter (or a mark under an active filter) changed what is shown: the map and grid follow."""
         shown = self.state.shown() if f.active else None
         self.map.set_filtered(None if shown is None else ~shown)
         n = len(self.state.paths)
         self.filter_bar.show_count(int(shown.sum()) if shown is not None else n, n)
         if f.active:
-            self._idle(f"Showing {int(shown.sum()):,} of {n:,}: {f.describe()}")
+            self.idle(f"Showing {int(shown.sum()):,} of {n:,}: {f.describe()}")
         elif self._filtered:
-            self._idle(f"Filter off: all {n:,} shown")
+            self.idle(f"Filter off: all {n:,} shown")
         self._filtered = f.active
 
     def read_metadata(self) -> None:
         """Read capture dates and cameras (EXIF headers) for the filter bar, on the worker thread."""
-        if self.result is None or self.busy():
-            return
-        result = self.result
+        if self.result is not None and not self.busy():
+            self.run_job(self._try(self.library.metadata_job))
 
-        def job(token: CancelToken):
-            yield ProgressEvent("metadata", 0, None, "reading capture dates and cameras")
-            return photo_metas(result)
-
-        self._start(job, self._metadata_read, "Reading dates and cameras")
-
-    def _metadata_read(self, metas: list) -> None:
-        if self.result is None or len(metas) != len(self.state.paths):
-            return  # a new analysis replaced the library meanwhile
-        self.state.metas = list(metas)
-        self.filter_bar.set_metadata(metas)
-        cameras = len({m.camera for m in metas if m.camera})
-        dated = sum(m.taken is not None for m in metas)
-        self._idle(f"Read {dated:,} capture dates and {cameras} cameras")
-
-    # -- marks and undo ------------------------------------------------------------------------------
+    # -- marks, selection, undo --------------------------------------------------------------------
     def select_all(self) -> None:
         """Everything the current view shows: the grid's pictures, or the map's (not hidden or filtered out)."""
         if self.current_view() == "grid":
             self.state.set_selection(self.grid.rows())
         elif len(self.map.coords):
-            self.map.set_selection(np.flatnonzero(self.map._shown()).tolist())
+            self.map.set_selection(np.flatnonzero(self.map.shown_mask()).tolist())
 
     def mark_targets(self) -> list[int]:
         """The rows the Photo menu acts on: the picture in the loupe when it is shown, else the selection."""
@@ -171,44 +262,65 @@ class ReviewMixin:
             return sorted(r for r in chosen if shown[r])
         return sorted(chosen)
 
-    def _marks_changed(self, _rows: list[int]) -> None:
+    def marks_changed(self, _rows: list[int]) -> None:
         """Badges on the map follow the marks (the grid, loupe and compare observe the state themselves)."""
         if self.result is not None and len(self.state.paths) == len(self.map.coords):
             self.map.set_marks(*self.state.mark_arrays())
             if self.state.filter.active:  # a reject under "not rejected" leaves the map at once
-                self._filter_changed(self.state.filter)
+                self.filter_changed(self.state.filter)
 
     def undo(self) -> None:
-        text = self.state.undo_stack.undo()
+        text = self.decide(self.library.undo)
         if text:
-            self._idle(f"Undid: {text}")
+            self.idle(f"Undid: {text}")
 
     def redo(self) -> None:
-        text = self.state.undo_stack.redo()
+        text = self.decide(self.library.redo)
         if text:
-            self._idle(f"Redid: {text}")
+            self.idle(f"Redid: {text}")
 
-    def _update_undo_actions(self) -> None:
-        stack = self.state.undo_stack
-        self.setWindowModified(not stack.is_clean)  # the title's [*]: unsaved marks or edits
-        self.act_undo.setEnabled(stack.undo_text is not None)
-        self.act_undo.setText(f"Undo {stack.undo_text}" if stack.undo_text else "Undo")
-        self.act_redo.setEnabled(stack.redo_text is not None)
-        self.act_redo.setText(f"Redo {stack.redo_text}" if stack.redo_text else "Redo")
+    def update_undo_actions(self) -> None:
+        history = self.library.history
+        self.act_undo.setEnabled(history.undo_text is not None)
+        self.act_undo.setText(f"Undo {history.undo_text}" if history.undo_text else "Undo")
+        self.act_redo.setEnabled(history.redo_text is not None)
+        self.act_redo.setText(f"Redo {history.redo_text}" if history.redo_text else "Redo")
+
+    def update_actions(self) -> None:
+        busy = self.busy()
+        has_map = self.analysis is not None
+        self.act_analyze.setEnabled(bool(self.folders) and not busy)
+        self.act_cancel.setEnabled(busy)
+        for a in (self.act_fit, self.act_outliers, self.act_tidy, self.act_select_all):
+            a.setEnabled(has_map)
+        self.act_save_as.setEnabled(self.library.catalogue is not None or bool(self.folders))
+        self.act_export.setEnabled(has_map and not busy)  # a job may be changing the document
+        self.act_export_groups.setEnabled(has_map and not busy)
+        self.act_undo_export.setEnabled(self.library.last_export is not None and not busy)
+        self.act_more.setEnabled(has_map and len(self.map.selected) == 1)
+        self.act_new_group.setEnabled(has_map and bool(self.map.selected))
+        self.act_zoom_sel.setEnabled(has_map and bool(self.map.selected))
+        self.search_box.setEnabled(has_map)
+        self.act_find_dups.setEnabled(has_map and not busy)
+        has_sets = self.result is not None and bool(self.result.similar_sets)
+        self.act_collapse.setEnabled(has_sets)
+        self.act_make_best.setEnabled(has_sets and self._set_of_selection() is not None)
+        self.photo_menu.set_enabled(has_map)
+        self.update_undo_actions()
 
     def _selection_changed(self) -> None:
         """The map's selection changed (a click, a lasso, a group row): the shared state follows."""
         self.state.set_selection(self.map.selected)
         self._show_selection()
 
-    def _state_selection_changed(self, rows: frozenset[int]) -> None:
+    def state_selection_changed(self, rows: frozenset[int]) -> None:
         """Another view (grid, compare) selected: the map follows."""
         if set(rows) != self.map.selected:
             self.map.set_selection(rows)
 
     def _show_selection(self) -> None:
         n = len(self.map.selected)
-        self._update_actions()
+        self.update_actions()
         if n == 1 and self.result is not None:
             path = self.result.items[next(iter(self.map.selected))].path
             self.selection_label.setText(Path(path).name)
@@ -235,19 +347,18 @@ class ReviewMixin:
         menu = QMenu(self)
         if len(rows) == 1:
             index = rows[0]
-            menu.addAction("Open in Loupe", lambda: self._preview(index))
+            menu.addAction("Open in Loupe", lambda: self.open_loupe(index))
             menu.addAction("More Like This", self.more_like_this)
-            menu.addAction("Reveal in File Manager",
-                           lambda: reveal_in_file_manager(self.result.items[index].path))
-            in_set = self._set_of_selection()
-            if in_set is not None:
+            menu.addAction("Reveal in File Manager", lambda: reveal_in_file_manager(self.result.items[index].path))
+            found = self.library.set_of(index)
+            if found is not None:
+                number = found[0]
                 menu.addAction(self.act_make_best)
-                number = self.result.similar_sets.index(in_set)
                 menu.addAction("Compare This Set", lambda: self._compare_set(number))
                 if self.act_collapse.isChecked():
                     opened = number in self._expanded
                     menu.addAction("Collapse This Set" if opened else "Expand This Set",
-                                   lambda: self._toggle_set(number, not opened))
+                                   lambda: self.toggle_set(number, not opened))
         if rows:
             menu.addMenu(self.photo_menu)
             menu.addAction(self.act_new_group)
@@ -259,44 +370,115 @@ class ReviewMixin:
             menu.addAction(self.act_fit)
         menu.exec(global_pos)
 
-    def _preview(self, index: int) -> None:
-        """A double-click on the map (or Open in Loupe): the picture large, ←/→ through its collection."""
-        if self.result is None or self.analysis is None:
+    # -- groups ------------------------------------------------------------------------------------
+    def group_activated(self, cid: int) -> None:
+        """A row of the groups panel was clicked (a group, a sub-group or "No group"): select its members on the
+        map and zoom to them; the grid shows them."""
+        if self.analysis is None:
             return
-        self.state.set_current(index)
-        self.show_view("loupe")
+        members = self.library.members(cid).tolist()
+        self._set_collection(members, self.library.group_title(cid))
+        self.map.set_selection(members)
+        if members:
+            self.map.zoom_to(members)
+        sub = next((c for c in self.analysis.subclusters if c.id == cid), None)
+        if sub is not None and sub.parent is not None:
+            self.selection_label.setText(
+                f"sub-group of {self.analysis.cluster(sub.parent).name}: {len(members):,} items")
 
-    def _compare_set(self, number: int) -> None:
-        if self.result is not None and self.result.similar_sets:
-            self.compare.show_set(number)
-            self.show_view("compare")
+    def merge_groups(self, ids: list[int]) -> None:
+        if self.analysis is not None:
+            self.decide(self.library.merge_groups, ids)
 
-    # -- culling ------------------------------------------------------------------------------------
+    def new_group_from_selection(self) -> None:
+        if self.analysis is not None and self.map.selected:
+            self.decide(self.library.new_group, sorted(self.map.selected))
+
+    def move_rows_to(self, cid: int, rows: list[int]) -> None:
+        """Move ``rows`` into the top-level group ``cid`` (a drop from the grid, or "Move selected items here")."""
+        if self.analysis is not None and rows:
+            self.decide(self.library.move_rows, rows, cid)
+
+    def toggle_outliers(self, on: bool) -> None:
+        if self.analysis is None:
+            return
+        self.map.set_highlight(self.analysis.outliers if on else None)
+        if on:
+            self.idle(f"{int(self.analysis.outliers.sum())} outliers highlighted")
+
+    # -- search ------------------------------------------------------------------------------------
+    def search(self) -> None:
+        query = self.search_box.text().strip()
+        if not query:
+            self.clear_search()
+            return
+        if self.result is not None and not self.busy():
+            self.run_job(self._try(self.library.search_job, query, SEARCH_HITS),
+                         lambda ranking: self._show_ranking(ranking, f"“{query}”"))
+
+    def more_like_this(self) -> None:
+        if self.result is None or len(self.map.selected) != 1:
+            return
+        i = next(iter(self.map.selected))
+        self._show_ranking(self.library.similar(i, top=SEARCH_HITS), f"like {Path(self.result.items[i].path).name}")
+
+    def _show_ranking(self, ranking: Ranking, what: str) -> None:
+        assert self.result is not None
+        self._last_ranking = ranking
+        self.act_outliers.setChecked(False)
+        mask = np.zeros(len(self.result.items), bool)
+        mask[ranking.order] = True
+        self.map.scores = ranking.scores
+        self.map.set_highlight(mask)
+        self.hits.clear()
+        for i, score in ranking.top(SEARCH_HITS):
+            row = QListWidgetItem(f"{score:.2f}  {Path(self.result.items[i].path).name}")
+            row.setData(Qt.ItemDataRole.UserRole, i)
+            row.setToolTip(self.result.items[i].path)
+            self.hits.addItem(row)
+        self._set_collection(list(ranking.order), f"Best matches for {what}")
+        self.docks["Search Results"].setWindowTitle(f"Search Results: {what}")
+        self.docks["Search Results"].show()
+        self.docks["Search Results"].raise_()
+        self.idle(f"{len(ranking.order)} best matches for {what} highlighted")
+
+    def clear_search(self) -> None:
+        if self._last_ranking is not None and not self.busy():
+            self.idle("Search cleared")
+        self._last_ranking = None
+        self.map.scores = None
+        self.map.set_highlight(self.analysis.outliers if self.act_outliers.isChecked() and self.analysis else None)
+        self.hits.clear()
+        self.docks["Search Results"].hide()  # an empty results dock is only in the way
+        if self._collection[1].startswith("Best matches"):
+            self._set_collection(None, "All pictures")
+
+    def _hit_activated(self, row: QListWidgetItem) -> None:
+        i = row.data(Qt.ItemDataRole.UserRole)
+        self.map.set_selection({i})
+        self.map.zoom_to([i])
+
+    # -- culling -----------------------------------------------------------------------------------
     def find_duplicates(self, then_compare: bool = False) -> None:
         """Near-duplicates and bursts on the worker thread; then the panel, and the map collapsed (or, asked from
         the Compare view, the first set side by side)."""
-        if self.result is None or self.busy():
-            return
-        result, picks = self.result, set(self.edits.picks)
-        self._start(lambda token: run_duplicates(result, cancel=token, picks=picks),
-                    lambda sets: self._duplicates_found(sets, then_compare), "Finding duplicates")
+        if self.result is not None and not self.busy():
+            self.run_job(self._try(self.library.duplicates_job),
+                         lambda sets: self._duplicates_found(sets, then_compare))
 
-    def _duplicates_found(self, sets: list, then_compare: bool = False) -> None:
-        assert self.result is not None
-        self.culling.show_sets(sets, self.result.paths)
+    def _duplicates_found(self, sets: list[Any], then_compare: bool = False) -> None:
         self.compare.show_sets(sets, self.result.paths, self.state)
-        self._views_read_qualities()
-        self._docks["Duplicates and Bursts"].show()
-        self._docks["Duplicates and Bursts"].raise_()
+        self.docks["Duplicates and Bursts"].show()
+        self.docks["Duplicates and Bursts"].raise_()
         self.act_collapse.setChecked(bool(sets))
         self._expanded.clear()
-        self._show_collapsed()
-        self._idle(f"Found {len(sets)} sets of near-duplicates or bursts" + (
+        self.show_collapsed()
+        self.idle(f"Found {len(sets)} sets of near-duplicates or bursts" + (
             " · C compares them side by side" if sets else ""))
         if then_compare and sets:
             self.show_view("compare")
 
-    def _show_collapsed(self) -> None:
+    def show_collapsed(self, *_args: Any) -> None:
         """Each set as its best frame with a count, except the sets the user opened (``_expanded``)."""
         sets = self.result.similar_sets if self.result is not None else None
         if not sets or not self.act_collapse.isChecked():
@@ -305,9 +487,14 @@ class ReviewMixin:
         closed = [s for i, s in enumerate(sets) if i not in self._expanded]
         self.map.set_collapsed(hidden_by_sets(closed, len(self.result.items)), {s.best: len(s.members) for s in closed})
 
-    def _toggle_set(self, index: int, expanded: bool) -> None:
+    def toggle_set(self, index: int, expanded: bool) -> None:
         (self._expanded.add if expanded else self._expanded.discard)(index)
-        self._show_collapsed()
+        self.show_collapsed()
+
+    def _compare_set(self, number: int) -> None:
+        if self.result is not None and self.result.similar_sets:
+            self.compare.show_set(number)
+            self.show_view("compare")
 
     def _set_activated(self, index: int) -> None:
         """A row of the panel: open that set on the map (to compare its frames) and select them."""
@@ -319,7 +506,7 @@ class ReviewMixin:
             if self.compare.set_index != index:
                 self.compare.show_set(index)
             return
-        self._toggle_set(index, True)
+        self.toggle_set(index, True)
         self.map.set_selection(s.members)
         self.map.zoom_to(s.members)
         self._selection_changed()
@@ -327,42 +514,30 @@ class ReviewMixin:
     def _set_of_selection(self) -> Any:
         if self.result is None or not self.result.similar_sets or len(self.map.selected) != 1:
             return None
-        row = next(iter(self.map.selected))
-        return next((s for s in self.result.similar_sets if row in s.members), None)
+        found = self.library.set_of(next(iter(self.map.selected)))
+        return None if found is None else found[1]
 
     def make_best_frame(self) -> None:
-        """The selected picture becomes its set's best frame (remembered in the project)."""
-        s = self._set_of_selection()
-        if s is None or self.result is None:
-            return
-        self._choose_best(s, next(iter(self.map.selected)))
+        """The selected picture becomes its set's best frame (an undoable decision)."""
+        if len(self.map.selected) == 1:
+            self.choose_best(next(iter(self.map.selected)))
 
-    def _choose_best(self, s: Any, row: int) -> None:
-        """``row`` becomes the best frame of set ``s``: an undoable edit, remembered in the project."""
-        paths = self._paths()
-        members = {paths[m] for m in s.members}
-        name = Path(paths[row]).name
+    def choose_best(self, row: int) -> None:
+        if self.decide(self.library.choose_best, row):
+            self.idle(f"{Path(self.result.items[row].path).name} is now the best frame of its set")
 
-        def change(e: GroupEdits) -> None:
-            e.picks -= members
-            e.picks.add(paths[row])
-
-        self._edit_groups(f"Make {name} the Best Frame", change)
-        self._idle(f"{name} is now the best frame of its set")
-
-    def changeEvent(self, event) -> None:  # noqa: N802
+    def changeEvent(self, event: Any) -> None:  # noqa: N802
         """The loupe's full screen (F) is the picture alone: menus, toolbars, panels and the status bar go, and
         come back as they were when it ends."""
-        super().changeEvent(event)
+        super().changeEvent(event)  # type: ignore[misc]
         if event.type() != QEvent.Type.WindowStateChange:
             return
         if self.isFullScreen() and self.current_view() == "loupe" and self._chrome is None:
             self._chrome = self.saveState()
-            for bar in (self.menuBar(), self.statusBar(), *self.findChildren(QToolBar), *self._docks.values()):
+            for bar in (self.menuBar(), self.statusBar(), *self.findChildren(QToolBar), *self.docks.values()):
                 bar.hide()
         elif not self.isFullScreen() and self._chrome is not None:
             state, self._chrome = self._chrome, None
             self.menuBar().show()
             self.statusBar().show()
             self.restoreState(state)
-

@@ -21,10 +21,10 @@ def test_marks_undo_by_path_even_after_the_rows_change() -> None:
     state.flag([2], "reject")
     assert state.marks.get(PATHS[2]) == Mark(4, "reject", None) and seen == [[1, 2], [2]]
     state.reset(list(reversed(PATHS)))  # a new analysis: IMG_2 is row 3 now
-    state.undo_stack.undo()
+    state.history.undo()
     assert state.marks.get(PATHS[2]) == Mark(4, None, None)
     assert seen[-1] == [3]  # the views hear the row the picture has now
-    assert state.undo_stack.undo_text == "Rate ★4 (2 pictures)"
+    assert state.history.undo_text == "Rate ★4 (2 pictures)"
 
 
 def test_the_filter_follows_marks_row_by_row() -> None:
@@ -36,7 +36,7 @@ def test_the_filter_follows_marks_row_by_row() -> None:
     state.flag([4], "reject")
     assert np.flatnonzero(state.shown()).tolist() == [0]
     assert state.mark_arrays()[1][4] == -1  # kept up to date without a pass over the library
-    state.undo_stack.undo()
+    state.history.undo()
     assert np.flatnonzero(state.shown()).tolist() == [0, 4]
 
 
@@ -45,7 +45,7 @@ def test_culling_a_set_is_one_command() -> None:
     state.flag([3], "pick")
     state.cull(1, [1, 2, 3])
     assert [state.marks.get(p).flag for p in PATHS[1:4]] == ["pick", "reject", "reject"]
-    state.undo_stack.undo()
+    state.history.undo()
     assert [state.marks.get(p).flag for p in PATHS[1:4]] == [None, None, "pick"]
 
 

@@ -133,7 +133,7 @@ def test_folder_counts_are_the_item_by_item_counts() -> None:
 def test_the_collector_runs_less_often_only_while_a_library_is_read() -> None:
     import gc
 
-    from desktop_app.gui import main_window
+    from desktop_app.core.library import jobs as main_window
 
     before = gc.get_threshold()
     with main_window.fewer_collections():

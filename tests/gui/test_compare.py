@@ -106,10 +106,10 @@ def test_one_undo_takes_back_a_reject_the_others(qtbot, compare) -> None:
     with qtbot.waitSignal(state.marksChanged, timeout=WAIT):
         qtbot.keyClick(view, Qt.Key.Key_X)
     assert _flags(state, [0, 1, 2]) == ["pick", "reject", "reject"]
-    assert "Reject 2 pictures" in (state.undo_stack.undo_text or "")
-    state.undo_stack.undo()
+    assert "Reject 2 pictures" in (state.history.undo_text or "")
+    state.history.undo()
     assert _flags(state, [0, 1, 2]) == [None, None, "pick"]
-    state.undo_stack.redo()
+    state.history.redo()
     assert _flags(state, [0, 1, 2]) == ["pick", "reject", "reject"]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GUI_WAIT as WAIT
-from conftest import ROOT, TINY_MODEL
+from conftest import ROOT, TINY_MODEL, save_shape
 from near_dups import near_duplicate_library
 
 pytest.importorskip("PySide6")
@@ -48,11 +48,11 @@ def test_duplicates_collapse_on_the_map_and_the_best_frame_can_be_changed(qtbot,
     window.culling.setActivated.emit(0)
     assert window.map.selected == set(first.members)
     assert len(window.map.scatter.data) == 5 + 4 and first.best not in window.map.badges
-    window._toggle_set(0, False)
+    window.toggle_set(0, False)
     assert len(window.map.scatter.data) == 5
     window.act_collapse.trigger()
     window.map.set_selection({other})
-    window._selection_changed()
+    window.map.selectionChanged.emit()
     assert window.act_make_best.isEnabled()
     window.act_make_best.trigger()
     assert first.best == other and first.chosen_by == "user"
@@ -66,15 +66,19 @@ def test_duplicates_collapse_on_the_map_and_the_best_frame_can_be_changed(qtbot,
     assert len(exported) == 5 and Path(window.result.items[other].path).name in exported
 
     with qtbot.waitSignal(window.analysisFinished, timeout=WAIT):
-        window.analyze()  # a new analysis: the sets found before no longer apply
+        window.analyze()  # the same pictures analysed again: the library remembers its sets and the choice
+    assert window.culling.list.count() == 5 and window.result.similar_sets[0].best == other
+    save_shape(tmp_path / "lib" / "new.jpg", "green", "circle")  # a picture more: the sets found no longer apply
+    with qtbot.waitSignal(window.analysisFinished, timeout=WAIT):
+        window.analyze()
     assert window.culling.list.count() == 0 and window.map.collapsed is None
-    assert len(window.map.scatter.data) == 25
+    assert len(window.map.scatter.data) == 26
 
 
 def test_groups_from_typed_prompts_and_a_project_keeps_them(qtbot, window, tmp_path) -> None:
     _analyse(qtbot, window, ROOT / "resources" / "sample")
     window.clusterer_box.setCurrentIndex(window.clusterer_box.findData("prompts"))
-    assert window._prompts_action.isVisible() and not window._param_action.isVisible()
+    assert window.prompts_action.isVisible() and not window.param_action.isVisible()
     window.prompts_edit.setText("red circle, blue square")
     window.prompts_edit.returnPressed.emit()
     qtbot.waitUntil(lambda: window.base.params["clusterer"]["name"] == "prompts" and not window.busy(), timeout=WAIT)

@@ -1,5 +1,6 @@
-"""The Export Groups dialog: select all / none, the live file count and size, a default destination outside the
-library, the marks filters offered only when there are marks, and options() carrying every choice."""
+"""The Export Groups dialog: select all / none, the live file count and size (the library's export rule, so the
+count is what is exported), a default destination outside the library, the marks filters offered only when there
+are marks, and options() carrying every choice."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QDialogButtonBox  # noqa: E402
 
 from desktop_app.core.analysis.model import Analysis, describe_clusters  # noqa: E402
+from desktop_app.core.documents.document import EmbedResult, ItemRecord  # noqa: E402
+from desktop_app.core.library.library import Library  # noqa: E402
 from desktop_app.core.review.duplicates import SimilarSet  # noqa: E402
 from desktop_app.core.review.marks import Mark, Marks  # noqa: E402
 from desktop_app.gui.export_dialog import ExportDialog, default_destination, human_size  # noqa: E402
@@ -42,11 +45,23 @@ def marks() -> Marks:
     return m
 
 
+def library(marked: bool = True, sets: bool = True) -> Library:
+    """A library in memory holding a hand-made analysis of six pictures, their marks and one burst."""
+    lib = Library()
+    items = [ItemRecord(path=p, kind="image", status="ok", size=s, mtime_ns=1) for p, s in zip(PATHS, SIZES)]
+    lib.take_result(EmbedResult(model={}, items=items, vectors=np.eye(len(PATHS), 8, dtype=np.float32),
+                                analysis=analysis(),
+                                similar_sets=[SimilarSet(kind="burst", members=[0, 2], best=0)] if sets else None))
+    if marked:
+        lib.state.replace_marks(marks())
+    return lib
+
+
 @pytest.fixture
 def dialog(qtbot, tmp_path: Path):
-    d = ExportDialog(analysis(), str(tmp_path), None, has_sets=True, paths=PATHS, sizes=SIZES, marks=marks(),
-                     library_folders=[str(tmp_path / "lib")],
-                     similar_sets=[SimilarSet(kind="burst", members=[0, 2], best=0)])
+    lib = library()
+    d = ExportDialog(lib.analysis, str(tmp_path), None, has_sets=True, count=lib.export_count, marked=True,
+                     library_folders=[str(tmp_path / "lib")])
     qtbot.addWidget(d)
     return d
 
@@ -82,7 +97,7 @@ def test_marks_filters_change_the_count_and_reach_the_options(dialog: ExportDial
     assert dialog.count.text() == "3 files · 2.0 MB"
     opts = dialog.options()
     assert opts.not_rejected and not opts.picks_only and opts.min_rating == 0 and opts.best_only
-    assert opts.marks is not None and opts.marks.get(PATHS[1]).flag == "reject"
+    assert opts.marks is None  # the library's marks, as they are when the export starts
     dialog.min_rating_on.setChecked(True)
     assert dialog.options().min_rating == 3
 
@@ -99,7 +114,8 @@ def test_sidecars_on_the_copies_by_default_or_next_to_the_originals(dialog: Expo
 
 
 def test_without_marks_the_filters_are_off_and_explained(qtbot, tmp_path: Path) -> None:
-    d = ExportDialog(analysis(), str(tmp_path), None, paths=PATHS, sizes=SIZES)
+    lib = library(marked=False, sets=False)
+    d = ExportDialog(lib.analysis, str(tmp_path), None, count=lib.export_count)
     qtbot.addWidget(d)
     for box in (d.picks_only, d.min_rating_on, d.not_rejected):
         assert not box.isEnabled() and "rated" in box.toolTip()

@@ -65,7 +65,7 @@ def test_keyboard_selects_and_marks_with_undo(grid, qtbot, tmp_path):
     qtbot.keyClick(grid.list, Qt.Key.Key_6)  # pressed again: the label comes off
     assert state.marks.get(paths[0]).label is None
     for _ in range(5):
-        state.undo_stack.undo()
+        state.history.undo()
     assert all(state.marks.get(p) == Mark() for p in paths)
     # Ctrl+A selects everything
     qtbot.keyClick(grid.list, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)

@@ -47,7 +47,7 @@ def _library(root: Path, window: MainWindow) -> EmbedResult:
         c.name, c.named_by, c.parent = name, "vocabulary", 0
     n = len(paths)
     # The clusterer the window is set to, so that it does not re-cluster this analysis away.
-    params = {"clusterer": {"name": window.clusterer_box.currentData(), **window._cluster_params()}}
+    params = {"clusterer": {"name": window.clusterer_box.currentData(), **window.chosen_params()}}
     analysis = Analysis(coords=np.array(coords, np.float32), cluster_space=x, labels=labels_arr,
                         outlier_scores=np.zeros(n, np.float32), membership=np.ones(n, np.float32),
                         isolation=np.zeros(n, np.float32), clusters=clusters, params=params,
@@ -60,8 +60,10 @@ def _library(root: Path, window: MainWindow) -> EmbedResult:
 
 @pytest.fixture
 def shown(window, tmp_path) -> MainWindow:
-    window._analysis_done(_library(tmp_path / "lib", window))
-    assert not window._recluster_timer.isActive()  # the analysis on screen stays this one
+    result = _library(tmp_path / "lib", window)
+    window.library.take_result(result)
+    window.analysis_done(result)
+    assert not window.library.needs_regroup()  # the analysis on screen stays this one
     return window
 
 
@@ -117,11 +119,12 @@ def test_clicking_a_sub_group_row_selects_exactly_its_members(qtbot, shown) -> N
     squares = _children(red)[1]
     qtbot.mouseClick(shown.groups.viewport(), Qt.MouseButton.LeftButton, pos=_centre(shown, squares, 0))
     expected = {i for i, it in enumerate(shown.result.items) if "red-square" in it.path}
-    assert len(expected) == 3 and shown.map.selected == expected
+    assert len(expected) == 3
+    qtbot.waitUntil(lambda: shown.map.selected == expected)  # once Qt is done with the click
     assert shown.selection_label.text() == "sub-group of Red things: 3 items"
     # The group's own row still selects the whole group (sub-groups and the item that fell out of them).
     qtbot.mouseClick(shown.groups.viewport(), Qt.MouseButton.LeftButton, pos=_centre(shown, red, 0))
-    assert shown.map.selected == {i for i, it in enumerate(shown.result.items) if "red-" in it.path}
+    qtbot.waitUntil(lambda: shown.map.selected == {i for i, it in enumerate(shown.result.items) if "red-" in it.path})
 
 
 def test_double_clicking_the_size_opens_no_editor(qtbot, shown) -> None:
@@ -149,14 +152,16 @@ def test_renaming_a_sub_group_row_names_it_and_keeps_its_group_open(qtbot, shown
     editor.selectAll()
     qtbot.keyClicks(editor, "Tomatoes")
     qtbot.keyClick(editor, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: [c.text(0) for c in _children(_row(shown, "Red things"))] == ["Tomatoes", "Red squares"])
+    qtbot.waitUntil(lambda: any(c.name == "Tomatoes" for c in shown.analysis.subclusters))  # saved, shown
+    assert [c.text(0) for c in _children(_row(shown, "Red things"))] == ["Tomatoes", "Red squares"]
     assert _row(shown, "Red things").isExpanded()
     assert shown.analysis.cluster(_sub(shown, "Tomatoes").id).size == 4
     assert [c.name for c in shown.analysis.clusters] == ["Red things", "Blue things"]  # the group keeps its name
     # Clicking the renamed row still selects its members.
     qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton,
                      pos=_centre(shown, _children(_row(shown, "Red things"))[0], 0))
-    assert shown.map.selected == {i for i, it in enumerate(shown.result.items) if "red-circle" in it.path}
+    qtbot.waitUntil(lambda: shown.map.selected == {i for i, it in enumerate(shown.result.items)
+                                                   if "red-circle" in it.path})
 
 
 def test_sub_groups_are_not_offered_for_merge(qtbot, shown) -> None:
@@ -171,10 +176,10 @@ def test_renaming_a_group_keeps_the_items_moved_into_it(qtbot, shown) -> None:
     moved = ("blue-square-0", "blue-square-1")
     blue_items = [i for i, it in enumerate(shown.result.items) if Path(it.path).stem in moved]
     shown.map.set_selection(blue_items)
-    shown._move_selection_to(0)  # into "Red things"
+    shown.groups.moveSelectionRequested.emit(0)  # into "Red things" (its menu's "Move selected items here")
     assert _row(shown, "Red things").text(1) == "10"
     _row(shown, "Red things").setText(0, "Warm things")
-    names = [c.name for c in shown.analysis.clusters]
-    assert names == ["Warm things", "Blue things"]  # not a new group still called "Red things"
+    # not a new group still called "Red things"
+    qtbot.waitUntil(lambda: [c.name for c in shown.analysis.clusters] == ["Warm things", "Blue things"])
     warm = shown.analysis.clusters[0]
     assert set(blue_items) <= set(shown.analysis.members(warm.id).tolist()) and warm.size == 10

@@ -21,10 +21,11 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from desktop_app.core.documents.project import Project  # noqa: E402
+from desktop_app.core.embedding import pipeline  # noqa: E402
 from desktop_app.core.embedding.cache import EmbeddingCache  # noqa: E402
 from desktop_app.core.errors import Cancelled  # noqa: E402
+from desktop_app.core.library.jobs import Job  # noqa: E402
 from desktop_app.core.progress import ProgressEvent  # noqa: E402
-from desktop_app.gui import main_window  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
 from desktop_app.gui.worker import PipelineWorker  # noqa: E402
 
@@ -67,7 +68,7 @@ def test_a_dropped_folder_is_analysed_and_every_item_is_a_point(qtbot, window, l
     items = window.result.items
     assert len(items) == 16 and len(window.map.scatter.data) == len(items)
     assert len(window.analysis.clusters) >= 3
-    skipped = [window.library.topLevelItem(i).text(0) for i in range(window.library.topLevelItemCount())]
+    skipped = [window.library_panel.topLevelItem(i).text(0) for i in range(window.library_panel.topLevelItemCount())]
     assert "Skipped (1)" in skipped
     assert window.groups.topLevelItemCount() >= 3
 
@@ -104,7 +105,7 @@ def test_a_rename_survives_save_reopen_and_reclustering(qtbot, window, library, 
     row = next(window.groups.topLevelItem(k) for k in range(window.groups.topLevelItemCount())
                if window.groups.topLevelItem(k).data(0, Qt.ItemDataRole.UserRole) == red.id)
     row.setText(0, "Tomatoes")
-    assert any(c.name == "Tomatoes" for c in window.analysis.clusters)
+    qtbot.waitUntil(lambda: any(c.name == "Tomatoes" for c in window.analysis.clusters))  # saved as typed
     project = tmp_path / "lib.photoatlas"
     assert window.save_project_to(project)
     assert json.loads(project.read_text())["edits"]["renames"][0]["name"] == "Tomatoes"
@@ -130,19 +131,19 @@ def test_new_group_from_selection_and_merge(qtbot, window, library) -> None:
     picked = [i for i, it in enumerate(window.result.items)
               if "green-triangle-0" in it.path or "blue-square-0" in it.path]
     window.map.set_selection(picked)
-    window._new_group_from_selection()
+    window.new_group_from_selection()
     group = next(c for c in window.analysis.clusters if c.name == "New group 1")
     assert group.size == 2
     ids = [c.id for c in window.analysis.clusters[:2]]
     before = sum(c.size for c in window.analysis.clusters if c.id in ids)
-    window._merge_groups(ids)
+    window.merge_groups(ids)
     assert len([c for c in window.analysis.clusters if c.size == before]) >= 1
 
 
 def _hold_mid_embedding(monkeypatch) -> threading.Event:
     """Make the window's analysis stop in the middle of embedding until its cancel token is set, so a test can
     cancel (or close) while the job is surely running — never a race with a job that finishes first."""
-    real = main_window.run_analysis
+    real = pipeline.run_analysis
     reached = threading.Event()
 
     def held(folders, settings, analysis_settings, token):
@@ -154,7 +155,7 @@ def _hold_mid_embedding(monkeypatch) -> threading.Event:
                     while not token.cancelled:
                         time.sleep(0.01)
 
-    monkeypatch.setattr(main_window, "run_analysis", held)
+    monkeypatch.setattr(pipeline, "run_analysis", held)
     return reached
 
 
@@ -188,7 +189,7 @@ def test_closing_mid_run_is_clean(qtbot, tmp_path, library, monkeypatch) -> None
     w.show()
     w.add_paths([str(library)], analyze=True)
     qtbot.waitUntil(reached.is_set, timeout=WAIT)
-    worker = w.worker
+    worker = w.jobs.worker
     w.close()
     assert not worker.isRunning()
     with EmbeddingCache(tmp_path / "c") as cache:
@@ -214,9 +215,9 @@ def test_closing_waits_for_a_job_that_is_slow_to_stop(qtbot, tmp_path, monkeypat
         stopped.set()
         yield ProgressEvent("export", 1, 1, "copied")
 
-    w._start(slow_to_stop, lambda _summary: None, "Exporting")
+    w.run_job(Job("Exporting", slow_to_stop, lambda value: value), lambda _summary: None)
     qtbot.waitUntil(running.is_set, timeout=WAIT)
-    worker = w.worker
+    worker = w.jobs.worker
     w.close()
     assert stopped.is_set() and not worker.isRunning()
     assert waits and all(args in ((), (-1,)) for args in waits)  # no fixed cap that gives up on the thread
@@ -233,7 +234,7 @@ def test_export_results_is_disabled_while_a_job_may_change_the_document(qtbot, w
 
     errors = []
     window.show_error = lambda message, details="": errors.append(message)
-    window._start(job, lambda _result: None, "Finding groups")
+    window.run_job(Job("Finding groups", job, lambda value: value), lambda _result: None)
     assert not window.act_export.isEnabled()
     window.export_to(tmp_path / "during.json")  # a shortcut or a script calling it directly: refused, one line
     assert not (tmp_path / "during.json").exists() and len(errors) == 1
@@ -250,7 +251,7 @@ def test_a_damaged_project_is_one_message_and_starts_nothing(qtbot, window, tmp_
     window.show_error = lambda message, details="": errors.append(message)
     assert window.open_project(bad) is False
     assert errors == [f"the project {bad} is damaged: edits.renames[0].members is missing"]
-    assert window.worker is None and window.folders == [] and window.project_path is None
+    assert window.jobs.worker is None and window.folders == [] and window.library.catalogue is None
 
 
 def test_opening_a_project_whose_model_is_not_here_asks_before_any_download(qtbot, window, library, tmp_path,
@@ -264,7 +265,7 @@ def test_opening_a_project_whose_model_is_not_here_asks_before_any_download(qtbo
         yield ProgressEvent("download", 0, None, "downloading")
         raise Cancelled("stub")
 
-    monkeypatch.setattr(main_window, "run_analysis", analysis_stub)
+    monkeypatch.setattr(pipeline, "run_analysis", analysis_stub)
     window.confirm_download = lambda download: asked.append(download) or False
     assert window.open_project(project)
     qtbot.waitUntil(lambda: bool(asked) and not window.busy(), timeout=WAIT)

@@ -70,7 +70,7 @@ def test_an_hf_hub_model_downloads_with_a_dialog_into_the_hugging_face_cache_and
     size_mb = (TINY_MODEL_DIR / HF_HUB_WEIGHTS[0]).stat().st_size / 1e6
     assert any(f" MB of {size_mb:,.1f} MB · about " in text and " left (" in text for text in shown)
     assert all("from 127.0.0.1" in text for text in shown)  # the host it really comes from (HF_ENDPOINT)
-    assert window.download_dialog is None  # gone once the weights were there
+    assert window.jobs.download_dialog is None  # gone once the weights were there
     cached = Path(os.environ["HF_HOME"]) / "hub" / ("models--" + REPO.replace("/", "--"))
     assert REPO in downloaded() and (cached / "snapshots").is_dir()
     assert window.result.stats["embedded"] == 1
@@ -90,13 +90,13 @@ def test_cancel_in_the_dialog_stops_the_default_models_download(qtbot, window, t
     window.add_paths([str(tmp_path / "lib")])
     window.choose_model(DEFAULT_MODEL)
     window.analyze()
-    qtbot.waitUntil(lambda: bool(failed) or (window.download_dialog is not None
-                                       and " MB of 4.2 MB" in window.download_dialog.labelText()), timeout=WAIT)
+    qtbot.waitUntil(lambda: bool(failed) or (window.jobs.download_dialog is not None
+                                       and " MB of 4.2 MB" in window.jobs.download_dialog.labelText()), timeout=WAIT)
     assert failed == []
     try:
-        qtbot.mouseClick(window.download_dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.jobs.download_dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)  # the window's state, not a signal
-        assert window.stage_label.text() == "Cancelled" and window.download_dialog is None
+        assert window.stage_label.text() == "Cancelled" and window.jobs.download_dialog is None
         assert window.result is None
     finally:
         release.set()

@@ -15,10 +15,10 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
 
+from desktop_app.core.embedding import pipeline  # noqa: E402
 from desktop_app.core.embedding.downloads import RECOMMENDED  # noqa: E402
 from desktop_app.core.embedding.embed import DEFAULT_MODEL, FASTER_MODEL, HF_HUB_WEIGHTS, MORE_ACCURATE_MODEL  # noqa: E402
 from desktop_app.core.progress import ProgressEvent  # noqa: E402
-from desktop_app.gui import main_window  # noqa: E402
 from desktop_app.gui.models_menu import measured_speeds, record_speed  # noqa: E402
 
 DEFAULT, FASTER, ACCURATE = RECOMMENDED
@@ -94,20 +94,21 @@ def test_a_download_shows_megabytes_and_time_left_and_cancel_ends_the_job(qtbot,
             done += 3_000_000
             time.sleep(0.06)  # slower than the worker's throttle, so every event reaches the window
 
-    monkeypatch.setattr(main_window, "run_analysis", downloading)
+    monkeypatch.setattr(pipeline, "run_analysis", downloading)
     save_shape(tmp_path / "red.png", "red", "circle")
     window.add_paths([str(tmp_path / "red.png")])
     window.analyze()
-    qtbot.waitUntil(lambda: window.download_dialog is not None and "left (" in window.download_dialog.labelText(),
+    qtbot.waitUntil(lambda: window.jobs.download_dialog is not None
+                    and "left (" in window.jobs.download_dialog.labelText(),
                     timeout=WAIT)
-    dialog = window.download_dialog
+    dialog = window.jobs.download_dialog
     text = dialog.labelText()
     assert " MB of 605.0 MB · about " in text and TINY_MODEL in text and dialog.isVisible()
     assert 0 < dialog.value() < dialog.maximum()
 
     qtbot.mouseClick(dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)  # the window's state, not a signal that may have fired
-    assert window.stage_label.text() == "Cancelled" and window.download_dialog is None and window.result is None
+    assert window.stage_label.text() == "Cancelled" and window.jobs.download_dialog is None and window.result is None
 
 
 def test_an_analysis_here_records_how_fast_its_model_reads(qtbot, window, tmp_path) -> None:
@@ -117,7 +118,7 @@ def test_an_analysis_here_records_how_fast_its_model_reads(qtbot, window, tmp_pa
     assert measured_speeds(window.settings) == {}
     window.analyze()
     qtbot.waitUntil(lambda: window.result is not None and not window.busy(), timeout=WAIT)
-    assert window.download_dialog is None  # a local model folder downloads nothing
+    assert window.jobs.download_dialog is None  # a local model folder downloads nothing
     assert measured_speeds(window.settings)[TINY_MODEL] > 0
 
 

@@ -14,6 +14,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
+from desktop_app.core.library.jobs import Job  # noqa: E402
 from desktop_app.core.metadata.xmp import sidecar_path
 from desktop_app.core.progress import ProgressEvent  # noqa: E402
 from desktop_app.core.review.marks import Mark, MarkFilter  # noqa: E402
@@ -128,10 +129,10 @@ def test_the_search_results_dock_closes_when_the_search_is_cleared(qtbot, window
     analysed(qtbot, window, library)
     window.map.set_selection(rows_of(window, "red-circle-0.jpg"))
     window.more_like_this()
-    assert window._docks["Search Results"].isVisible() and window.hits.count() > 0
+    assert window.docks["Search Results"].isVisible() and window.hits.count() > 0
     window.search_box.setText("x")
     window.search_box.clear()
-    assert not window._docks["Search Results"].isVisible()
+    assert not window.docks["Search Results"].isVisible()
 
 
 def test_the_map_area_shows_the_first_analysis_progress_not_an_invitation(qtbot, window) -> None:
@@ -145,7 +146,7 @@ def test_the_map_area_shows_the_first_analysis_progress_not_an_invitation(qtbot,
         release.wait(60)
         raise RuntimeError("the disk went away")
 
-    window._start(job, lambda _v: None, "Analyzing")
+    window.run_job(Job("Analyzing", job, lambda value: value), lambda _v: None)
     try:
         qtbot.waitUntil(lambda: "Reading pictures and notes" in window.empty_hint.text(), timeout=WAIT)
         assert window.empty_title.text() != EMPTY_TITLE and not window.empty_button.isVisible()
@@ -179,7 +180,7 @@ def test_a_stage_without_steps_shows_the_time_it_took_here_before(qtbot, window)
         release.wait(60)
         return None
 
-    window._start(job, lambda _v: window._idle("finished"), "Testing")
+    window.run_job(Job("Testing", job, lambda value: value), lambda _v: window.idle("finished"))
     try:
         qtbot.waitUntil(lambda: "Drawing the map" in window.stage_label.text(), timeout=WAIT)
         # 40 items x 0.5 s: about 20 s left, give or take the seconds that passed.

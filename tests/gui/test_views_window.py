@@ -16,6 +16,7 @@ from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
+from desktop_app.core.library.jobs import Job  # noqa: E402
 from desktop_app.gui.main_window import MainWindow  # noqa: E402
 
 GROUPS = [("red", "circle"), ("blue", "square"), ("green", "triangle")]
@@ -166,11 +167,12 @@ def test_esc_in_the_loupe_leaves_it_and_never_cancels_a_running_job(qtbot, windo
         return "finished"
 
     outcome = []
-    window._start(job, outcome.append, "Working")
+    window.run_job(Job("Working", job, lambda value: value), outcome.append)
     try:
         window.loupe.setFocus()
         QTest.keyClick(window.loupe, Qt.Key.Key_Escape)
-        assert window.current_view() != "loupe" and window.worker is not None and not window.worker.token.cancelled
+        worker = window.jobs.worker
+        assert window.current_view() != "loupe" and worker is not None and not worker.token.cancelled
     finally:
         release.set()
     qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
@@ -181,7 +183,7 @@ def test_undoing_a_rename_keeps_a_group_hidden_since_and_a_best_frame_choice_und
     analysed(qtbot, window, library)
     first, second = window.analysis.clusters[0], window.analysis.clusters[1]
     window.groups.groupRenamed.emit(first.id, "renamed")
-    window._visibility_changed(second.id, False)
+    window.groups.visibilityChanged.emit(second.id, False)
     window.undo()  # takes back the hiding, the newest edit
     assert second.name not in window.edits.hidden
     window.redo()
@@ -200,20 +202,19 @@ def test_undoing_a_rename_keeps_a_group_hidden_since_and_a_best_frame_choice_und
     assert s.best == before and not window.edits.picks
 
 
-def test_closing_with_unsaved_marks_asks_and_can_save_them(qtbot, window, library, tmp_path) -> None:
+def test_closing_asks_nothing_and_the_library_keeps_every_mark(qtbot, window, library, tmp_path) -> None:
     analysed(qtbot, window, library)
     window.state.rate([row_of(window, "green-triangle-1.jpg")], 5)
-    assert window.isWindowModified()
-    asked = []
-    window.confirm_unsaved = lambda: asked.append(1) or "cancel"
-    assert not window.close() and window.isVisible() and asked == [1]
-    window.project_path = tmp_path / "trip.photoatlas"
-    window.confirm_unsaved = lambda: "save"
-    assert window.close()
-    from desktop_app.core.documents.project import Project
+    catalogue = window.library.path
+    assert catalogue is not None and window.close()  # no question: the mark is in the catalogue already
+    from desktop_app.core.library.library import Library
 
-    saved = Project.load(tmp_path / "trip.photoatlas")
-    assert saved.marks.get(str(library / "green-triangle-1.jpg")).rating == 5
+    reopened = Library.open(catalogue)  # the window let go of it
+    try:
+        assert reopened.state.marks.get(str(library / "green-triangle-1.jpg")).rating == 5
+        assert reopened.history.undo_text == "Rate ★5 (picture)"  # and the undo history with it
+    finally:
+        reopened.close()
 
 
 def test_the_loupe_full_screen_is_the_picture_alone_and_the_sets_come_back_with_the_project(
@@ -223,10 +224,10 @@ def test_the_loupe_full_screen_is_the_picture_alone_and_the_sets_come_back_with_
     window.show_view("loupe")
     window.loupe.toggle_full_screen()
     qtbot.waitUntil(window.isFullScreen, timeout=WAIT)
-    assert not window.menuBar().isVisible() and not window._docks["Groups"].isVisible()
+    assert not window.menuBar().isVisible() and not window.docks["Groups"].isVisible()
     window.loupe.toggle_full_screen()
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=WAIT)
-    assert window.menuBar().isVisible() and window._docks["Groups"].isVisible()
+    assert window.menuBar().isVisible() and window.docks["Groups"].isVisible()
     # Duplicate sets are saved with the project and shown again when it is reopened (no new search).
     window.show_view("compare")
     qtbot.waitUntil(lambda: window.current_view() == "compare", timeout=WAIT)
@@ -240,7 +241,7 @@ def test_the_loupe_full_screen_is_the_picture_alone_and_the_sets_come_back_with_
 
 def test_the_filter_bar_fits_a_1024_window_and_says_when_it_is_off(qtbot, window, library) -> None:
     analysed(qtbot, window, library)
-    window.filter_toolbar.show()
+    window.filter_bar.show()
     assert window.minimumSizeHint().width() <= 1024
     window.filter_bar.picks.setChecked(True)
     assert window.stage_label.text().startswith("Showing 0 of")

@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,42 @@ def parse_prompts(text: str) -> list[str]:
     if any(p.lower() == OTHER.lower() for p in prompts):
         raise BadArgument(f"'{OTHER}' is where items matching no prompt go; leave it out of the prompts")
     return prompts
+
+
+def grouping_params(clusterer: str, *, k: int | str | None = None, min_samples: int | None = None,
+                    min_cluster_size: int | None = None, subgroups: bool | None = None, eps: float | None = None,
+                    prompts: str | Sequence[str] | None = None) -> dict[str, Any]:
+    """The parameters of a way of grouping, from what the user chose — the one rule the window's toolbar and the
+    command line both go by. Only what was chosen is set (the clusterer's defaults are "auto"); a choice that does
+    not apply to ``clusterer`` raises ``BadArgument`` naming it (``--k applies to kmeans and agglomerative``)."""
+    from desktop_app.core.analysis.cluster import CLUSTERERS
+
+    if clusterer not in CLUSTERERS and clusterer not in REGROUPINGS:
+        raise BadArgument(f"unknown way of grouping {clusterer!r}; choose one of "
+                          f"{', '.join([*CLUSTERERS, *REGROUPINGS])}")
+    params: dict[str, Any] = {}
+    if k is not None:
+        if clusterer not in ("kmeans", "agglomerative"):
+            raise BadArgument(f"--k applies to kmeans and agglomerative, not {clusterer}")
+        if k == "auto" and clusterer != "kmeans":
+            raise BadArgument("--k auto applies to kmeans only; give agglomerative a number")
+        if k != "auto":  # K-Means' own default is auto
+            params["k"] = k
+    for flag, key, value in (("--min-cluster-size", "min_cluster_size", min_cluster_size),
+                             ("--min-samples", "min_samples", min_samples), ("--no-subgroups", "subgroups", subgroups)):
+        if value is not None:
+            if clusterer != "hdbscan":
+                raise BadArgument(f"{flag} applies to hdbscan, not {clusterer}")
+            params[key] = value
+    if eps is not None:
+        if clusterer != "dbscan":
+            raise BadArgument(f"--eps applies to dbscan, not {clusterer}")
+        params["eps"] = eps
+    if clusterer == "prompts":
+        params["prompts"] = parse_prompts(prompts if isinstance(prompts, str) else ", ".join(prompts or []))
+    elif prompts:
+        raise BadArgument(f"prompts apply to grouping by prompts, not {clusterer}")
+    return params
 
 
 def prompt_vectors(prompts: Sequence[str], encode: TextEncoder,

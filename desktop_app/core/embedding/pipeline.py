@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -244,30 +244,33 @@ def _needs_map(result: EmbedResult) -> Analysis:
 
 def group_by_prompts(result: EmbedResult, prompts: Sequence[str], settings: EmbedSettings,
                      margin: float = PROMPT_MARGIN, vocabulary: Path | None = None, *,
-                     cancel: CancelToken | None = None) -> Analysis:
-    """Regroup ``result`` by typed prompts (zero-shot, with "Other"), keeping its map; returns the analysis.
+                     base: Analysis | None = None, cancel: CancelToken | None = None) -> Analysis:
+    """``result``'s items regrouped by typed prompts (zero-shot, with "Other"), keeping the map of ``base`` (default
+    ``result.analysis``); returns the new analysis and changes nothing (the caller keeps it where it belongs).
 
     The prompts and the vocabulary's reference concepts are embedded with the document's model (cached).
     """
     from desktop_app.core.analysis import groupings
     from desktop_app.core.analysis.naming import concept_vectors, load_vocabulary
 
-    base = _needs_map(result)
+    base = base if base is not None else _needs_map(result)
     with document_encoder(result.model, settings, cancel=cancel) as encode:
         prompt_vecs = groupings.prompt_vectors(prompts, encode)
         reference = concept_vectors(load_vocabulary(vocabulary), encode)
-    result.analysis = groupings.group_by_prompts(base, result.vectors, prompts, prompt_vecs, reference, margin)
-    return result.analysis
+    return groupings.group_by_prompts(base, result.vectors, prompts, prompt_vecs, reference, margin)
 
 
 def group_by_events(result: EmbedResult, gap_hours: float = EVENT_GAP_HOURS,
-                    max_km: float = EVENT_MAX_KM) -> Analysis:
-    """Regroup ``result`` into events by capture time and place, keeping its map; returns the analysis."""
+                    max_km: float = EVENT_MAX_KM, *, base: Analysis | None = None,
+                    metas: Sequence[PhotoMeta] | None = None) -> Analysis:
+    """``result``'s pictures regrouped into events by capture time and place, keeping the map of ``base`` (default
+    ``result.analysis``); returns the new analysis and changes nothing. ``metas``: the items' capture data when
+    known (else read from the files)."""
     from desktop_app.core.analysis import groupings
 
-    base = _needs_map(result)
-    result.analysis = groupings.group_by_events(base, result.vectors, photo_metas(result), gap_hours, max_km)
-    return result.analysis
+    base = base if base is not None else _needs_map(result)
+    metas = metas if metas is not None else photo_metas(result)
+    return groupings.group_by_events(base, result.vectors, metas, gap_hours, max_km)
 
 
 def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, cancel: CancelToken,
@@ -400,18 +403,36 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
     return result, resolved, embedder
 
 
+def keep_metas(result: EmbedResult, metas: Sequence[PhotoMeta]) -> None:
+    """Keep the capture data read by ``photo_metas`` in the results document (saved with it)."""
+    for item, meta in zip(result.items, metas):
+        if item.meta is None and item.kind == "image":
+            item.meta = meta.to_json()
+
+
 def photo_metas(result: EmbedResult) -> list[PhotoMeta]:
     """EXIF time, camera and place of every item, read from the files the first time and then kept in the
     results document (notes have none)."""
     todo = [i for i, it in enumerate(result.items) if it.meta is None and it.kind == "image"]
+    metas = [PhotoMeta.from_json(it.meta) for it in result.items]
     for i, meta in zip(todo, read_all([result.items[i].path for i in todo])):
-        result.items[i].meta = meta.to_json()
-    return [PhotoMeta.from_json(it.meta) for it in result.items]
+        metas[i] = meta
+    return metas
 
 
-def run_duplicates(result: EmbedResult, settings: CullSettings | None = None, cancel: CancelToken | None = None,
-                   picks: set[str] | None = None) -> Generator[ProgressEvent, None, list[SimilarSet]]:
-    """Find near-duplicate and burst sets (with their best frames) and keep them in ``result``.
+@dataclass
+class DuplicateSearch:
+    """What ``find_duplicates`` found: the sets, the settings they were found with, and every item's capture data
+    (read on the way; ``keep_metas`` stores it)."""
+
+    sets: list[SimilarSet]
+    settings: CullSettings
+    metas: list[PhotoMeta]
+
+
+def find_duplicates(result: EmbedResult, settings: CullSettings | None = None, cancel: CancelToken | None = None,
+                    picks: set[str] | None = None) -> Generator[ProgressEvent, None, DuplicateSearch]:
+    """Find near-duplicate and burst sets (with their best frames); changes nothing in ``result``.
 
     ``picks``: best frames the user chose; by default the ones chosen in the sets found before are kept.
     """
@@ -422,6 +443,14 @@ def run_duplicates(result: EmbedResult, settings: CullSettings | None = None, ca
     metas = photo_metas(result)
     sets = yield from find_sets(result.vectors, [i.kind for i in result.items], result.paths, metas, settings,
                                 cancel, picks)
-    result.similar_sets, result.cull_settings = sets, settings
     yield ProgressEvent("done", len(sets), len(sets), f"{len(sets)} sets of near-duplicates or bursts")
-    return sets
+    return DuplicateSearch(sets, settings, metas)
+
+
+def run_duplicates(result: EmbedResult, settings: CullSettings | None = None, cancel: CancelToken | None = None,
+                   picks: set[str] | None = None) -> Generator[ProgressEvent, None, list[SimilarSet]]:
+    """``find_duplicates``, then the sets (and the capture data read) kept in ``result`` (the command line)."""
+    found = yield from find_duplicates(result, settings, cancel, picks)
+    result.similar_sets, result.cull_settings = found.sets, found.settings
+    keep_metas(result, found.metas)
+    return found.sets

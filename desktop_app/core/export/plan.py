@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.export.journal import JOURNAL, Journal
 from desktop_app.core.filenames import UNSORTED, NamePlanner, group_folder, name_key, safe_name
@@ -245,27 +247,33 @@ def _chosen(result: Any, options: ExportOptions) -> list[tuple[int, Any, int]]:
     return select_items(result, options)[0]
 
 
-def select_items(result: Any, options: ExportOptions) -> tuple[list[tuple[int, Any, int]], int]:
-    """The chosen items, and how many of the chosen groups' items the marks filter left out."""
-    analysis = result.analysis
-    left_out = _not_best(result) if options.best_only else set()
+def select_rows(result: Any, options: ExportOptions,
+                mark_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, int]:
+    """Which rows of ``result`` the options export (companions aside) as a mask, and how many of the chosen groups'
+    items the marks filter left out. The one rule: the Export dialog counts with it, and the export takes it.
+    ``mark_arrays``: ``Marks.arrays`` of the items, when the caller keeps them (the dialog, at every change)."""
+    labels = np.asarray(result.analysis.labels)
+    keep = (labels >= 0) if options.groups is None else np.isin(labels, sorted(options.groups))
+    if options.include_noise:
+        keep |= labels < 0
+    if options.best_only:
+        keep[sorted(_not_best(result))] = False
     wanted = options.mark_filter
-    passes = wanted.mask([i.path for i in result.items], marks_for(result, options)) if wanted.active else None
-    chosen = []
     filtered = 0
-    for row, item in enumerate(result.items):
-        if row in left_out:
-            continue
-        label = int(analysis.labels[row])
-        if label < 0 and not options.include_noise:
-            continue
-        if label >= 0 and options.groups is not None and label not in options.groups:
-            continue
-        if passes is not None and not passes[row]:
-            filtered += 1
-            continue
-        chosen.append((row, item, label))
-    return chosen, filtered
+    if wanted.active:
+        marks = marks_for(result, options)
+        arrays = mark_arrays if mark_arrays is not None and options.marks is None else None
+        passes = wanted.mask([i.path for i in result.items], marks, arrays=arrays)
+        filtered = int((keep & ~passes).sum())
+        keep &= passes
+    return keep, filtered
+
+
+def select_items(result: Any, options: ExportOptions) -> tuple[list[tuple[int, Any, int]], int]:
+    """The chosen items as (row, item, group), in row order, and how many the marks filter left out."""
+    keep, filtered = select_rows(result, options)
+    labels = result.analysis.labels
+    return [(int(r), result.items[r], int(labels[r])) for r in np.flatnonzero(keep)], filtered
 
 
 _NUMBERED = re.compile(r"(\d+)(?: (.*))?", re.S)

@@ -1,6 +1,6 @@
 """The shared, evented state of an open library: what the map, the grid, the loupe, compare and the panels all
 show and change — the selection, the marks (ratings, flags, labels), the filter, the set being compared —
-with the user's changes as undoable commands.
+with the user's marks as undoable changes saved through the library's ``History``.
 
 Qt-free (psygnal signals, the way napari's models are evented): every view observes the same ``LibraryState``
 and changes it through its methods, so selecting in the grid selects on the map, and a rating given in the loupe
@@ -10,98 +10,26 @@ shows as a badge on the map, without the views knowing about each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from psygnal import Signal
 
+from desktop_app.core.library.decisions import Change, Decisions
+from desktop_app.core.library.history import History
 from desktop_app.core.metadata.photo_meta import PhotoMeta
-from desktop_app.core.review.marks import MarkFilter, Marks, apply_marks
-
-UNDO_LIMIT = 200
+from desktop_app.core.review.marks import LABEL_KEYS, Mark, MarkFilter, Marks, apply_marks
 
 
-@dataclass
-class Command:
-    """One user action: ``text`` for the Edit menu ("Undo Rate 3 pictures ★4"), ``redo`` does it, ``undo``
-    takes it back."""
-
-    text: str
-    redo: Callable[[], None]
-    undo: Callable[[], None]
-
-
-class UndoStack:
-    """Commands done, newest last; ``changed`` fires after every push, undo and redo."""
-
-    changed = Signal()
-
-    def __init__(self, limit: int = UNDO_LIMIT) -> None:
-        self.limit = limit
-        self._done: list[Command] = []
-        self._undone: list[Command] = []
-        self._clean: Command | None = None  # the newest command when the work was last saved (None: none yet)
-
-    def push(self, command: Command) -> None:
-        """Do ``command`` and remember it (a new action forgets what was undone)."""
-        command.redo()
-        self._done.append(command)
-        del self._done[:-self.limit]
-        self._undone.clear()
-        self.changed.emit()
-
-    def undo(self) -> str | None:
-        """Undo the newest command; returns its text (None: nothing to undo)."""
-        if not self._done:
-            return None
-        command = self._done.pop()
-        command.undo()
-        self._undone.append(command)
-        self.changed.emit()
-        return command.text
-
-    def redo(self) -> str | None:
-        if not self._undone:
-            return None
-        command = self._undone.pop()
-        command.redo()
-        self._done.append(command)
-        self.changed.emit()
-        return command.text
-
-    def set_clean(self) -> None:
-        """The work as it is now is saved (a project written or opened)."""
-        self._clean = self._done[-1] if self._done else None
-        self.changed.emit()
-
-    @property
-    def is_clean(self) -> bool:
-        """Nothing done (or undone) since ``set_clean``: closing loses nothing."""
-        return (self._done[-1] if self._done else None) is self._clean
-
-    @property
-    def undo_text(self) -> str | None:
-        return self._done[-1].text if self._done else None
-
-    @property
-    def redo_text(self) -> str | None:
-        return self._undone[-1].text if self._undone else None
-
-    def clear(self) -> None:
-        self._done.clear()
-        self._undone.clear()
-        self._clean = None
-        self.changed.emit()
-
-
-def disconnect_all(connections: list[tuple[object, Callable]]) -> None:
+def disconnect_all(connections: list[tuple[Any, Callable[..., Any]]]) -> None:
     """Disconnect each (signal, slot) a view connected to the state (a view that is reset or goes away)."""
     for signal, slot in connections:
         try:
-            signal.disconnect(slot)  # type: ignore[attr-defined]
+            signal.disconnect(slot)
         except (ValueError, RuntimeError):
             pass
     connections.clear()
+
 
 
 class LibraryState:
@@ -121,11 +49,12 @@ class LibraryState:
     orderChanged = Signal(object)
 
     def __init__(self, paths: Sequence[str] = (), marks: Marks | None = None,
-                 metas: Sequence[PhotoMeta] | None = None, undo: UndoStack | None = None) -> None:
+                 metas: Sequence[PhotoMeta] | None = None, history: History | None = None) -> None:
         self.paths: list[str] = list(paths)
-        self.marks = marks if marks is not None else Marks()
+        # The library's history (its catalogue saves every mark); a state made alone keeps its own, in memory.
+        self.history = history if history is not None else History(Decisions(marks))
         self.metas: list[PhotoMeta] = list(metas) if metas is not None else []
-        self.undo_stack = undo if undo is not None else UndoStack()
+        self.history.applied.connect(self._applied)
         self._selection: frozenset[int] = frozenset()
         self._filter = MarkFilter()
         self._current = -1
@@ -216,7 +145,12 @@ class LibraryState:
             self._arrays = self.marks.arrays(self.paths)
         return self._arrays
 
-    # -- marks (undoable) --------------------------------------------------------------------------
+    @property
+    def marks(self) -> Marks:
+        """Every picture's marks (the library's decisions)."""
+        return self.history.decisions.marks
+
+    # -- marks (undoable, saved as they are made) --------------------------------------------------
     def rate(self, rows: Iterable[int], stars: int) -> None:
         self._mark(rows, f"Rate ★{stars}" if stars else "Clear Rating", rating=stars)
 
@@ -226,44 +160,62 @@ class LibraryState:
     def label(self, rows: Iterable[int], label: str | None) -> None:
         self._mark(rows, f"Label {label}" if label else "Clear Label", label=label)
 
-    def _mark(self, rows: Iterable[int], text: str, **change) -> None:
-        rows = sorted({int(r) for r in rows})
-        if rows:
-            self._command(text, [self.paths[r] for r in rows], lambda paths: apply_marks(self.marks, paths, **change))
+    def press(self, rows: Iterable[int], key: str) -> bool:
+        """What a photographer's key does to ``rows`` — the one rule for the grid, the loupe, compare and the
+        Photo menu, as in Lightroom: 0-5 stars, P pick, X reject, U unflag, 6-9 colour labels (the same colour
+        again takes the label off). Returns False for any other key."""
+        rows = [int(r) for r in rows]
+        if not rows or not key:
+            return False
+        k = key.lower()
+        if key in "012345" and len(key) == 1:
+            self.rate(rows, int(key))
+        elif k in ("p", "x", "u"):
+            self.flag(rows, {"p": "pick", "x": "reject", "u": None}[k])
+        elif key in LABEL_KEYS:
+            self.toggle_label(rows, LABEL_KEYS[key])
+        else:
+            return False
+        return True
+
+    def toggle_label(self, rows: Iterable[int], label: str) -> None:
+        """Give ``rows`` the colour ``label``, or take it off when they all have it already (Lightroom's way)."""
+        rows = list(rows)
+        same = all(self.marks.get(self.paths[r]).label == label for r in rows)
+        self.label(rows, None if same else label)
+
+    def _mark(self, rows: Iterable[int], text: str, **change: Any) -> None:
+        chosen = sorted({int(r) for r in rows})
+        if not chosen:
+            return
+        paths = [self.paths[r] for r in chosen]
+        scratch = Marks()
+        for p in paths:
+            scratch.set(p, self.marks.get(p))
+        apply_marks(scratch, paths, **change)
+        self._commit(text, {p: scratch.get(p) for p in paths})
 
     def cull(self, best: int, others: Iterable[int]) -> None:
-        """Pick ``best`` and reject ``others`` (a duplicate set kept to its best frame) as one command."""
-        others = [int(r) for r in others if int(r) != best]
-        if not others:
+        """Pick ``best`` and reject ``others`` (a duplicate set kept to its best frame) as one change."""
+        rejected = [self.paths[int(r)] for r in others if int(r) != best]
+        if not rejected:
             return
-        rejected, picked = [self.paths[r] for r in others], self.paths[best]
-
-        def change(_paths: list[str]) -> None:
-            apply_marks(self.marks, rejected, flag="reject")
-            apply_marks(self.marks, [picked], flag="pick")
-
+        after = {p: Mark(self.marks.get(p).rating, "reject", self.marks.get(p).label) for p in rejected}
+        picked = self.paths[best]
+        after[picked] = Mark(self.marks.get(picked).rating, "pick", self.marks.get(picked).label)
         what = "picture" if len(rejected) == 1 else f"{len(rejected):,} pictures"
-        self._command(f"Reject {what}, Pick the Best Frame", [*rejected, picked], change)
+        self._commit(f"Reject {what}, Pick the Best Frame", after, count=False)
 
-    def _command(self, text: str, paths: list[str], change: Callable[[list[str]], None]) -> None:
-        """``change(paths)`` as one undoable command. Paths, not rows: the command must still mean the same
-        pictures after a new analysis renumbers the rows."""
-        before = [self.marks.get(p) for p in paths]
-        decided_before = set(self.marks.decided)
+    def _commit(self, text: str, after: dict[str, Mark], count: bool = True) -> None:
+        """One undoable change, by path (it must mean the same pictures after a new analysis renumbers rows)."""
+        if count:
+            text += " (picture)" if len(after) == 1 else f" ({len(after):,} pictures)"
+        self.history.commit(self.history.decisions.marks_change(text, after))
 
-        def redo() -> None:
-            change(paths)
-            self.marks.decided.update(paths)
+    def _applied(self, change: Change, _undone: bool) -> None:
+        paths = change.mark_paths()
+        if paths:
             self._marks_changed(paths)
-
-        def undo() -> None:
-            for p, m in zip(paths, before):
-                self.marks.set(p, m)
-            self.marks.decided = set(decided_before)
-            self._marks_changed(paths)
-
-        what = "" if text.endswith("Frame") else " (picture)" if len(paths) == 1 else f" ({len(paths):,} pictures)"
-        self.undo_stack.push(Command(text + what, redo, undo))
 
     def _marks_changed(self, paths: Sequence[str]) -> None:
         rows = [r for r in (self._rows.get(p) for p in paths) if r is not None]
@@ -274,7 +226,7 @@ class LibraryState:
         self.marksChanged.emit(rows)  # a view with an active filter re-applies it (a reject may leave the view)
 
     def replace_marks(self, marks: Marks) -> None:
-        """Marks read from a project or from sidecars (not undoable: nothing the user did)."""
-        self.marks = marks
+        """Marks read from sidecars (not a decision: nothing the user did here, so neither saved nor undoable)."""
+        self.history.decisions.marks = marks
         self._arrays = None
         self.marksChanged.emit(list(range(len(self.paths))))

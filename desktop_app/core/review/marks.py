@@ -183,6 +183,29 @@ class MarkFilter:
                     keep[i] = False
         return keep
 
+    def to_json(self) -> dict[str, Any]:
+        return {"min_rating": self.min_rating, "picks_only": self.picks_only, "hide_rejected": self.hide_rejected,
+                "labels": sorted(self.labels), "taken_from": self.taken_from, "taken_to": self.taken_to,
+                "cameras": sorted(self.cameras)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> MarkFilter:
+        """Read ``to_json`` back; anything out of range is left out (a filter never stops a library opening)."""
+        if not isinstance(data, dict):
+            return cls()
+
+        def number(key: str) -> float | None:
+            v = data.get(key)
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+        rating = data.get("min_rating")
+        return cls(min_rating=rating if isinstance(rating, int) and not isinstance(rating, bool) and 0 <= rating <= 5
+                   else 0,
+                   picks_only=data.get("picks_only") is True, hide_rejected=data.get("hide_rejected") is True,
+                   labels=frozenset(x for x in data.get("labels") or [] if x in COLOUR_LABELS),
+                   taken_from=number("taken_from"), taken_to=number("taken_to"),
+                   cameras=frozenset(x for x in data.get("cameras") or [] if isinstance(x, str)))
+
     def describe(self) -> str:
         """``★3+ · picks · not rejected · Red, Green`` (empty for no filter)."""
         parts = []

@@ -1,0 +1,96 @@
+"""Undo and redo over the user's decisions, saved as they happen.
+
+``History.commit(change)`` is the one door every decision goes through: the catalogue writes it (one transaction)
+and only then is it applied in memory — a disk that refuses means the decision was not made, and the user is told.
+``undo``/``redo`` do the same with a change's ``before``/``after`` values. Without a catalogue (a script, the
+command line on a results document) the history lives in memory only.
+"""
+
+from __future__ import annotations
+
+from psygnal import Signal
+
+from desktop_app.core.library.catalogue import HISTORY_LIMIT, Catalogue
+from desktop_app.core.library.decisions import Change, Decisions
+
+
+class History:
+    """Changes done (newest last) and undone. Signals:
+
+    * ``applied(change, undone)`` — a change was made, undone (``undone`` True) or redone: its rows are in memory;
+    * ``changed()`` — what Undo and Redo would do changed.
+    """
+
+    applied = Signal(object, bool)
+    changed = Signal()
+
+    def __init__(self, decisions: Decisions, catalogue: Catalogue | None = None, limit: int = HISTORY_LIMIT) -> None:
+        self.decisions = decisions
+        self.catalogue = catalogue
+        self.limit = limit
+        self._done: list[tuple[int, Change]] = []
+        self._undone: list[tuple[int, Change]] = []
+        self._next = 1  # sequence numbers without a catalogue
+        if catalogue is not None:
+            for seq, change, undone in catalogue.history():
+                (self._undone if undone else self._done).append((seq, change))
+            self._undone.reverse()  # the next redo is the oldest undone change
+
+    def commit(self, change: Change) -> bool:
+        """Make ``change`` (saved first, then applied); False when it changes nothing."""
+        if not change.edits:
+            return False
+        if self.catalogue is not None:
+            seq = self.catalogue.commit(change)
+        else:
+            seq, self._next = self._next, self._next + 1
+        self.decisions.apply(change.edits, "after")
+        self._done.append((seq, change))
+        del self._done[:-self.limit]
+        self._undone.clear()
+        self.applied.emit(change, False)
+        self.changed.emit()
+        return True
+
+    def undo(self) -> str | None:
+        """Undo the newest change; returns its text (None: nothing to undo)."""
+        if not self._done:
+            return None
+        seq, change = self._done[-1]
+        if self.catalogue is not None:
+            self.catalogue.step(seq, change, undo=True)
+        self._done.pop()
+        self.decisions.apply(change.edits, "before")
+        self._undone.append((seq, change))
+        self.applied.emit(change, True)
+        self.changed.emit()
+        return change.text
+
+    def redo(self) -> str | None:
+        if not self._undone:
+            return None
+        seq, change = self._undone[-1]
+        if self.catalogue is not None:
+            self.catalogue.step(seq, change, undo=False)
+        self._undone.pop()
+        self.decisions.apply(change.edits, "after")
+        self._done.append((seq, change))
+        self.applied.emit(change, False)
+        self.changed.emit()
+        return change.text
+
+    @property
+    def undo_text(self) -> str | None:
+        return self._done[-1][1].text if self._done else None
+
+    @property
+    def redo_text(self) -> str | None:
+        return self._undone[-1][1].text if self._undone else None
+
+    def clear(self) -> None:
+        """Forget the history (the decisions stay)."""
+        if self.catalogue is not None:
+            self.catalogue.clear_history()
+        self._done.clear()
+        self._undone.clear()
+        self.changed.emit()
