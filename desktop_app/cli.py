@@ -1,7 +1,8 @@
-"""The ``photoatlas`` command line: a thin front end over ``desktop_app.core``.
+"""The ``photoatlas`` command line: a thin front end over ``desktop_app.core`` and its ``Library``.
 
-Exit codes: 0 when the job ran (also with skipped files), 1 for a fatal error, 2 for bad arguments;
-errors are one line on stderr, never a traceback.
+Each command is a function (``set_defaults(func=...)``) that returns the exit code: 0 when the job ran (also with
+skipped files), 1 for a fatal error (or an export with files that failed), 2 for bad arguments or a file that is
+not what it should be, 130 when interrupted (Ctrl+C). Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
 from desktop_app.core.ingest.images import PILLOW_DEFAULT_MAX_PIXELS
 from desktop_app.core.model_names import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.review.duplicates import BURST_SECONDS, BURST_SIMILARITY, DEFAULT_THRESHOLD
+from desktop_app.core.review.marks import COLOUR_LABELS
 
 EPILOG = f"""\
 models (--model):
@@ -30,7 +32,15 @@ models (--model):
   hf-hub:ORG/REPO     an open_clip model on the Hugging Face hub
   local-dir:PATH      a folder with open_clip_config.json + open_clip_model.safetensors (works offline)
 
-exit codes: 0 ran (also when some files were skipped), 1 fatal error, 2 bad arguments
+libraries (the window's catalogues; every decision saved as it is made: docs/LIBRARY.md):
+  photoatlas libraries                          list them
+  photoatlas marks LIBRARY [--json]             the ratings, flags and labels given in a library
+  photoatlas rate LIBRARY PATH... --stars 4     set marks from a script (undoable in the window)
+  photoatlas analyze --library LIBRARY -o r.json   a results document with the library's decisions
+  photoatlas open LIBRARY|PROJECT               open it in the window
+
+exit codes: 0 ran (also when some files were skipped), 1 fatal error or failed files, 2 bad arguments or a
+damaged file, 130 interrupted (Ctrl+C)
 """
 
 
@@ -56,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     common = _Parser(add_help=False)
-    common.add_argument("paths", nargs="+", metavar="PATH", help="folders (searched recursively) and files")
-    common.add_argument("--model", default=DEFAULT_MODEL, help=f"model to embed with (default {DEFAULT_MODEL})")
+    common.add_argument("--model", default=None, help=f"model to embed with (default {DEFAULT_MODEL}; with "
+                        "--library, the library's)")
     common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="where the model runs (default auto: CUDA, then Apple MPS, then CPU); with CUDA, "
                              "JPEGs are decoded on the GPU too")
@@ -79,18 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--ray-actors", type=_positive_int, default=None, metavar="N",
                          help="model copies on the cluster (default: one per GPU, else one per 4 CPUs)")
 
-    sub.add_parser("embed", parents=[common], help="fill the embedding cache only (pre-index a library)",
-                   description="Scan PATHs and embed everything the cache lacks.")
+    embed = sub.add_parser("embed", parents=[common], help="fill the embedding cache only (pre-index a library)",
+                           description="Scan PATHs and embed everything the cache lacks.")
+    embed.add_argument("paths", nargs="+", metavar="PATH", help="folders (searched recursively) and files")
+    embed.set_defaults(func=_embed)
     analyze = sub.add_parser("analyze", parents=[common], help="scan, embed and write a results document",
-                             description="Scan PATHs, embed them (using the cache) and write a JSON document.")
+                             description="Scan PATHs, embed them (using the cache), find the groups, read the "
+                             "ratings and labels in XMP sidecars, and write a JSON document. With --library, the "
+                             "library's folders (and PATHs, added to it) with its decisions: its marks, group "
+                             "names, merges and best frames are in the document.")
+    analyze.add_argument("paths", nargs="*", metavar="PATH", help="folders (searched recursively) and files")
+    analyze.add_argument("--library", type=Path, default=None, metavar="LIBRARY",
+                         help="a library (.photoatlas-library): its folders, settings and decisions")
     analyze.add_argument("--output", "-o", type=Path, default=Path("photoatlas-results.json"),
                          help="results document to write (default photoatlas-results.json); "
-                              "vectors go next to it as <name>.vectors.npz")
+                              "vectors go next to it (<name>.vectors.<digest>.npz)")
+    analyze.add_argument("--json", action="store_true", help="print a JSON summary (document, counts, groups)")
+    analyze.set_defaults(func=_analyze)
     group = analyze.add_argument_group("map and groups")
-    group.add_argument("--reducer", choices=list(REDUCERS), default="umap",
-                       help="how the 2-D map is drawn (default umap)")
-    group.add_argument("--clusterer", choices=list(CLUSTERERS), default="hdbscan",
-                       help="how groups are found (default hdbscan: as many as there are, stragglers ungrouped)")
+    group.add_argument("--reducer", choices=list(REDUCERS), default=None,
+                       help="how the 2-D map is drawn (default umap; with --library, the library's)")
+    group.add_argument("--clusterer", choices=list(CLUSTERERS), default=None,
+                       help="how groups are found (default hdbscan: as many as there are, stragglers ungrouped; "
+                            "with --library, the library's)")
     group.add_argument("--k", type=_k_value, default=None, metavar="N|auto",
                        help="number of groups for kmeans / agglomerative (default auto for kmeans)")
     group.add_argument("--min-cluster-size", type=_positive_int, default=None, metavar="N",
@@ -117,7 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--model", default=None, help=f"model to embed with (default {DEFAULT_MODEL})")
     gui.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding and thumbnail cache")
     gui.add_argument("--offline", action="store_true", help="never touch the network")
-    gui.add_argument("--project", type=Path, default=None, metavar="FILE.photoatlas", help="open a saved project")
+    gui.add_argument("--library", type=Path, default=None, metavar="LIBRARY",
+                     help="open this library (.photoatlas-library)")
+    gui.add_argument("--project", type=Path, default=None, metavar="FILE.photoatlas",
+                     help="make a library from a project file and open it")
+    gui.set_defaults(func=_run_gui)
+    opener = sub.add_parser("open", help="open a library or a project file in the window",
+                            description="Open LIBRARY (.photoatlas-library) or make a library from a project file "
+                            "(.photoatlas) and open it, in the window.")
+    opener.add_argument("file", type=Path, metavar="LIBRARY|PROJECT")
+    opener.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding and thumbnail cache")
+    opener.add_argument("--offline", action="store_true", help="never touch the network")
+    opener.set_defaults(func=_open)
     gui.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
                      help="save a PNG of the whole window once the map is drawn")
     gui.add_argument("--quit-when-done", action="store_true",
@@ -160,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Reverse what 'photoatlas export' did in DEST: moved files go back, created "
                           "files are removed (never a file that changed since or that PhotoAtlas did not make).")
     undo.add_argument("dest", type=Path, metavar="DEST")
+    for cmd in (export, undo):
+        cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+        cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+        cmd.set_defaults(func=_export)
 
     dups = sub.add_parser("duplicates", help="find near-duplicates and bursts, each with its best frame",
                           description="Group near-identical pictures (resized, recompressed, cropped copies) and "
@@ -198,10 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd in (classify, events):
         cmd.add_argument("--json", action="store_true", help="print the groups as JSON")
         cmd.add_argument("--no-save", action="store_true", help="do not write the groups into RESULTS.json")
-    for cmd in (dups, classify):
-        cmd.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding cache")
-        cmd.add_argument("--offline", action="store_true", help="never touch the network")
+    dups.set_defaults(func=_duplicates)
+    classify.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding cache")
+    classify.add_argument("--offline", action="store_true", help="never touch the network")
     classify.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    for cmd in (classify, events):
+        cmd.set_defaults(func=_regroup)
 
     for name, what in (("search", "items best matching a text QUERY"), ("similar", "items most like the item PATH")):
         cmd = sub.add_parser(name, help=f"rank the {what}", description=f"Print the {what}, best first, "
@@ -214,6 +252,33 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--cache-dir", type=Path, default=None, help="folder of the embedding cache")
             cmd.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
             cmd.add_argument("--offline", action="store_true", help="never touch the network")
+        cmd.set_defaults(func=_rank)
+
+    libraries = sub.add_parser("libraries", help="list the libraries on this computer",
+                               description="The libraries in the libraries folder: name, catalogue, folders.")
+    libraries.add_argument("--json", action="store_true", help="print them as JSON")
+    libraries.set_defaults(func=_libraries)
+    marks = sub.add_parser("marks", help="list the ratings, flags and labels given in a library",
+                           description="The marks given in LIBRARY (in the window or by 'photoatlas rate'), one "
+                           "picture per line; read while the window has the library open.")
+    marks.add_argument("library", type=Path, metavar="LIBRARY")
+    marks.add_argument("--min-rating", type=int, default=0, metavar="N", help="only N stars or more")
+    marks.add_argument("--picks", action="store_true", help="only picks")
+    marks.add_argument("--rejects", action="store_true", help="only rejects")
+    marks.add_argument("--json", action="store_true", help='print a JSON list of {"path", "rating", "flag", "label"}')
+    marks.set_defaults(func=_marks)
+    rate = sub.add_parser("rate", help="rate, flag or label pictures of a library",
+                          description="Give PATHs (pictures in LIBRARY's folders) a rating, a flag or a colour "
+                          "label, saved in the library as one change (Edit > Undo in the window takes it back).")
+    rate.add_argument("library", type=Path, metavar="LIBRARY")
+    rate.add_argument("pictures", nargs="+", type=Path, metavar="PATH")
+    rate.add_argument("--stars", type=int, default=None, metavar="0-5", help="the rating (0 clears it)")
+    flags = rate.add_mutually_exclusive_group()
+    for flag in ("pick", "reject", "unflag"):
+        flags.add_argument(f"--{flag}", action="store_true", help=f"{flag} them")
+    rate.add_argument("--label", default=None, metavar="COLOUR|none",
+                      help=f"a colour label ({', '.join(COLOUR_LABELS)}) or none")
+    rate.set_defaults(func=_rate)
     return parser
 
 
@@ -265,22 +330,86 @@ class _ProgressPrinter:
         self._close()
 
 
-def _run_pipeline(args: argparse.Namespace) -> Any:
-    missing = [p for p in args.paths if not os.path.exists(p)]
+def _embed_settings(args: argparse.Namespace, model: str) -> Any:
+    from desktop_app.core.embedding.settings import EmbedSettings
+
+    return EmbedSettings(model=model, device=args.device, batch_size=args.batch_size, cache_dir=args.cache_dir,
+                         offline=args.offline, max_pixels=args.max_pixels, ray=_ray_options(args))
+
+
+def _check_paths(paths: Sequence[str]) -> None:
+    missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise BadArgument(f"no such file or folder: {missing[0]}")
-    from desktop_app.core.embedding.pipeline import EmbedSettings, drive, run_analysis, run_embedding
 
-    settings = EmbedSettings(model=args.model, device=args.device, batch_size=args.batch_size,
-                             cache_dir=args.cache_dir, offline=args.offline, max_pixels=args.max_pixels,
-                             ray=_ray_options(args))
+
+def _embed(args: argparse.Namespace) -> int:
+    """``embed``: fill the embedding cache only."""
+    from desktop_app.core.embedding.pipeline import run_embedding
+    from desktop_app.core.progress import drive
+
+    _check_paths(args.paths)
+    settings = _embed_settings(args, args.model or DEFAULT_MODEL)
     printer = _ProgressPrinter(args.quiet)
     try:
-        if args.command == "analyze":
-            return drive(run_analysis(args.paths, settings, _analysis_settings(args)), printer)
-        return drive(run_embedding(args.paths, settings), printer)
+        result = drive(run_embedding(args.paths, settings), printer)
     finally:
         printer.close()
+    print(_summary(result))
+    _print_skipped(result)
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    """``analyze``: through a ``Library`` (the window's rules: sidecar marks read, grouping parameters checked) —
+    in memory, or the catalogue ``--library`` names (its folders, settings and decisions)."""
+    from desktop_app.core.library.library import Library
+
+    _check_paths(args.paths)
+    if args.library is None and not args.paths:
+        raise BadArgument("give the folders to analyse (or --library LIBRARY)")
+    library = Library.open(args.library) if args.library is not None else Library()
+    try:
+        library.add_folders(args.paths)
+        if args.model:
+            library.set_model(args.model)
+        library.settings.analysis = _analysis_settings(args, library.settings.analysis)
+        library.embed = _embed_settings(args, library.settings.model)
+        printer = _ProgressPrinter(args.quiet or args.json)
+        try:
+            result = library.analysis_job(relayout=args.relayout).drive(printer)
+            if library.needs_regroup():  # a library grouped by prompts or events
+                library.regroup_job().drive(printer)
+        finally:
+            printer.close()
+        document = library.document()
+        document.save(args.output)
+    finally:
+        library.close()
+    if args.json:
+        a = document.analysis
+        print(json.dumps({"document": str(args.output), "stats": result.stats,
+                          "groups": [{"id": c.id, "name": c.name, "size": c.size} for c in a.clusters],
+                          "ungrouped": int((a.labels < 0).sum()), "outliers": int(a.outliers.sum()),
+                          "marked": len({*document.marks.rating, *document.marks.flag, *document.marks.label}),
+                          "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped]},
+                         ensure_ascii=False, indent=1))
+        return 0
+    print(f"wrote {args.output} ({_summary(result)})")
+    _print_groups(document.analysis)
+    marked = len({*document.marks.rating, *document.marks.flag, *document.marks.label})
+    if marked:
+        source = "sidecars and the library" if args.library else "sidecars"
+        print(f"{marked} pictures rated, flagged or labelled (from {source})")
+    _print_skipped(result)
+    return 0
+
+
+def _print_skipped(result: Any) -> None:
+    for skipped in result.skipped[:20]:
+        print(f"  skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if len(result.skipped) > 20:
+        print(f"  … and {len(result.skipped) - 20} more skipped (see the results document)", file=sys.stderr)
 
 
 def _ray_before_paths(argv: list[str]) -> list[str]:
@@ -305,17 +434,26 @@ def _ray_options(args: argparse.Namespace) -> Any:
                       actors=args.ray_actors)
 
 
-def _analysis_settings(args: argparse.Namespace) -> Any:
+def _analysis_settings(args: argparse.Namespace, current: Any) -> Any:
+    """The analysis settings: ``current`` (a library's, or the defaults) with what the flags say on top. Grouping
+    flags given without --clusterer apply to the current clusterer."""
+    from dataclasses import replace
+
     from desktop_app.core.analysis.groupings import grouping_params
-    from desktop_app.core.analysis.model import AnalysisSettings
 
     if args.vocabulary is not None and not args.vocabulary.is_file():
         raise BadArgument(f"no such vocabulary file: {args.vocabulary}")
-    params = grouping_params(args.clusterer, k=args.k, min_samples=args.min_samples,
-                             min_cluster_size=args.min_cluster_size, subgroups=False if args.no_subgroups else None,
-                             eps=args.eps)
-    return AnalysisSettings(reducer=args.reducer, clusterer=args.clusterer, cluster_params=params, seed=args.seed,
-                            assign_noise=args.assign_noise, vocabulary=args.vocabulary, relayout=args.relayout)
+    chosen = (args.k, args.min_samples, args.min_cluster_size, args.no_subgroups or None, args.eps)
+    clusterer = args.clusterer or current.clusterer
+    settings = replace(current, reducer=args.reducer or current.reducer, seed=args.seed,
+                       assign_noise=args.assign_noise or current.assign_noise,
+                       vocabulary=args.vocabulary or current.vocabulary)
+    if args.clusterer is not None or any(v is not None for v in chosen):
+        params = grouping_params(clusterer, k=args.k, min_samples=args.min_samples,
+                                 min_cluster_size=args.min_cluster_size,
+                                 subgroups=False if args.no_subgroups else None, eps=args.eps)
+        settings = replace(settings, clusterer=clusterer, cluster_params=params)
+    return settings
 
 
 def _rank(args: argparse.Namespace) -> int:
@@ -361,15 +499,20 @@ def _export(args: argparse.Namespace) -> int:
     from desktop_app.core.export.undo import undo_export
     from desktop_app.core.progress import drive
 
-    printer = _ProgressPrinter(False)
+    printer = _ProgressPrinter(args.quiet or args.json)
     try:
         if args.command == "undo":
-            summary = drive(undo_export(args.dest), printer)
+            undone = drive(undo_export(args.dest), printer)
             printer.close()
-            print(f"reversed {summary.reversed} files in {args.dest}")
-            for path, why in summary.refused:
+            if args.json:
+                print(json.dumps({"dest": str(args.dest), "reversed": undone.reversed,
+                                  "kept": [{"path": p, "why": why} for p, why in undone.refused],
+                                  "warnings": undone.warnings}, ensure_ascii=False, indent=1))
+                return 0
+            print(f"reversed {undone.reversed} files in {args.dest}")
+            for path, why in undone.refused:
                 print(f"  kept {path}: {why}", file=sys.stderr)
-            for warning in summary.warnings:
+            for warning in undone.warnings:
                 print(f"  warning: {warning}", file=sys.stderr)
             return 0
         groups = None
@@ -385,14 +528,25 @@ def _export(args: argparse.Namespace) -> int:
                                 nested=args.nested, min_rating=args.min_rating, picks_only=args.picks_only,
                                 not_rejected=args.not_rejected)  # marks: the document's (result.marks)
         result = _load_results(args.results, need_vectors=False)  # export reads paths and groups only
-        if args.dry_run:
-            for p in plan_export(result, args.dest.expanduser().resolve(), options):
+        planned = plan_export(result, args.dest.expanduser().resolve(), options) if args.dry_run else []
+        if args.dry_run and not args.json:
+            for p in planned:
                 print(f"{'exists' if p.done else args.mode}  {p.source} -> {p.target}")
         summary = drive(run_export(result, args.dest, options), printer)
     finally:
         printer.close()
-    for line in summary.lines():
-        print(line)
+    if args.json:
+        print(json.dumps({"dest": str(summary.dest), "dry_run": summary.dry_run, "exported": summary.done,
+                          "already_there": summary.skipped_existing, "left_out_by_marks": summary.left_out_by_marks,
+                          "fallbacks": summary.fallbacks, "xmp_written": summary.xmp_written,
+                          "failed": [{"path": p, "why": why} for p, why in summary.failed],
+                          "warnings": summary.warnings,
+                          **({"plan": [{"source": str(p.source), "target": str(p.target), "exists": p.done}
+                                       for p in planned]} if args.dry_run else {})},
+                         ensure_ascii=False, indent=1))
+    else:
+        for line in summary.lines():
+            print(line)
     return 0 if not summary.failed else 1
 
 
@@ -489,9 +643,7 @@ def _run_gui(args: argparse.Namespace) -> int:
         return 2
     if args.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    headless = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
-                and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))
-    if headless:
+    if _no_display():
         if not (args.screenshot or args.quit_when_done):
             print("photoatlas: error: no display to open the window on (DISPLAY is not set); "
                   "the command line works without one: photoatlas analyze PATH", file=sys.stderr)
@@ -504,7 +656,96 @@ def _run_gui(args: argparse.Namespace) -> int:
               "photoatlas --help", file=sys.stderr)
         return 1
     return run(args.paths, model=args.model, cache_dir=args.cache_dir, offline=args.offline,
-               screenshot=args.screenshot, quit_when_done=args.quit_when_done, project=args.project)
+               screenshot=args.screenshot, quit_when_done=args.quit_when_done, project=args.project,
+               library=args.library)
+
+
+def _open(args: argparse.Namespace) -> int:
+    """``open LIBRARY|PROJECT``: the window on a library (a project file is made into one)."""
+    project = args.file.suffix.lower() == ".photoatlas"
+    gui = argparse.Namespace(paths=[], model=None, cache_dir=args.cache_dir, offline=args.offline,
+                             library=None if project else args.file, project=args.file if project else None,
+                             screenshot=None, quit_when_done=False)
+    return _run_gui(gui)
+
+
+def _libraries(args: argparse.Namespace) -> int:
+    """``libraries``: the libraries in the platform's libraries folder."""
+    from desktop_app.core.library.library import list_libraries
+
+    found = list_libraries()
+    if args.json:
+        print(json.dumps([{"name": name, "library": str(path), "folders": folders} for path, name, folders in found],
+                         ensure_ascii=False, indent=1))
+        return 0
+    if not found:
+        print("no libraries yet: the window makes one for the folders you add (or photoatlas gui FOLDER)")
+    for path, name, folders in found:
+        print(f"{name}  ({path})")
+        for folder in folders:
+            print(f"    {folder}")
+    return 0
+
+
+def _marks(args: argparse.Namespace) -> int:
+    """``marks LIBRARY``: the ratings, flags and labels given in a library (read-only: works beside the window)."""
+    from desktop_app.core.library.library import Library
+
+    library = Library.open(args.library, writable=False)
+    try:
+        marks = library.state.marks
+        rows = []
+        for path in sorted({*marks.rating, *marks.flag, *marks.label}):
+            mark = marks.get(path)
+            if mark.rating < args.min_rating or (args.picks and mark.flag != "pick") or (
+                    args.rejects and mark.flag != "reject"):
+                continue
+            rows.append({"path": path, "rating": mark.rating, "flag": mark.flag, "label": mark.label})
+    finally:
+        library.close()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    for row in rows:
+        stars = "★" * row["rating"] + "☆" * (5 - row["rating"])
+        print(f"{stars}  {row['flag'] or '-':6}  {row['label'] or '-':6}  {row['path']}")
+    return 0
+
+
+def _rate(args: argparse.Namespace) -> int:
+    """``rate LIBRARY PATH...``: marks from a script, one undoable change in the library."""
+    from desktop_app.core.library.library import Library
+
+    flag: str | None | bool = "pick" if args.pick else "reject" if args.reject else None if args.unflag else False
+    label: str | None | bool = False
+    if args.label is not None:
+        label = next((c for c in COLOUR_LABELS if c.lower() == args.label.lower()), "")
+        if label == "" and args.label.lower() != "none":
+            raise BadArgument(f"--label takes one of {', '.join(COLOUR_LABELS)} or none, not {args.label!r}")
+        label = label or None
+    if args.stars is not None and not 0 <= args.stars <= 5:
+        raise BadArgument("--stars goes from 0 to 5")
+    if args.stars is None and flag is False and label is False:
+        raise BadArgument("say what to set: --stars N, --pick, --reject, --unflag or --label COLOUR")
+    library = Library.open(args.library)
+    try:
+        roots = [Path(f) for f in library.folders]
+        pictures = []
+        for p in args.pictures:
+            path = Path(os.path.abspath(p))
+            if not path.is_file():
+                raise BadArgument(f"no such picture: {p}")
+            if not any(path == r or r in path.parents for r in roots):
+                raise BadArgument(f"{p} is not in the library's folders ({', '.join(map(str, roots)) or 'none'})")
+            pictures.append(str(path))
+        what = ("Rate ★" + str(args.stars) if args.stars else "Clear Rating") if args.stars is not None else (
+            {"pick": "Pick", "reject": "Reject", None: "Unflag"}[flag] if flag is not False else
+            f"Label {label}" if label else "Clear Label")
+        changed = library.mark(pictures, rating=args.stars, flag=flag, label=label, text=what)
+    finally:
+        library.close()
+    print(f"{what}: {changed} of {len(pictures)} pictures changed in {args.library}")
+    return 0
 
 
 def _print_groups(analysis: Any, shown: int = 12) -> None:
@@ -527,32 +768,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_ray_before_paths(list(sys.argv[1:] if argv is None else argv)))
     if args.command is None:
+        if _no_display():  # a bare `photoatlas` over SSH or in a container: say what works, not an error
+            print("photoatlas: the window needs a display, and there is none here (DISPLAY is not set).\n"
+                  "The command line works without one, e.g.: photoatlas analyze ~/Pictures -o results.json\n"
+                  "(photoatlas --help lists every command)")
+            return 0
         args = parser.parse_args(["gui"])
-    if args.command == "gui":
-        return _run_gui(args)
+    if args.command in ("gui", "open"):
+        return int(args.func(args))
     if getattr(args, "offline", False):
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported anywhere
     try:
-        if args.command in ("search", "similar"):
-            return _rank(args)
-        if args.command in ("export", "undo"):
-            return _export(args)
-        if args.command == "duplicates":
-            return _duplicates(args)
-        if args.command in ("classify", "events"):
-            return _regroup(args)
-        result = _run_pipeline(args)
-        if args.command == "analyze":
-            result.save(args.output)
-            print(f"wrote {args.output} ({_summary(result)})")
-            _print_groups(result.analysis)
-        else:
-            print(_summary(result))
-        for skipped in result.skipped[:20]:
-            print(f"  skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
-        if len(result.skipped) > 20:
-            print(f"  … and {len(result.skipped) - 20} more skipped (see the results document)", file=sys.stderr)
-        return 0
+        return int(args.func(args))
     except Cancelled:
         print("photoatlas: cancelled", file=sys.stderr)
         return 130
@@ -562,3 +789,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("photoatlas: interrupted", file=sys.stderr)
         return 130
+
+
+def _no_display() -> bool:
+    return (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))

@@ -183,3 +183,52 @@ def test_renaming_a_group_keeps_the_items_moved_into_it(qtbot, shown) -> None:
     qtbot.waitUntil(lambda: [c.name for c in shown.analysis.clusters] == ["Warm things", "Blue things"])
     warm = shown.analysis.clusters[0]
     assert set(blue_items) <= set(shown.analysis.members(warm.id).tolist()) and warm.size == 10
+
+
+def _check_box(panel, item: QTreeWidgetItem):
+    """Where a user clicks to tick or untick a row: its check indicator, as the style draws it."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+
+    option = QStyleOptionViewItem()
+    panel.initViewItemOption(option)
+    index = panel.indexFromItem(item, 0)
+    option.rect = panel.visualRect(index)
+    option.index = index
+    option.features |= QStyleOptionViewItem.ViewItemFeature.HasCheckIndicator
+    return panel.style().subElementRect(QStyle.SubElement.SE_ItemViewItemCheckIndicator, option, panel).center()
+
+
+def test_every_control_of_the_groups_panel_takes_real_clicks(qtbot, window, tmp_path) -> None:
+    """Before: a click on a group's tick box crashed the app (the panel rebuilt itself while Qt was still delivering
+    the click), and clicking "No group" showed "Something went wrong: StopIteration"."""
+    errors: list[str] = []
+    window.show_error = lambda message, details="": errors.append(message)
+    result = _library(tmp_path / "lib", window)
+    result.analysis.labels[-1] = -1  # one picture in no group: the panel gets its "No group" row
+    window.library.take_result(result)
+    window.analysis_done(result)
+    panel = window.groups
+    for name in ("Red things", "Blue things"):  # untick each group, then tick it again
+        for visible in (False, True):
+            qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=_check_box(panel, _row(window, name)))
+            cid = next(c.id for c in window.analysis.clusters if c.name == name)
+            qtbot.waitUntil(lambda: (cid in window.map.hidden_groups) != visible)  # noqa: B023
+            assert _row(window, name).checkState(0) == (Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+    assert window.library.history.undo_text == "Show “Blue things”"  # each tick a saved, undoable decision
+    no_group = _row(window, "No group")
+    qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=_centre(window, no_group, 0))
+    qtbot.waitUntil(lambda: window.map.selected == {len(result.items) - 1})
+    window.show_view("grid")  # the grid shows what was clicked
+    assert window.grid.title.text().startswith("No group") and window.grid.rows() == [len(result.items) - 1]
+    window.show_view("map")
+    red = _row(window, "Red things")
+    red.setExpanded(True)
+    for child in _children(_row(window, "Red things")):
+        qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=_centre(window, child, 0))
+        sub = next(c for c in window.analysis.subclusters if c.name == child.text(0))
+        qtbot.waitUntil(lambda: window.map.selected == set(window.analysis.members(sub.id).tolist()))  # noqa: B023
+    for column in (1, 2):  # the size and the examples: a click selects the group, a double-click edits nothing
+        _double_click(qtbot, window, _row(window, "Blue things"), column)
+        assert panel.state() != QAbstractItemView.State.EditingState
+    qtbot.wait(50)  # whatever the clicks scheduled has run
+    assert errors == [] and window.isVisible()

@@ -53,6 +53,12 @@ class CatalogueError(PhotoAtlasError):
     """The catalogue cannot be opened or written (its ``user_message`` says why, in one line)."""
 
 
+class NotALibrary(CatalogueError):
+    """The file is not a PhotoAtlas library, is damaged, or is from a newer PhotoAtlas (exit code 2)."""
+
+    exit_code = 2
+
+
 class CatalogueBusy(CatalogueError):
     """Another PhotoAtlas window (or command) has this library open for changes."""
 
@@ -72,6 +78,7 @@ class Catalogue:
         self.path = path
         self._conn = conn
         self._lock = lock
+        self.writable = lock is not None  # opened for changes (holding the library's lock)
 
     # -- opening -----------------------------------------------------------------------------------
     @classmethod
@@ -98,14 +105,14 @@ class Catalogue:
         newer PhotoAtlas, or (``CatalogueBusy``) is open for changes elsewhere."""
         path = Path(path)
         if not path.is_file():
-            raise CatalogueError(f"no PhotoAtlas library at {path}")
+            raise NotALibrary(f"no PhotoAtlas library at {path}")
         catalogue = cls._open(path, writable=writable, new=False)
         try:
             if catalogue.meta("format") != FORMAT:
-                raise CatalogueError(f"{path} is not a PhotoAtlas library")
+                raise NotALibrary(f"{path} is not a PhotoAtlas library")
             schema = catalogue.meta("schema")
             if not isinstance(schema, int) or schema > SCHEMA_VERSION:
-                raise CatalogueError(f"{path} was made by a newer PhotoAtlas; update PhotoAtlas to open it")
+                raise NotALibrary(f"{path} was made by a newer PhotoAtlas; update PhotoAtlas to open it")
         except BaseException:
             catalogue.close()
             raise
@@ -142,7 +149,7 @@ class Catalogue:
                 lock.release()
             if new:
                 raise CatalogueError(f"cannot create the library {path}: {exc}") from None
-            raise CatalogueError(f"{path} is not a PhotoAtlas library or is damaged ({exc})") from None
+            raise NotALibrary(f"{path} is not a PhotoAtlas library or is damaged ({exc})") from None
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -192,6 +199,8 @@ class Catalogue:
 
     def _write(self, what: str, work: Any) -> Any:
         """Run ``work(conn)`` in one transaction; a disk that refuses is one line naming the library."""
+        if not self.writable:
+            raise CatalogueError(f"the library {self.path.name} is open for reading only; {what} was not saved")
         try:
             with self._transaction() as conn:
                 return work(conn)

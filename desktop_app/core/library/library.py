@@ -147,9 +147,10 @@ class Library:
         return cls(Catalogue.create(Path(path), name=name), embed=embed)
 
     @classmethod
-    def open(cls, path: Path, *, embed: EmbedSettings | None = None) -> Library:
-        """Open a library's catalogue for changes (``CatalogueBusy`` when another window has it open)."""
-        return cls(Catalogue.open(Path(path)), embed=embed)
+    def open(cls, path: Path, *, embed: EmbedSettings | None = None, writable: bool = True) -> Library:
+        """Open a library's catalogue for changes (``CatalogueBusy`` when another window has it open), or only to
+        read it (``writable`` False: also while a window has it open; every change raises ``CatalogueError``)."""
+        return cls(Catalogue.open(Path(path), writable=writable), embed=embed)
 
     @classmethod
     def for_folders(cls, folders: Sequence[str], *, library_dir: Path | None = None,
@@ -297,6 +298,25 @@ class Library:
 
     def redo(self) -> str | None:
         return self.history.redo()
+
+    def mark(self, paths: Iterable[str], *, rating: int | None = None, flag: str | None | bool = False,
+             label: str | None | bool = False, text: str | None = None) -> int:
+        """Set one part of the marks of pictures given by path (the command line; the views go through ``state``
+        by row): ``rating`` 0-5, ``flag`` "pick"/"reject"/None (False: leave), ``label`` a colour/None (False:
+        leave). One undoable change; returns how many pictures it changed."""
+        from desktop_app.core.review.marks import Marks, apply_marks
+
+        chosen = list(dict.fromkeys(paths))
+        scratch = Marks()
+        for p in chosen:
+            scratch.set(p, self.state.marks.get(p))
+        apply_marks(scratch, chosen, rating=rating, flag=flag, label=label)
+        what = text or "Mark"
+        change = self.history.decisions.marks_change(
+            f"{what} ({'picture' if len(chosen) == 1 else f'{len(chosen):,} pictures'})",
+            {p: scratch.get(p) for p in chosen})
+        self.history.commit(change)
+        return len(change.edits)
 
     def _edit_groups(self, text: str, change: Any) -> bool:
         return self.history.commit(self.history.decisions.edits_change(text, change))
