@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QProgressDialog, QWidget
+from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
+
+from desktop_app.core.embedding.downloads import Download
 
 # An estimate from the first half second swings wildly (connection set-up, TCP slow start); say so instead.
 MIN_ESTIMATE_SECONDS = 0.5
@@ -76,3 +78,17 @@ class DownloadDialog(QProgressDialog):
             amount, left = f"{megabytes(done)} so far", "size not known yet"
             self.setRange(0, 0)
         self.setLabelText(f"{self.source}\n\n{amount} · {left}")
+
+
+def ask_to_download(parent: QWidget, download: Download) -> bool:
+    """Ask whether to download the model (once, with its size and where from); True for Download."""
+    size = f"about {download.size_mb} MB" if download.size_mb else "size not known in advance"
+    box = QMessageBox(QMessageBox.Icon.Question, "Download the model?",
+                      f"The model {download.model} is not on this computer yet.", parent=parent)
+    box.setInformativeText(f"Download it once ({size}) from {hub_host()}, repository {download.repo}? It is kept for "
+                           "next time.\n\nTo use a model folder you already have instead, choose Not Now and then "
+                           "Model ▸ Local Model Folder…")
+    download_button = box.addButton("Download", QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole))
+    box.exec()
+    return box.clickedButton() is download_button

@@ -138,7 +138,7 @@ def test_the_search_results_dock_closes_when_the_search_is_cleared(qtbot, window
 def test_the_map_area_shows_the_first_analysis_progress_not_an_invitation(qtbot, window) -> None:
     import threading
 
-    assert window.empty_title.text() == EMPTY_TITLE and window.empty_button.isVisible()
+    assert window.empty.title.text() == EMPTY_TITLE and window.empty.button.isVisible()
     release = threading.Event()
 
     def job(token):
@@ -148,14 +148,14 @@ def test_the_map_area_shows_the_first_analysis_progress_not_an_invitation(qtbot,
 
     window.run_job(Job("Analyzing", job, lambda value: value), lambda _v: None)
     try:
-        qtbot.waitUntil(lambda: "Reading pictures and notes" in window.empty_hint.text(), timeout=WAIT)
-        assert window.empty_title.text() != EMPTY_TITLE and not window.empty_button.isVisible()
-        assert window.empty_progress.isVisible() and window.empty_progress.value() == 3
+        qtbot.waitUntil(lambda: "Reading pictures and notes" in window.empty.hint.text(), timeout=WAIT)
+        assert window.empty.title.text() != EMPTY_TITLE and not window.empty.button.isVisible()
+        assert window.empty.progress.isVisible() and window.empty.progress.value() == 3
     finally:
         release.set()
     qtbot.waitUntil(lambda: not window.busy(), timeout=WAIT)
     # Failed: the invitation is back, and the status bar says why.
-    assert window.empty_title.text() == EMPTY_TITLE and window.empty_button.isVisible()
+    assert window.empty.title.text() == EMPTY_TITLE and window.empty.button.isVisible()
     assert "disk went away" in window.stage_label.text()
 
 
