@@ -7,7 +7,7 @@
    route, and the unreadable ones must fail with the CPU path's reasons.
 2. **Speed**: ``photoatlas embed --device cuda`` (``run_embedding``, fresh cache, scan and model loading included)
    on N 24 MP photo-like JPEGs with ViT-B-32 (random weights, fp16), GPU decoding vs the CPU-decode path
-   (``pipeline._embed_images``: Pillow with draft in a thread pool) on the same GPU in the same run: end to end
+   (``cpu_batches.cpu_batches``: Pillow with draft in a thread pool) on the same GPU in the same run: end to end
    and steady state (model loaded -> last vector stored), pictures/s, the ratio; target >= 500/s end to end.
    Also the model alone on ready tensors (the ceiling).
 
@@ -90,8 +90,9 @@ def _vectors(batches) -> tuple[dict[str, object], dict[str, str]]:
 
 def agreement(files: list[Path], zoo: Path, workers: int) -> float:
     """Tiny model: CPU path vs GPU path, per picture. Returns the lowest cosine of the two comparisons."""
+    from desktop_app.core.embedding.cpu_batches import cpu_batches as _embed_images
     from desktop_app.core.embedding.gpu_decode import CPU, Route, gpu_batches
-    from desktop_app.core.embedding.pipeline import EmbedSettings, _embed_images
+    from desktop_app.core.embedding.pipeline import EmbedSettings
     from desktop_app.core.ingest.items import Item, scan
 
     items = [i for i in scan([zoo, *files]) if isinstance(i, Item)]
@@ -128,7 +129,7 @@ def agreement(files: list[Path], zoo: Path, workers: int) -> float:
 def cpu_decoding():
     """``photoatlas embed`` with a CUDA model but the CPU-decode path (what it did before gpu_decode)."""
     from desktop_app.core.embedding import gpu_decode
-    from desktop_app.core.embedding.pipeline import _embed_images
+    from desktop_app.core.embedding.cpu_batches import cpu_batches as _embed_images
 
     real = gpu_decode.gpu_batches
     gpu_decode.gpu_batches = lambda items, embedder, settings, workers: _embed_images(items, embedder, settings,

@@ -22,24 +22,28 @@ def temporary_name(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], mode: str = "wb", **open_args: Any) -> Iterator[IO[Any]]:
+def atomic_file(path: str | os.PathLike[str], mode: str = "wb", *, durable: bool = True,
+                **open_args: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` for writing; when the block ends without an exception the file is
     flushed to the disk (fsync) and renamed over ``path`` in one step, so ``path`` holds either the old content or
     the new, never a mix — also after a crash or a power cut. On an exception the temporary file is removed and
-    ``path`` is left as it was. ``mode`` is "wb" or "w" (then pass ``encoding``, ``newline`` as for ``open``)."""
+    ``path`` is left as it was. ``mode`` is "wb" or "w" (then pass ``encoding``, ``newline`` as for ``open``).
+    ``durable`` False skips the fsyncs (a cache that can be made again: still never half a file)."""
     target = Path(path)
     tmp = temporary_name(target.parent)
     try:
-        with open(tmp, mode, **open_args) as f:
+        with open(tmp, mode.replace("w", "x"), **open_args) as f:  # "x": the temporary name is never shared
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _sync_folder(target.parent)
+    if durable:
+        _sync_folder(target.parent)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:

@@ -448,10 +448,6 @@ class CompareView(QWidget):
         self._pending[row] = side
         self._pool.start(_Load(self._relay, self._generation, row, self.path_of(row), side))
 
-    def wait_for_pictures(self, msecs: int = 30000) -> bool:
-        """Wait for the decodes under way (tests, screenshots)."""
-        return self._pool.waitForDone(msecs)
-
     # -- internals -----------------------------------------------------------------------------------------------
     def _frames(self) -> list[_Frame]:
         return [*self.up_frames, *self.strip_frames]

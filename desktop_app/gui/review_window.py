@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QListWidgetItem, QMenu, QToolBar
 from desktop_app.core.analysis.search import Ranking
 from desktop_app.core.review.duplicates import hidden_by_sets
 from desktop_app.core.review.marks import MarkFilter
-from desktop_app.gui.preview import reveal_in_file_manager
+from desktop_app.gui.reveal import reveal_in_file_manager
 
 SEARCH_HITS = 50
 

@@ -15,8 +15,9 @@ from jpeg_zoo import EXPECTED, make_zoo
 from PIL import Image, ImageOps
 
 from desktop_app.core.embedding import gpu_decode
+from desktop_app.core.embedding.cpu_batches import cpu_batches as _embed_images
 from desktop_app.core.embedding.gpu_decode import CPU, GPU, GPU_ALONE, Route, device_preprocess, gpu_batches, orient
-from desktop_app.core.embedding.pipeline import EmbedSettings, _embed_images, _image_batches
+from desktop_app.core.embedding.pipeline import EmbedSettings, _image_batches
 from desktop_app.core.ingest.items import Item, scan
 
 # torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec) on every call.

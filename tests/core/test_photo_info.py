@@ -71,3 +71,18 @@ def test_formatting():
     assert shutter_text(30) == "30 s"
     assert human_size(999) == "999 bytes"
     assert human_size(3_400_000) == "3.4 MB"
+
+
+def test_the_loupe_and_the_filter_read_one_camera_name_the_same_way(tmp_path):
+    """One EXIF reader: the camera is named once ("NIKON Z 6", not "NIKON CORPORATION NIKON Z 6"; "Canon EOS R5",
+    not "Canon Canon EOS R5"), without the NUL padding some cameras write."""
+    from desktop_app.core.metadata.photo_meta import read_meta
+
+    nikon = _jpeg_with_exif(tmp_path / "n.jpg")
+    assert photo_info(nikon)["Camera"] == "NIKON Z 6" == read_meta(nikon).camera
+    exif = Image.Exif()
+    exif[271], exif[272] = "Canon\x00", "Canon EOS R5\x00\x00"
+    exif.get_ifd(0x8769)[42033] = "012345"  # BodySerialNumber: tells two R5 bodies apart in bursts
+    Image.new("RGB", (8, 8)).save(tmp_path / "c.jpg", exif=exif)
+    assert photo_info(tmp_path / "c.jpg")["Camera"] == "Canon EOS R5"
+    assert read_meta(tmp_path / "c.jpg").camera == "Canon EOS R5 012345"

@@ -161,3 +161,32 @@ def test_unreadable_files_are_remembered_so_an_unchanged_library_loads_no_model(
     fourth = _run([lib], tmp_path / "cache")
     assert fourth.stats["embedded"] == 1 and "fake.jpg" not in {s.path.name for s in fourth.skipped}
     assert not any(s.path.name == "fake.jpg" for s in _run([lib], tmp_path / "cache", max_pixels=10**9).skipped)
+
+
+def test_a_save_cut_short_never_leaves_new_vectors_beside_the_old_document(tmp_path: Path, monkeypatch) -> None:
+    """The vectors go first, under a name of their own; the JSON that names them replaces the old one last. A save
+    that dies between the two (a full disk, a kill) leaves the old document readable with its own vectors."""
+    from desktop_app.core.documents import document
+
+    result = _run([_library(tmp_path / "lib")], tmp_path / "cache")
+    out = tmp_path / "r.json"
+    result.save(out)
+    first = sorted(p.name for p in tmp_path.glob("r.vectors*.npz"))
+    changed = EmbedResult(model=result.model, items=result.items, vectors=result.vectors[::-1].copy())
+    real, calls = document.atomic_write, []
+
+    def full_disk_at_the_json(path, data):
+        calls.append(Path(path).name)
+        if Path(path) == out:
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(document, "atomic_write", full_disk_at_the_json)
+    with pytest.raises(OSError):
+        changed.save(out)
+    assert calls[0].startswith("r.vectors-") and calls[0] not in first  # new vectors went to a name of their own
+    np.testing.assert_array_equal(EmbedResult.load(out).vectors, result.vectors)  # the old pair, intact
+    monkeypatch.setattr(document, "atomic_write", real)
+    changed.save(out)
+    np.testing.assert_array_equal(EmbedResult.load(out).vectors, changed.vectors)
+    assert len(list(tmp_path.glob("r.vectors*.npz"))) == 1  # the saves before are cleaned up

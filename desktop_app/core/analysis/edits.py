@@ -152,6 +152,3 @@ def _lands_on(analysis: Analysis, paths: list[str], members: frozenset[str]) -> 
             best, best_score = cid, score
     return best
 
-
-def visible_clusters(clusters: list[ClusterInfo], edits: GroupEdits) -> list[ClusterInfo]:
-    return [c for c in clusters if c.name not in edits.hidden]

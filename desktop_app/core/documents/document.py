@@ -8,8 +8,11 @@ layout of the analysis part is ``results.py``'s; the validation of a document re
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
-import os
+import re
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from desktop_app.core.analysis.model import Analysis
 from desktop_app.core.documents.results import add_analysis, analysis_arrays, read_analysis
 from desktop_app.core.documents.validate import Checker, check_results_document, read_json_object
 from desktop_app.core.errors import BadArgument
+from desktop_app.core.files import atomic_write
 from desktop_app.core.ingest.items import Skipped
 from desktop_app.core.review.duplicates import CullSettings, SimilarSet, sets_from_json, sets_to_json
 from desktop_app.core.review.marks import Marks
@@ -82,19 +86,24 @@ class EmbedResult:
         return doc
 
     def save(self, path: Path, *, with_vectors: bool = True) -> None:
-        """Write the JSON document to ``path`` (atomically) and the arrays to ``<stem>.vectors.npz``."""
+        """Write the JSON document to ``path`` and the arrays beside it, as ``<stem>.vectors-<digest>.npz``.
+
+        The arrays get a name of their own (a digest of their bytes) and are on disk before the JSON that names them
+        replaces the old one: a crash at any point leaves the old document with its own vectors, or the new one with
+        its own — never new vectors beside an old JSON. Vectors files of earlier saves are removed afterwards."""
         path = Path(path)
         doc = self.to_document()
+        npz = None
         if with_vectors:
-            npz = path.with_name(path.stem + ".vectors.npz")
-            tmp_npz = npz.with_name(npz.name + ".tmp.npz")
+            buffer = io.BytesIO()
             arrays = {"vectors": self.vectors, **(analysis_arrays(self.analysis) if self.analysis else {})}
-            np.savez_compressed(tmp_npz, **arrays)
-            os.replace(tmp_npz, npz)
+            np.savez_compressed(buffer, **arrays)
+            data = buffer.getvalue()
+            npz = path.with_name(f"{path.stem}.vectors-{hashlib.sha256(data).hexdigest()[:12]}.npz")
+            atomic_write(npz, data)
             doc["vectors_file"] = npz.name
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        _remove_old_vectors(path, keep=npz)
 
     @classmethod
     def load(cls, path: Path) -> EmbedResult:
@@ -132,6 +141,22 @@ class EmbedResult:
             for m, q in zip(s.members, s.qualities):
                 out[m] = q
         return out
+
+_VECTORS_OF = r"(?:\.vectors|\.vectors-[0-9a-f]{12})\.npz"  # what save has ever named a document's vectors
+
+
+def _remove_old_vectors(document: Path, keep: Path | None) -> None:
+    """Vectors files of earlier saves of ``document`` (by their names, which only ``save`` makes)."""
+    pattern = re.compile(re.escape(document.stem) + _VECTORS_OF)
+    try:
+        candidates = list(document.parent.iterdir())
+    except OSError:
+        return
+    for old in candidates:
+        if old != keep and pattern.fullmatch(old.name):
+            with contextlib.suppress(OSError):
+                old.unlink()
+
 
 def load_results(path: Path) -> EmbedResult:
     """``EmbedResult.load`` behind the checks: a damaged document, or vectors that do not belong to it, are one

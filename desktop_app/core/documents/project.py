@@ -8,7 +8,6 @@ unchanged project draws the map without recomputing anything.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from desktop_app.core.analysis.edits import GroupEdits
 from desktop_app.core.analysis.model import AnalysisSettings
 from desktop_app.core.documents.validate import check_project, read_json_object
 from desktop_app.core.errors import BadArgument
+from desktop_app.core.files import atomic_write
 from desktop_app.core.model_names import DEFAULT_MODEL
 from desktop_app.core.review.marks import Marks
 
@@ -44,10 +44,7 @@ class Project:
                                "marks": self.marks.to_json()}
         if self.similar_sets is not None:
             doc["similar_sets"] = self.similar_sets
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(Path(path), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Project:

@@ -19,6 +19,7 @@ import numpy as np
 
 from desktop_app.core.analysis.model import OUTLIER_THRESHOLD, Analysis, ClusterInfo
 from desktop_app.core.errors import BadArgument
+from desktop_app.core.files import atomic_file
 
 
 def add_analysis(doc: dict[str, Any], analysis: Analysis) -> None:
@@ -107,8 +108,7 @@ def write_csv(result: Any, path: Path) -> None:
     """One row per item: path, kind, group id and name, x, y, outlier score and flag (spreadsheet-friendly)."""
     analysis = result.analysis
     names = {c.id: c.name for c in analysis.clusters} if analysis else {}
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_file(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "kind", "group_id", "group", "x", "y", "outlier_score", "outlier"])
         for i, item in enumerate(result.items):
@@ -119,4 +119,3 @@ def write_csv(result: Any, path: Path) -> None:
             writer.writerow([item.path, item.kind, label, names.get(label, ""), f"{analysis.coords[i, 0]:.5f}",
                              f"{analysis.coords[i, 1]:.5f}", f"{analysis.outlier_scores[i]:.4f}",
                              int(analysis.outlier_scores[i] >= analysis.outlier_threshold)])
-    tmp.replace(path)

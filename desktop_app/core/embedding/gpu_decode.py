@@ -1,6 +1,6 @@
 """Pictures for a CUDA model: JPEGs decoded on the GPU in batches, everything else the CPU way, same vectors.
 
-``gpu_batches`` has the contract of ``pipeline._embed_images`` (one ``Batch`` per ``settings.batch_size``
+``gpu_batches`` has the contract of ``cpu_batches.cpu_batches`` (one ``Batch`` per ``settings.batch_size``
 items, in order) and is what ``pipeline._image_batches`` picks for a model on CUDA:
 
 * a pool of reader threads reads files ahead, whole, into uint8 tensors (pinned host memory when decoding on
@@ -326,7 +326,7 @@ _END = object()
 def gpu_batches(items: Sequence[Item], embedder: Embedder, settings: EmbedSettings, workers: int, *,
                 decode_device: str | None = None, routes: dict[Path, Route] | None = None,
                 ) -> Generator[Batch, None, None]:
-    """Embed pictures like ``pipeline._embed_images``, decoding JPEGs on ``decode_device`` (default: the
+    """Embed pictures like ``cpu_batches.cpu_batches``, decoding JPEGs on ``decode_device`` (default: the
     model's device) and everything else the CPU way; yields (embedded rows, unreadable items) per batch.
 
     ``routes``, when given, receives each file's ``Route`` (how it was decoded). The vectors agree with the CPU
@@ -339,11 +339,11 @@ def gpu_batches(items: Sequence[Item], embedder: Embedder, settings: EmbedSettin
     # torchvision cannot decode JPEGs on the device at all (built without nvJPEG).
     why = "the model's preprocessing is not plain resize and crop" if plan is None else device_decoder_missing(device)
     if plan is None or why:
-        from desktop_app.core.embedding.pipeline import _embed_images
+        from desktop_app.core.embedding.cpu_batches import cpu_batches
 
         if routes is not None:
             routes.update((item.path, Route(CPU, why or "")) for item in items)
-        yield from _embed_images(items, embedder, settings, workers)
+        yield from cpu_batches(items, embedder, settings, workers)
         return
     yield from _DevicePipeline(items, embedder, settings, workers, device, plan, routes).run()
 

@@ -14,9 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +27,7 @@ from desktop_app.core.analysis.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, P
 from desktop_app.core.analysis.model import Analysis, AnalysisSettings
 from desktop_app.core.documents.document import RESULTS_SCHEMA, EmbedResult, ItemRecord  # noqa: F401  (re-exported)
 from desktop_app.core.embedding.cache import EmbeddingCache
+from desktop_app.core.embedding.cpu_batches import cpu_batches
 from desktop_app.core.embedding.embed import (
     Embedder,
     ModelSpec,
@@ -101,45 +100,7 @@ def _image_batches(items: Sequence[Item], embedder: Embedder, resolved: Resolved
         from desktop_app.core.embedding.gpu_decode import gpu_batches
 
         return gpu_batches(items, embedder, settings, workers)
-    return _embed_images(items, embedder, settings, workers)
-
-
-def _embed_images(items: Sequence[Item], embedder: Embedder, settings: EmbedSettings, workers: int,
-                  ) -> Generator[Batch, None, None]:
-    """Decode in a thread pool (bounded look-ahead) and yield (embedded rows, unreadable items) per batch."""
-    import torch
-
-    bs = max(1, settings.batch_size)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photoatlas-decode")
-    try:
-        pending: deque[tuple[Item, Future[tuple[Any, bool]]]] = deque()
-        todo = iter(items)
-        exhausted = False
-        while pending or not exhausted:
-            while not exhausted and len(pending) < bs * 3:
-                nxt = next(todo, None)
-                if nxt is None:
-                    exhausted = True
-                else:
-                    pending.append((nxt, pool.submit(decode_item, nxt, embedder, settings.max_pixels)))
-            batch: list[tuple[Item, Any, bool]] = []
-            failed: list[tuple[Item, UnreadableFile]] = []
-            while pending and len(batch) < bs:
-                item, fut = pending.popleft()
-                try:
-                    tensor, partial = fut.result()
-                except UnreadableFile as exc:
-                    failed.append((item, exc))
-                    continue
-                batch.append((item, tensor, partial))
-            rows: list[tuple[Item, str, np.ndarray]] = []
-            if batch:
-                vecs = embedder.embed_pixels(torch.stack([t for _, t, _ in batch]))
-                rows = [(it, "partial" if partial else "ok", v) for (it, _, partial), v in zip(batch, vecs)]
-            yield rows, failed
-    finally:
-        # On cancel the consumer closes this generator: drop queued decodes instead of finishing them.
-        pool.shutdown(wait=True, cancel_futures=True)
+    return cpu_batches(items, embedder, settings, workers)
 
 
 def run_embedding(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings | None = None,

@@ -8,11 +8,11 @@ in a few tens of milliseconds). Called from worker threads; files are written at
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from desktop_app.core.app_dirs import default_cache_dir
 from desktop_app.core.errors import UnreadableFile
+from desktop_app.core.files import atomic_file
 from desktop_app.core.ingest.images import load_image
 
 THUMBNAIL_SIDE = 160  # pixels; drawn at up to 80 logical px, so sharp on 2x HiDPI screens
@@ -44,11 +44,9 @@ def get_thumbnail(path: Path, folder: Path, side: int = THUMBNAIL_SIDE) -> Path 
         return None
     picture.thumbnail((side, side))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.stem}.{os.getpid()}.{id(picture)}.tmp")
     try:
-        picture.save(tmp, "JPEG", quality=85)
-        os.replace(tmp, target)
+        with atomic_file(target, durable=False) as f:  # a cache: never half a file, no need to sync it
+            picture.save(f, "JPEG", quality=85)
     except OSError:
-        tmp.unlink(missing_ok=True)
         return None
     return target

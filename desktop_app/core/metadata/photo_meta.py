@@ -21,10 +21,7 @@ from PIL import Image
 
 from desktop_app.core.ingest.images import raw_preview_jpeg
 from desktop_app.core.ingest.items import RAW_EXTENSIONS
-
-_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
-_DATETIME_ORIGINAL, _SUBSEC_ORIGINAL, _DATETIME = 36867, 37521, 306
-_MAKE, _MODEL, _BODY_SERIAL = 271, 272, 42033
+from desktop_app.core.metadata.exif import parse_exif_time, read_exif  # noqa: F401  (parse_exif_time: re-exported)
 
 
 @dataclass(frozen=True)
@@ -46,34 +43,9 @@ class PhotoMeta:
         return cls(data.get("taken"), data.get("camera"), data.get("lat"), data.get("lon"))
 
 
-def parse_exif_time(text: Any, subsec: Any = None) -> float | None:
-    """``"2026:06:14 15:02:07"`` (+ ``"25"`` hundredths) → seconds; None for blank or malformed values, and for
-    ``1970:01:01 00:00:00``, which LibRaw writes when a RAW has no time."""
-    if not isinstance(text, str) or text.startswith("1970:01:01 00:00:00"):
-        return None
-    try:
-        when = dt.datetime.strptime(text.strip()[:19], "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    seconds = when.replace(tzinfo=dt.UTC).timestamp()
-    digits = str(subsec).strip() if subsec is not None else ""
-    if digits.isdigit():
-        seconds += int(digits) / 10 ** len(digits)
-    return seconds
-
-
 def format_time(seconds: float) -> str:
     """The camera-clock time as ``2026-06-14 15:02:07``."""
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _degrees(value: Any, ref: Any) -> float | None:
-    try:
-        d, m, s = (float(v) for v in value)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    sign = -1.0 if str(ref).upper() in ("S", "W") else 1.0
-    return sign * (d + m / 60 + s / 3600)
 
 
 def read_meta(path: str | Path) -> PhotoMeta:
@@ -91,19 +63,12 @@ def read_meta(path: str | Path) -> PhotoMeta:
 def _meta_from(open_: Callable[[], Image.Image]) -> PhotoMeta:
     try:
         with open_() as im:
-            exif = im.getexif()
-            sub = exif.get_ifd(_EXIF_IFD)
-            gps = exif.get_ifd(_GPS_IFD)
+            exif = read_exif(im)
     except Exception:  # noqa: BLE001 — any decoder failure just means "no metadata"
         return PhotoMeta()
-    taken = parse_exif_time(sub.get(_DATETIME_ORIGINAL), sub.get(_SUBSEC_ORIGINAL)) \
-        or parse_exif_time(exif.get(_DATETIME))
-    parts = [str(p).strip("\x00 ") for p in (exif.get(_MAKE), exif.get(_MODEL), sub.get(_BODY_SERIAL)) if p]
-    lat = _degrees(gps.get(2), gps.get(1)) if gps else None
-    lon = _degrees(gps.get(4), gps.get(3)) if gps else None
-    if lat is None or lon is None or (lat == 0 and lon == 0):
-        lat = lon = None
-    return PhotoMeta(taken, " ".join(p for p in parts if p) or None, lat, lon)
+    # The body's serial number tells two bodies of one model apart (two photographers at a wedding: two bursts).
+    camera = " ".join(p for p in (exif.camera, exif.body_serial) if p) or None
+    return PhotoMeta(exif.taken, camera, exif.lat, exif.lon)
 
 
 def read_all(paths: Sequence[str | Path], workers: int = 4) -> list[PhotoMeta]:

@@ -21,7 +21,6 @@ Sidecar names differ between catalogues:
 from __future__ import annotations
 
 import io
-import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -31,7 +30,7 @@ from xml.sax.saxutils import escape
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from desktop_app.core.files import temporary_name
+from desktop_app.core.files import atomic_write
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -242,16 +241,8 @@ def write_keywords(image: Path, keywords: list[str], naming: Literal["lightroom"
         _add_to_bag(descriptions, "dc", "subject", keywords)
         _add_to_bag(descriptions, "lr", "hierarchicalSubject", [f"{HIERARCHY_ROOT}|{k}" for k in keywords])
     data = (doc.before + _serialize(doc) + doc.after).encode("utf-8")
-    tmp = temporary_name(sidecar.parent)  # short: a sidecar's name may already be near the 255-byte limit
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, sidecar)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # The temporary name is short: a sidecar's own name may already be near the 255-byte limit.
+    atomic_write(sidecar, data)
     return sidecar
 
 

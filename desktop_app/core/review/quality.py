@@ -10,7 +10,6 @@ duplicate or burst group; they mean nothing across groups.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +92,3 @@ def measure(path: str | Path) -> Quality:
     return Quality(sharpness=focus(gray), highlights=float((gray >= CLIP_HIGH).mean()),
                    shadows=float((gray <= CLIP_LOW).mean()), megapixels=w * h / 1e6)
 
-
-def best_of(qualities: Sequence[Quality]) -> int:
-    """Index of the best frame (the first one on a tie, so the pick is stable)."""
-    return max(range(len(qualities)), key=lambda i: (qualities[i].score, -i))
