@@ -67,7 +67,9 @@ def main() -> int:
         setup("test")
         ensure_debian_tools()
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"}
-        for step in (["lint-imports"], ["ruff", "check", "desktop_app", "tests", "benchmarks", "bootstrap.py"]):
+        checks = (["lint-imports"], ["ruff", "check", "desktop_app", "tests", "benchmarks", "bootstrap.py"],
+                  ["mypy"])  # mypy: the Qt-free core (pyproject.toml's [tool.mypy])
+        for step in checks:
             if _run([BIN / step[0], *step[1:]], env=env) != 0:
                 return 1
         return _run([PYTHON, "-m", "pytest", *sys.argv[2:]], env=env)

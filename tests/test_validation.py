@@ -212,3 +212,25 @@ def test_a_document_that_does_not_name_its_model_says_so(tmp_path: Path) -> None
     (tmp_path / "r.json").write_text(json.dumps(_document(tmp_path)))  # its model section has no name
     run = _cli("search", str(tmp_path / "r.json"), "red", "--cache-dir", str(tmp_path / "c"))
     _assert_one_line(run, "does not say which model made it (model.name is missing)")
+
+
+def test_the_published_schema_is_the_one_the_reader_checks_with() -> None:
+    """docs/results-schema.json is generated from the types the writer, the reader and the checks use
+    (python -m desktop_app.core.documents.schema > docs/results-schema.json)."""
+    from desktop_app.core.documents.schema import schema_json
+
+    assert json.loads((ROOT / "docs" / "results-schema.json").read_text(encoding="utf-8")) == schema_json()
+
+
+def test_a_document_the_writer_makes_passes_the_schema_it_publishes(tmp_path: Path) -> None:
+    import jsonschema
+
+    from desktop_app.core.documents.schema import schema_json
+
+    doc = _document(tmp_path)
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    result = load_results(tmp_path / "r.json")
+    result.save(tmp_path / "again.json")
+    written = json.loads((tmp_path / "again.json").read_text())
+    jsonschema.validate(written, schema_json())  # another program's validator agrees
+    assert written["items"][0]["meta"] == {"taken": 1.5e9, "camera": "Canon EOS"} and "x" in written["items"][0]

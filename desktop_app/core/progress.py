@@ -51,7 +51,7 @@ def drive(gen: Generator[ProgressEvent, None, T], on_event: Callable[[ProgressEv
         try:
             event = next(gen)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         if on_event:
             on_event(event)
 

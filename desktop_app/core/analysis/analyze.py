@@ -64,7 +64,8 @@ from desktop_app.core.progress import CancelToken, ProgressEvent
 if TYPE_CHECKING:  # only a type here: the analysis sits below the embedding cache (see pyproject's layers)
     from desktop_app.core.embedding.cache import EmbeddingCache
 
-CLUSTER_SPACE = {"name": "umap", "n_components": 10, "n_neighbors": 15, "min_dist": 0.0, "n_epochs": 100}
+CLUSTER_SPACE: dict[str, Any] = {"name": "umap", "n_components": 10, "n_neighbors": 15, "min_dist": 0.0,
+                                 "n_epochs": 100}
 ISOLATION_NEIGHBOURS = 2  # a 3-picture series has two close neighbours; a one-off has none
 EXTEND_MIN_OVERLAP = 0.5  # extend an old layout when at least half of today's items were in it
 ISOLATE_ABOVE = 24  # items: from here UMAP / t-SNE really run (and numba compiles) — in the helper process
@@ -428,7 +429,7 @@ def _name(clusters: list[ClusterInfo], x: np.ndarray, labels: np.ndarray, kinds:
         return
     kinds_arr = np.asarray(kinds)
     text_heavy = [c.id for c in clusters if (kinds_arr[labels == c.id] == "text").mean() >= 0.5]
-    docs = [" ".join(texts[i] or "" for i in np.nonzero(labels == c.id)[0]) for c in clusters]
+    docs = [" ".join(texts[int(i)] or "" for i in np.nonzero(labels == c.id)[0]) for c in clusters]
     position = {c.id: i for i, c in enumerate(clusters)}
     keywords = keyword_names(docs, [position[cid] for cid in text_heavy]) if text_heavy else {}
     for cid in text_heavy:

@@ -16,7 +16,9 @@ away); ungrouped items are scored against the nearest group.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -274,7 +276,7 @@ def grouping_quality(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -> 
     return float(score) * float(grouped.mean())
 
 
-def choose_settings(space: ClusterSpace, spaces: list[str], mcs: int, samples: list[int] | None, selection: str,
+def choose_settings(space: ClusterSpace, spaces: Sequence[str], mcs: int, samples: list[int] | None, selection: str,
                     seed: int = 0) -> tuple[Any, dict[str, Any]]:
     """HDBSCAN fitted on the neighbour graph and with the ``min_samples`` (its density smoothing) whose groups
     score best by ``grouping_quality``; returns the fitted model and what was chosen.
@@ -316,7 +318,7 @@ def families(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
     """
     n = len(labels)
     ids = [int(c) for c in np.unique(labels) if c >= 0]
-    none = (labels.copy(), np.full(n, -1, np.int64), [])
+    none: tuple[np.ndarray, np.ndarray, list[Any]] = (labels.copy(), np.full(n, -1, np.int64), [])
     if len(ids) < 3:  # "typical" needs a few groups to mean anything
         return none
     from scipy.cluster.hierarchy import fcluster, linkage
@@ -515,7 +517,7 @@ def make_clusterer(name: str, seed: int = 0, **params: Any) -> Any:
     try:
         config = config_cls(**params)
     except TypeError:
-        known = ", ".join(config_cls.__dataclass_fields__) or "none"
+        known = ", ".join(f.name for f in dataclasses.fields(config_cls)) or "none"
         raise BadArgument(f"clusterer {name!r} takes these settings: {known}; got {sorted(params)}") from None
     return clusterer_cls(seed=seed, config=config)
 

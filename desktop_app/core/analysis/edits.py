@@ -124,7 +124,7 @@ def apply_edits(analysis: Analysis, vectors: np.ndarray, paths: list[str], edits
         present = set(np.unique(sublabels[sublabels >= 0]).tolist())
         kids_of: dict[int, list[ClusterInfo]] = {}
         for kid in analysis.subclusters:
-            if kid.id in present:
+            if kid.id in present and kid.parent is not None:
                 kids_of.setdefault(int(kid.parent), []).append(kid)
         kept = [kid for group in clusters for kid in kids_of.get(group.id, []) if len(kids_of[group.id]) >= 2]
         sublabels[~np.isin(sublabels, [k.id for k in kept])] = -1  # a group has no sub-groups or at least two

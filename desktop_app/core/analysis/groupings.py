@@ -173,8 +173,8 @@ def event_labels(metas: Sequence[PhotoMeta], gap_hours: float = EVENT_GAP_HOURS,
     def close() -> None:
         if current:
             labels[current] = len(names)
-            times = [metas[i].taken for i in current]
-            names.append(_date_range(min(times), max(times)) + _place([metas[i] for i in current]))  # type: ignore[type-var]
+            times = [t for t in (metas[i].taken for i in current) if t is not None]  # the dated ones, by design
+            names.append(_date_range(min(times), max(times)) + _place([metas[i] for i in current]))
             current.clear()
 
     previous: int | None = None

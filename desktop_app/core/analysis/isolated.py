@@ -52,7 +52,7 @@ def run_isolated(fn: Callable[..., T], *args: Any, cancel: CancelToken | None = 
                 _drop_pool()  # the only way to stop numba mid-loop; a fresh helper starts next time
                 cancel.raise_if_cancelled()
             pending.wait(poll)
-        return pending.get()  # type: ignore[no-any-return]
+        return pending.get()
 
 
 def warm_up(fn: Callable[..., Any], *args: Any) -> None:

@@ -18,6 +18,7 @@ numba costs seconds and must never happen on the GUI thread.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -214,7 +215,8 @@ class PCAReducer(_Base):
     config: PCAConfig = field(default_factory=PCAConfig)
 
     def fit_transform(self, x: np.ndarray, neighbours: Neighbours | None = None) -> np.ndarray:
-        return self._fallback(x) if is_degenerate(x) else self._remember(x, _pca(x, self.n_components, self.seed))
+        fallback = self._fallback(x) if is_degenerate(x) else None
+        return fallback if fallback is not None else self._remember(x, _pca(x, self.n_components, self.seed))
 
 
 @dataclass
@@ -277,7 +279,7 @@ def make_reducer(name: str, n_components: int = 2, seed: int = 0, **params: Any)
     try:
         config = config_cls(**params)
     except TypeError:
-        known = ", ".join(config_cls.__dataclass_fields__) or "none"
+        known = ", ".join(f.name for f in dataclasses.fields(config_cls)) or "none"
         raise BadArgument(f"reducer {name!r} takes these settings: {known}; got {sorted(params)}") from None
     return reducer_cls(n_components=n_components, seed=seed, config=config)
 

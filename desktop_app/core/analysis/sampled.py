@@ -177,7 +177,7 @@ def _digest(x: np.ndarray) -> np.ndarray:
     digest = hashlib.sha256(f"{x.shape}".encode())
     rows = max(1, (64 << 20) // max(1, x.strides[0]))
     for start in range(0, len(x), rows):  # a slice at a time: no 2 GB copy of the data
-        digest.update(np.ascontiguousarray(x[start:start + rows], np.float32))
+        digest.update(np.ascontiguousarray(x[start:start + rows], np.float32).tobytes())
     return np.frombuffer(digest.digest(), np.uint64)
 
 

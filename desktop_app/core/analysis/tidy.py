@@ -9,6 +9,7 @@ grids' boxes are pushed apart until none overlaps. Pure numpy: no Qt, usable fro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -109,6 +110,6 @@ def tidy_grid(coords: np.ndarray, labels: np.ndarray, *, fill: float = 0.3, gap:
     return TidyGrid(out.astype(np.float32), cell, boxes)
 
 
-def tidy_layout(coords: np.ndarray, labels: np.ndarray, **options: float) -> np.ndarray:
+def tidy_layout(coords: np.ndarray, labels: np.ndarray, **options: Any) -> np.ndarray:
     """New coordinates (n, 2) with each group on its own non-overlapping grid; see ``tidy_grid``."""
     return tidy_grid(coords, labels, **options).coords

@@ -18,20 +18,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
+from msgspec import UNSET
 
 from desktop_app import __version__
 from desktop_app.core.analysis.model import Analysis
 from desktop_app.core.documents.results import add_analysis, analysis_arrays, read_analysis
-from desktop_app.core.documents.validate import Checker, check_results_document, read_json_object
+from desktop_app.core.documents.schema import RESULTS_SCHEMA, ResultsDocument, parse_results
+from desktop_app.core.documents.validate import Checker, read_json_object
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.files import atomic_write
 from desktop_app.core.ingest.items import Skipped
 from desktop_app.core.review.duplicates import CullSettings, SimilarSet, sets_from_json, sets_to_json
 from desktop_app.core.review.marks import Marks
 from desktop_app.core.review.quality import Quality
-
-RESULTS_SCHEMA = 2  # 2: items gain x, y, cluster, outlier_score; a clusters list. Schema 1 still reads.
 
 
 @dataclass
@@ -83,7 +84,9 @@ class EmbedResult:
             doc["similar_sets"] = sets_to_json(self.similar_sets, self.paths, self.cull_settings)
         if not self.marks.is_empty():
             doc["marks"] = self.marks.to_json()
-        return doc
+        # Through the schema: what is written is exactly what the reader and the checks expect (a field the schema
+        # does not know is not written; a wrong type fails here, in the writer, not in someone's reader).
+        return msgspec.to_builtins(msgspec.convert(doc, ResultsDocument, strict=True))
 
     def save(self, path: Path, *, with_vectors: bool = True) -> None:
         """Write the JSON document to ``path`` and the arrays beside it, as ``<stem>.vectors-<digest>.npz``.
@@ -96,7 +99,8 @@ class EmbedResult:
         npz = None
         if with_vectors:
             buffer = io.BytesIO()
-            arrays = {"vectors": self.vectors, **(analysis_arrays(self.analysis) if self.analysis else {})}
+            arrays: dict[str, Any] = {"vectors": self.vectors,
+                                      **(analysis_arrays(self.analysis) if self.analysis else {})}
             np.savez_compressed(buffer, **arrays)
             data = buffer.getvalue()
             npz = path.with_name(f"{path.stem}.vectors-{hashlib.sha256(data).hexdigest()[:12]}.npz")
@@ -115,24 +119,27 @@ class EmbedResult:
         return load_results(Path(path))
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any], path: Path) -> EmbedResult:
-        """The result a parsed document ``doc`` (read from ``path``) holds, with the vectors beside it."""
-        if int(doc.get("schema", 1)) > RESULTS_SCHEMA:
-            raise BadArgument(f"{path} was written by a newer PhotoAtlas (schema {doc['schema']}); update PhotoAtlas")
-        items = [ItemRecord(**{k: v for k, v in it.items() if k in ItemRecord.__dataclass_fields__})
-                 for it in doc.get("items", [])]
+    def from_document(cls, doc: ResultsDocument, path: Path, raw_model: dict[str, Any] | None = None) -> EmbedResult:
+        """The result a checked document holds (``schema.parse_results``), with the vectors beside it. ``raw_model``:
+        the document's model section as written (fields a newer PhotoAtlas added are kept)."""
+        if doc.schema > RESULTS_SCHEMA:
+            raise BadArgument(f"{path} was written by a newer PhotoAtlas (schema {doc.schema}); update PhotoAtlas")
+        items = [ItemRecord(path=it.path, kind=it.kind, status=it.status, size=it.size, mtime_ns=it.mtime_ns,
+                            caption_of=it.caption_of, snippet=it.snippet, raw=it.raw,
+                            meta=None if it.meta is None else msgspec.to_builtins(it.meta)) for it in doc.items]
         arrays: dict[str, np.ndarray] = {}
-        if doc.get("vectors_file") and (path.parent / doc["vectors_file"]).exists():
-            with np.load(path.parent / doc["vectors_file"], allow_pickle=False) as npz:
+        if doc.vectors_file is not UNSET and doc.vectors_file and (path.parent / doc.vectors_file).exists():
+            with np.load(path.parent / doc.vectors_file, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        vectors = arrays.get("vectors", np.zeros((0, int(doc.get("model", {}).get("dim", 0))), np.float32))
-        skipped = [Skipped(Path(s["path"]), s["reason"]) for s in doc.get("skipped", [])]
-        cull = doc.get("similar_sets") or {}
-        return cls(model=doc.get("model", {}), items=items, vectors=vectors, skipped=skipped,
-                   stats=doc.get("stats", {}), analysis=read_analysis(doc, arrays),
-                   similar_sets=sets_from_json(cull, [i.path for i in items]),
-                   cull_settings=CullSettings(**cull.get("params", {})),
-                   marks=Marks.from_json(doc.get("marks") if isinstance(doc.get("marks"), dict) else None))
+        dim = doc.model.dim if doc.model.dim is not UNSET else 0
+        vectors = arrays.get("vectors", np.zeros((0, dim), np.float32))
+        skipped = [Skipped(Path(s.path), s.reason) for s in doc.skipped]
+        cull = msgspec.to_builtins(doc.similar_sets) if doc.similar_sets not in (UNSET, None) else {}
+        marks = msgspec.to_builtins(doc.marks) if doc.marks is not UNSET else None
+        model = raw_model if raw_model is not None else msgspec.to_builtins(doc.model)
+        return cls(model=model, items=items, vectors=vectors, skipped=skipped, stats=doc.stats,
+                   analysis=read_analysis(doc, arrays), similar_sets=sets_from_json(cull, [i.path for i in items]),
+                   cull_settings=CullSettings(**cull.get("params", {})), marks=Marks.from_json(marks))
 
     def qualities(self) -> list[Quality | None]:
         """Each item's measured quality where a duplicate search measured it (None elsewhere)."""
@@ -167,9 +174,10 @@ def load_results(path: Path) -> EmbedResult:
     doc = read_json_object(path, "results document")
     if "items" not in doc:
         raise BadArgument(f"{path} is not a PhotoAtlas results document (it has no items)")
-    check_results_document(doc, path)
+    typed = parse_results(doc, path)
     try:
-        result = EmbedResult.from_document(doc, path)  # parsed once, checked above
+        raw_model = doc.get("model") if isinstance(doc.get("model"), dict) else None
+        result = EmbedResult.from_document(typed, path, raw_model)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a cut-short or foreign .npz
         # numpy's own words for an npz holding pickled objects invite loading it "unsafely": say what it is.
         reason = "it holds Python objects, not plain arrays" if "pickle" in str(exc) else str(exc).splitlines()[0]

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from msgspec import UNSET
 
-from desktop_app.core.analysis.model import OUTLIER_THRESHOLD, Analysis, ClusterInfo
+from desktop_app.core.analysis.model import Analysis, ClusterInfo
+from desktop_app.core.documents.schema import AnalysisDoc, ResultsDocument
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.files import atomic_file
 
@@ -54,29 +56,29 @@ def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
     }
 
 
-def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysis | None:
-    """The ``Analysis`` in a loaded document, or None for schema-1 documents (no map yet)."""
-    items = doc.get("items", [])
-    if "clusters" not in doc or any("x" not in it for it in items):
+def read_analysis(doc: ResultsDocument, arrays: dict[str, np.ndarray]) -> Analysis | None:
+    """The ``Analysis`` in a loaded (checked) document, or None for schema-1 documents (no map yet)."""
+    items = doc.items
+    if doc.clusters is UNSET or any(it.x is UNSET for it in items):
         return None
     n = len(items)
-    index = {it["path"]: i for i, it in enumerate(items)}
-    coords = np.array([[it["x"], it["y"]] for it in items], np.float32).reshape(n, 2)
-    labels = np.array([it.get("cluster", -1) for it in items], np.int64)
-    scores = np.array([it.get("outlier_score", 0.0) for it in items], np.float32)
+    index = {it.path: i for i, it in enumerate(items)}
+    coords = np.array([[it.x, it.y] for it in items], np.float32).reshape(n, 2)
+    labels = np.array([it.cluster if it.cluster is not UNSET else -1 for it in items], np.int64)
+    scores = np.array([it.outlier_score if it.outlier_score is not UNSET else 0.0 for it in items], np.float32)
     centroids = arrays.get("centroids")
     clusters = []
-    for pos, c in enumerate(doc["clusters"]):
+    for pos, c in enumerate(doc.clusters):
         centroid = centroids[pos] if centroids is not None and pos < len(centroids) else np.zeros(0, np.float32)
-        clusters.append(ClusterInfo(id=int(c["id"]), name=str(c["name"]), size=int(c["size"]),
-                                    representatives=[index[p] for p in c.get("representatives", []) if p in index],
-                                    cohesion=float(c.get("cohesion", 0.0)), centroid=centroid,
-                                    named_by=str(c.get("named_by", "vocabulary")),
-                                    parent=None if c.get("parent") is None else int(c["parent"])))
+        clusters.append(ClusterInfo(id=c.id, name=c.name, size=c.size,
+                                    representatives=[index[p] for p in c.representatives if p in index],
+                                    cohesion=float(c.cohesion), centroid=centroid, named_by=c.named_by,
+                                    parent=c.parent))
     groups = [c for c in clusters if c.parent is None]
     subclusters = [c for c in clusters if c.parent is not None]
-    sublabels = np.array([it.get("subcluster", -1) for it in items], np.int64) if subclusters else None
-    meta = doc.get("analysis", {})
+    sublabels = (np.array([it.subcluster if it.subcluster is not UNSET else -1 for it in items], np.int64)
+                 if subclusters else None)
+    meta = doc.analysis if doc.analysis is not UNSET else AnalysisDoc()
 
     def arr(name: str, default: np.ndarray) -> np.ndarray:
         value = arrays.get(name)
@@ -100,8 +102,8 @@ def read_analysis(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Analysi
                     isolation=arr("isolation", np.zeros(n, np.float32)), clusters=groups,
                     subclusters=subclusters, sublabels=sublabels,
                     neighbours=None if neighbours is None else neighbours.astype(np.int64),
-                    params=meta.get("params", {}), stats=meta.get("stats", {}), warnings=meta.get("warnings", []),
-                    outlier_threshold=float(meta.get("outlier_threshold", OUTLIER_THRESHOLD)))
+                    params=meta.params, stats=meta.stats, warnings=list(meta.warnings),
+                    outlier_threshold=float(meta.outlier_threshold))
 
 
 def write_csv(result: Any, path: Path) -> None:

@@ -365,7 +365,8 @@ class EmbeddingCache:
                 return self._connect(deadline, check)
             except (sqlite3.DatabaseError, _Damaged) as exc:
                 self._raise_if_cancelled()  # an interrupted statement, or a cancel during a wait
-                damaged = isinstance(exc, _Damaged) or _primary_code(exc) in _DAMAGED
+                code = None if isinstance(exc, _Damaged) else _primary_code(exc)
+                damaged = isinstance(exc, _Damaged) or code in _DAMAGED
                 if damaged and not moved:
                     self._move_aside(str(exc))
                     moved, check = True, False  # the new file is empty: nothing to check
@@ -373,9 +374,10 @@ class EmbeddingCache:
                 if damaged:
                     raise CacheUnavailable(f"the embedding cache in {self.folder} stays unreadable after moving the "
                                            f"damaged one aside ({exc})", details=str(exc)) from exc
-                if _primary_code(exc) in _BUSY and time.monotonic() < deadline:
+                if code in _BUSY and time.monotonic() < deadline:
                     time.sleep(0.01)  # SQLite waited one slice, or not at all (e.g. WAL recovery by another process)
                     continue
+                assert isinstance(exc, sqlite3.DatabaseError)  # a _Damaged one was moved aside or raised above
                 raise _unavailable(exc, self.folder) from exc
 
     def _connect(self, deadline: float, check: bool) -> sqlite3.Connection:
@@ -506,7 +508,7 @@ class EmbeddingCache:
         paths (``lookup_rows``, as a dict)."""
         wanted = list(files)
         rows = self.lookup_rows(model_key, wanted)
-        return {p: CachedVector(rows.vectors[i].copy(), rows.status[i], rows.snippet[i])
+        return {p: CachedVector(rows.vectors[i].copy(), rows.status[i] or "ok", rows.snippet[i])
                 for i, (p, _, _) in enumerate(wanted) if rows.found[i]}
 
     def _use_one_pass(self, model_key: str, n: int) -> bool:
@@ -529,6 +531,7 @@ class EmbeddingCache:
         snippet: list[str | None] = [None] * n
         vectors = np.zeros((n, 0), np.float32)  # made at the first vector found, when its length is known
         width, into, made = 0, memoryview(b""), False  # bytes a row, the matrix's bytes
+        queries: list[tuple[str, tuple[str, ...]]]
         if self._use_one_pass(model_key, n):
             # Read through a memory map, for this pass only: half the time of SQLite's reads (1M rows are 4 GB).
             self._conn.execute(f"PRAGMA mmap_size = {BULK_MMAP_BYTES}")
@@ -536,9 +539,10 @@ class EmbeddingCache:
                         (model_key,))]
         else:
             paths = list(position)
-            queries = [(f"SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ? "
-                        f"AND path IN ({','.join('?' * len(paths[s:s + 500]))})", (model_key, *paths[s:s + 500]))
-                       for s in range(0, len(paths), 500)]
+            queries = [
+                (f"SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ? "
+                 f"AND path IN ({','.join('?' * len(paths[s:s + 500]))})", (model_key, *paths[s:s + 500]))
+                for s in range(0, len(paths), 500)]
         try:
             for sql, args in queries:
                 for path, size, mtime, row_status, row_snippet, blob in self._conn.execute(sql, args):
@@ -548,7 +552,7 @@ class EmbeddingCache:
                     if not made:
                         vectors = np.zeros((n, len(blob) // 4), np.float32)
                         # (a row of no vector, an unreadable file's: nothing to copy, and no view to cast)
-                        into = memoryview(vectors).cast("B") if len(blob) else memoryview(bytearray())
+                        into = vectors.data.cast("B") if len(blob) else memoryview(bytearray())
                         width, made = len(blob), True
                     found[i] = True
                     status[i], snippet[i] = row_status, row_snippet
@@ -585,7 +589,7 @@ class EmbeddingCache:
         return int(self._conn.execute("SELECT COUNT(*) FROM vectors WHERE model_key = ?", (model_key,)).fetchone()[0])
 
     # -- weights digests (hashing a 600 MB checkpoint on every run would cost a second or two) ------
-    def file_digest(self, path: Path, compute) -> str:  # type: ignore[no-untyped-def]
+    def file_digest(self, path: Path, compute: Callable[[Path], str]) -> str:
         """SHA-256 of ``path``, memoised by (path, size, mtime_ns); ``compute(path)`` does the hashing."""
         st = path.stat()
         row = self._digest_row(path)

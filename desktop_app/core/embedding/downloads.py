@@ -16,6 +16,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from desktop_app.core.embedding.embed import (
     DEFAULT_MODEL,
@@ -91,7 +92,7 @@ RECOMMENDED = (
 _WEIGHT_NAMES = frozenset(HF_HUB_WEIGHTS)  # open_clip's weight file names, for ARCH:TAG and hf-hub: alike
 
 
-def _scan():  # type: ignore[no-untyped-def]
+def _scan() -> Any:
     """The Hugging Face cache as huggingface_hub sees it, or None when there is no cache folder yet."""
     from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound

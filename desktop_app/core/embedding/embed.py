@@ -114,7 +114,10 @@ def _proxy_for(url: str) -> str | None:
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+    # The environment's NO_PROXY rule (urllib has it, undocumented; the platform's own proxy_bypass also reads the
+    # system settings, which the download does not use).
+    bypass: Callable[[str, dict[str, str]], bool] = vars(urllib.request)["proxy_bypass_environment"]
+    if not proxy or bypass(parts.netloc, proxies):
         return None
     return proxy
 
@@ -364,7 +367,7 @@ class Embedder:
         self.tokenizer = tokenizer
         self.device = device
         self.resolved = resolved
-        self.dtype = None
+        self.dtype: Any = None  # torch.float16 on CUDA, else the model's own
         vis = getattr(model, "visual", None)
         size = getattr(vis, "image_size", 224)
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)

@@ -269,7 +269,7 @@ def _read(item: Item, max_pixels: int | None, pin: bool) -> _Encoded | str:
             data = torch.empty(n, dtype=torch.uint8, pin_memory=pin)
             buf = data.numpy()
             fh.seek(0)
-            got = fh.readinto(buf)
+            got = fh.readinto(buf.data)
     except (OSError, RuntimeError) as exc:  # the CPU path reports the disk's answer in its own words
         return f"could not be read here ({type(exc).__name__})"
     if got != n:

@@ -77,7 +77,7 @@ def _resolve(spec: ModelSpec, settings: EmbedSettings, cache: EmbeddingCache,
             cancel.raise_if_cancelled()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    return outcome["value"]
 
 
 CANCEL_GRACE_S = 2.0  # how long Cancel waits for a download to stop by itself before giving up on it
@@ -336,7 +336,7 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         else:
             continue
         keep.append(k)
-        records.append(ItemRecord(path=str(item.path), kind=item.kind, status=status, size=item.size,
+        records.append(ItemRecord(path=str(item.path), kind=item.kind, status=status or "ok", size=item.size,
                                   mtime_ns=item.mtime_ns, caption_of=str(item.caption_of) if item.caption_of else None,
                                   snippet=snippet, raw=str(item.raw) if item.raw else None))
     if from_cache == len(items):  # everything from the cache: its matrix as it is

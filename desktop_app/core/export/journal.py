@@ -122,6 +122,8 @@ class Journal:
         open_: dict[str, dict[str, Any]] = {}
         for e in self.entries:
             op, dst = e.get("op"), e.get("dst")
+            if not isinstance(dst, str):
+                continue  # not an entry about a file (begin, end)
             if op in OPS:
                 open_[dst] = dict(e)
                 done.pop(dst, None)

@@ -13,6 +13,7 @@ Three building blocks for the export:
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import sys
@@ -51,7 +52,7 @@ def _kernel_copies_to_files() -> bool:
     return sys.platform.startswith("linux")
 
 
-def copy_bytes(src: BinaryIO, dst: BinaryIO, size: int, cancel: CancelToken | None = None) -> None:
+def copy_bytes(src: io.BufferedReader, dst: BinaryIO, size: int, cancel: CancelToken | None = None) -> None:
     """Copy ``size`` bytes from the start of ``src`` to ``dst``; raises ``Cancelled`` between chunks.
 
     Not ``shutil.copyfile``: its fast paths (fcopyfile on macOS, sendfile on Linux) copy a whole file in one call

@@ -230,8 +230,10 @@ def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[in
         for extra in extras:
             if extra in planned_sources:
                 continue
-            name, done = _earlier(extra, folder, key, planner, exported_from)
-            if name is None:
+            earlier, done = _earlier(extra, folder, key, planner, exported_from)
+            if earlier is not None:
+                name = earlier
+            else:
                 # Companions follow the main file's (possibly numbered) stem: IMG_1 (2).jpg + IMG_1 (2).xmp.
                 stem = main[: -len(source.suffix)] if source.suffix and main.endswith(source.suffix) else main
                 tail = extra.name[len(source.stem):] if extra.name.startswith(source.stem) else extra.suffix

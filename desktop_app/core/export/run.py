@@ -247,9 +247,9 @@ def clean_temporaries(dest: Path, journal: Journal) -> list[str]:
                 left.append((tmp, exc))
     if not left:
         return []
-    tmp, exc = left[0]
-    return [f"{len(left)} temporary files a stopped run left could not be removed ({tmp}: "
-            f"{exc.strerror or exc}); they are not photos and can be deleted by hand"]
+    first, why = left[0]
+    return [f"{len(left)} temporary files a stopped run left could not be removed ({first}: "
+            f"{why.strerror or why}); they are not photos and can be deleted by hand"]
 
 
 def _remove(path: Path) -> None:
@@ -433,8 +433,8 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
                                             p.target.name)
             journal.sync()
             if fatal:
-                p, exc = fatal[0]
-                raise ExportError(f"stopped: {exc.strerror} while writing {p.target}; nothing was lost, "
+                p, error = fatal[0]
+                raise ExportError(f"stopped: {error.strerror} while writing {p.target}; nothing was lost, "
                                   f"{summary.done} files were exported (run the export again to finish)")
             cancel.raise_if_cancelled()
             yield ProgressEvent("export", summary.skipped_existing + summary.done, total,

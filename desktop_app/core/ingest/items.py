@@ -312,9 +312,9 @@ def scan(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Item | Skipped]:
     PhotoAtlas exports are skipped (a folder named in ``paths`` never is), and nothing here raises for a
     bad entry.
     """
-    paths = [Path(os.path.abspath(os.fspath(p))) for p in paths]
-    walker = _Walker(frozenset(key for key in map(_folder_key, paths) if key is not None))
-    for path in paths:
+    absolute = [Path(os.path.abspath(os.fspath(p))) for p in paths]
+    walker = _Walker(frozenset(key for key in map(_folder_key, absolute) if key is not None))
+    for path in absolute:
         try:
             st = path.stat()
         except OSError as exc:

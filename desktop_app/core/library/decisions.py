@@ -217,9 +217,9 @@ class Decisions:
         survivors = set()
         next_number = (int(self._rename_keys[-1]) + 1) if self._rename_keys else 0
         for entry in after.renames:
-            key = kept.get(entry)
-            if key is not None and key not in survivors:
-                survivors.add(key)
+            same = kept.get(entry)
+            if same is not None and same not in survivors:
+                survivors.add(same)
                 continue
             edits.append(Edit("rename", _seq_key(next_number), None,
                               {"name": entry[0], "members": sorted(entry[1])}))

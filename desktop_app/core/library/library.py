@@ -84,7 +84,7 @@ class LibrarySettings:
         """Read ``to_json`` back; unknown or mistyped fields fall back to the defaults (never a crash)."""
         if not isinstance(data, dict):
             return cls()
-        raw = data.get("analysis") if isinstance(data.get("analysis"), dict) else {}
+        raw: dict[str, Any] = data["analysis"] if isinstance(data.get("analysis"), dict) else {}
         defaults = AnalysisSettings()
         known: dict[str, Any] = {}
         for name in AnalysisSettings.__dataclass_fields__:
@@ -100,10 +100,10 @@ class LibrarySettings:
                     known[name] = type(default)(value) if is_number else default
                 elif isinstance(default, (str, dict)) and isinstance(value, type(default)):
                     known[name] = value
-        cull_raw = data.get("cull") if isinstance(data.get("cull"), dict) else {}
+        cull_raw: dict[str, Any] = data["cull"] if isinstance(data.get("cull"), dict) else {}
         cull = CullSettings(**{k: float(v) for k, v in cull_raw.items()
                                if k in CullSettings.__dataclass_fields__ and isinstance(v, (int, float))})
-        model = data.get("model") if isinstance(data.get("model"), str) and data.get("model") else DEFAULT_MODEL
+        model = data["model"] if isinstance(data.get("model"), str) and data["model"] else DEFAULT_MODEL
         return cls(model=model, analysis=AnalysisSettings(**known), cull=cull)
 
 

@@ -58,12 +58,15 @@ class Marks:
 
     def set(self, path: str, mark: Mark) -> None:
         """Store ``mark`` for ``path`` (defaults are removed, so an unmarked picture leaves no entry)."""
-        for table, value, empty in ((self.rating, mark.rating, 0), (self.flag, mark.flag, None),
-                                    (self.label, mark.label, None)):
-            if value == empty:
+        if mark.rating:
+            self.rating[path] = mark.rating
+        else:
+            self.rating.pop(path, None)
+        for table, value in ((self.flag, mark.flag), (self.label, mark.label)):
+            if value is None:
                 table.pop(path, None)
             else:
-                table[path] = value  # type: ignore[index]
+                table[path] = value
 
     def arrays(self, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ratings int8, flags int8: 1 pick / -1 reject / 0, label index int8: -1 none) aligned with ``paths``."""
@@ -174,7 +177,7 @@ class MarkFilter:
         if self.taken_from is not None or self.taken_to is not None or self.cameras:
             metas = metas or [PhotoMeta()] * n
             for i in np.flatnonzero(keep):
-                m = metas[i]
+                m = metas[int(i)]
                 if self.cameras and m.camera not in self.cameras:
                     keep[i] = False
                 elif self.taken_from is not None and (m.taken is None or m.taken < self.taken_from):
