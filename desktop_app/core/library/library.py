@@ -131,6 +131,8 @@ class Library:
         self.state = LibraryState(history=self.history)
         self.folders: list[str] = catalogue.folders() if catalogue is not None else []
         self.settings = LibrarySettings.from_json(catalogue.meta("settings") if catalogue is not None else None)
+        if catalogue is None and embed is not None:
+            self.settings.model = embed.model  # a library in memory analyses with the model it is handed
         self.result: EmbedResult | None = None
         self.base: Analysis | None = None  # what the clusterer found
         self.analysis: Analysis | None = None  # ... with the user's edits on top
