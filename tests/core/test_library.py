@@ -299,3 +299,21 @@ def test_a_library_in_memory_saves_nothing(tmp_path, pictures) -> None:
     library.mark([str(pictures / "red-circle-0.jpg")], rating=2)
     assert library.undo() == "Mark (picture)"
     assert not os.listdir(tmp_path) or set(os.listdir(tmp_path)) <= {"cache"}
+
+
+@pytest.mark.parametrize("folder", ["a#b", "q?x", "100% sure", "Cafe\u0301 ☕"])
+def test_a_library_kept_in_a_folder_with_odd_characters_opens(tmp_path, folder) -> None:
+    """The catalogue is opened by URI: '#', '?', '%' and decomposed accents in its folder's name must not change
+    which file is opened (a percent-encoding slip would open, and make, another one)."""
+    where = tmp_path / folder / "Trip.photoatlas-library"
+    where.parent.mkdir()
+    library = Library.create(where)
+    library.mark(["/p.jpg"], rating=3)
+    library.close()
+    again = Library.open(where)
+    try:
+        assert again.state.marks.get("/p.jpg").rating == 3 and again.name == "Trip"
+    finally:
+        again.close()
+    assert sorted(p.name for p in where.parent.iterdir() if not p.name.endswith((".lock", "-wal", "-shm"))) == [
+        "Trip.photoatlas-library"]
