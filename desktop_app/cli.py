@@ -368,7 +368,9 @@ def _analyze(args: argparse.Namespace) -> int:
     _check_paths(args.paths)
     if args.library is None and not args.paths:
         raise BadArgument("give the folders to analyse (or --library LIBRARY)")
-    library = Library.open(args.library) if args.library is not None else Library()
+    # A library's analysis only reads it (unless PATHs are to be added): it works beside the window that has it
+    # open, and settings given as flags apply to this run only.
+    library = (Library.open(args.library, writable=bool(args.paths)) if args.library is not None else Library())
     try:
         library.add_folders(args.paths)
         if args.model:
@@ -403,6 +405,11 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"{marked} pictures rated, flagged or labelled (from {source})")
     _print_skipped(result)
     return 0
+
+
+def _count(n: int, what: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
 
 
 def _print_skipped(result: Any) -> None:
@@ -509,7 +516,7 @@ def _export(args: argparse.Namespace) -> int:
                                   "kept": [{"path": p, "why": why} for p, why in undone.refused],
                                   "warnings": undone.warnings}, ensure_ascii=False, indent=1))
                 return 0
-            print(f"reversed {undone.reversed} files in {args.dest}")
+            print(f"reversed {_count(undone.reversed, 'file')} in {args.dest}")
             for path, why in undone.refused:
                 print(f"  kept {path}: {why}", file=sys.stderr)
             for warning in undone.warnings:
@@ -714,6 +721,7 @@ def _marks(args: argparse.Namespace) -> int:
 
 def _rate(args: argparse.Namespace) -> int:
     """``rate LIBRARY PATH...``: marks from a script, one undoable change in the library."""
+    from desktop_app.core.ingest.items import Item, Skipped, scan
     from desktop_app.core.library.library import Library
 
     flag: str | None | bool = "pick" if args.pick else "reject" if args.reject else None if args.unflag else False
@@ -737,10 +745,15 @@ def _rate(args: argparse.Namespace) -> int:
                 raise BadArgument(f"no such picture: {p}")
             if not any(path == r or r in path.parents for r in roots):
                 raise BadArgument(f"{p} is not in the library's folders ({', '.join(map(str, roots)) or 'none'})")
+            found = list(scan([path]))  # the library's own rule for what is a picture (as its analysis reads them)
+            if len(found) != 1 or not isinstance(found[0], Item) or found[0].kind != "image":
+                why = found[0].reason if found and isinstance(found[0], Skipped) else "a note, not a picture"
+                raise BadArgument(f"{p} is not a picture the library holds ({why})")
             pictures.append(str(path))
-        what = ("Rate ★" + str(args.stars) if args.stars else "Clear Rating") if args.stars is not None else (
-            {"pick": "Pick", "reject": "Reject", None: "Unflag"}[flag] if flag is not False else
-            f"Label {label}" if label else "Clear Label")
+        parts = [("Rate ★" + str(args.stars) if args.stars else "Clear Rating") if args.stars is not None else "",
+                 {"pick": "Pick", "reject": "Reject", None: "Unflag"}[flag] if flag is not False else "",
+                 (f"Label {label}" if label else "Clear Label") if label is not False else ""]
+        what = ", ".join(p for p in parts if p)
         changed = library.mark(pictures, rating=args.stars, flag=flag, label=label, text=what)
     finally:
         library.close()

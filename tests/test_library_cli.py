@@ -66,6 +66,11 @@ def test_a_librarys_decisions_are_listed_set_and_exported_from_the_command_line(
     outside = save_shape(tmp_path / "elsewhere.jpg", "red", "circle")
     refused = photoatlas("rate", str(catalogue), str(outside), "--pick")
     assert refused.returncode == 2 and "not in the library's folders" in refused.stderr
+    (lib / "notes.txt").write_text("a note")
+    (lib / "clip.mp4").write_bytes(b"\0" * 64)
+    for other in ("notes.txt", "clip.mp4"):  # files the library does not hold as pictures
+        refused = photoatlas("rate", str(catalogue), str(lib / other), "--stars", "3")
+        assert refused.returncode == 2 and "is not a picture the library holds" in refused.stderr, refused.stderr
     picks = json.loads(photoatlas("marks", str(catalogue), "--picks", "--json").stdout)
     assert [(Path(m["path"]).name, m["label"]) for m in picks] == [("blue-square-0.jpg", "Yellow"),
                                                                     ("blue-square-1.jpg", "Yellow")]
@@ -74,15 +79,19 @@ def test_a_librarys_decisions_are_listed_set_and_exported_from_the_command_line(
     assert env_home  # the libraries folder is the test's own (conftest)
 
     out = tmp_path / "r.json"
-    run = photoatlas("analyze", "--library", str(catalogue), "--model", TINY_MODEL, "--cache-dir",
-                     str(tmp_path / "c"), "-o", str(out), "--quiet")
+    window = Library.open(catalogue)  # the window has it open: analysing it only reads it
+    try:
+        run = photoatlas("analyze", "--library", str(catalogue), "--model", TINY_MODEL, "--cache-dir",
+                         str(tmp_path / "c"), "-o", str(out), "--quiet")
+    finally:
+        window.close()
     assert run.returncode == 0, run.stderr
     doc = json.loads(out.read_text())
     assert doc["marks"]["rating"] == {str(lib / "red-circle-0.jpg"): 5}
     assert set(doc["marks"]["flag"]) == {str(lib / "blue-square-0.jpg"), str(lib / "blue-square-1.jpg")}
     again = Library.open(catalogue, writable=False)
-    try:  # the window's Undo takes back what the script did
-        assert again.history.undo_text == "Pick (2 pictures)" and again.settings.model == TINY_MODEL
+    try:  # the window's Undo takes back what the script did; the run's --model was for that run only
+        assert again.history.undo_text == "Pick, Label Yellow (2 pictures)" and again.settings.model != TINY_MODEL
     finally:
         again.close()
 

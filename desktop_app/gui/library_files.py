@@ -153,7 +153,7 @@ class FilesMixin:
     def _undo_done(self, summary: Any) -> None:
         kept = (f"; kept {len(summary.refused)} files (changed, not ours, or their original is gone)"
                 if summary.refused else "")
-        self.idle(f"Undid the export: {summary.reversed} files reversed{kept}")
+        self.idle(f"Undid the export: {summary.reversed:,} file{'' if summary.reversed == 1 else 's'} reversed{kept}")
         self.exportFinished.emit(summary)
 
     def export_results(self) -> None:

@@ -33,6 +33,7 @@ from desktop_app.core.embedding.downloads import Download, needed_download
 from desktop_app.core.embedding.settings import EmbedSettings
 from desktop_app.core.errors import BadArgument, PhotoAtlasError
 from desktop_app.core.ingest.thumbnails import thumbnail_folder
+from desktop_app.core.library.decisions import GROUP_KINDS
 from desktop_app.core.library.jobs import Job
 from desktop_app.core.library.library import Library
 from desktop_app.core.model_names import DEFAULT_MODEL
@@ -211,6 +212,7 @@ class MainWindow(FilesMixin, ReviewMixin, QMainWindow):
                              (library.metadataChanged, self.metadata_changed),
                              (library.foldersChanged, self._show_folders),
                              (library.history.changed, self.update_undo_actions),
+                             (library.history.applied, self._decision_made),
                              (state.selectionChanged, self.state_selection_changed),
                              (state.marksChanged, self.marks_changed), (state.filterChanged, self.filter_changed)):
             signal.connect(slot)
@@ -288,6 +290,11 @@ class MainWindow(FilesMixin, ReviewMixin, QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.add_paths(paths, analyze=True)
+
+    def _decision_made(self, change: Any, undone: bool) -> None:
+        """A group decision says what it did in the status bar (marks are seen on the pictures themselves)."""
+        if not undone and change.kinds & GROUP_KINDS:
+            self.idle(change.text)
 
     def decide(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         """Call one of the library's decisions; a catalogue that cannot be written is one message (the decision

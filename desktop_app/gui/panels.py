@@ -116,6 +116,7 @@ class GroupsPanel(QTreeWidget):
         self._clusters: dict[int, ClusterInfo] = {}
         self._names: dict[int, str] = {}  # the names as shown, to tell a rename from a checkbox click
         self._visible: dict[int, bool] = {}
+        self._ticked: QTreeWidgetItem | None = None
         # Names of the groups whose sub-groups are open: every rename rebuilds the panel, which must not
         # fold the group the user was working in. Names, not ids: re-clustering renumbers the groups.
         self._expanded: set[str] = set()
@@ -228,6 +229,9 @@ class GroupsPanel(QTreeWidget):
         """A row clicked: its group (or sub-group, or "No group": -1) is activated once Qt is done with the click
         (the window may rebuild the panel in response)."""
         cid = item.data(0, Qt.ItemDataRole.UserRole)
+        if self._ticked is item:  # the click was on the tick box: it hides or shows the group, nothing more
+            self._ticked = None
+            return
         if cid is not None:
             QTimer.singleShot(0, lambda: self.groupActivated.emit(cid))
 
@@ -274,6 +278,7 @@ class GroupsPanel(QTreeWidget):
             visible = item.checkState(0) == Qt.CheckState.Checked
             if self._visible.get(cid, True) != visible:
                 self._visible[cid] = visible
+                self._ticked = item  # Qt reports the click on the same row next: not a click on the group
                 QTimer.singleShot(0, lambda: self.visibilityChanged.emit(cid, visible))
         if name and name != old:
             # The ClusterInfo itself is left alone: the window reads the old name from it to carry the

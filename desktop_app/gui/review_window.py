@@ -161,10 +161,13 @@ class ReviewMixin:
             if self.current_view() != "loupe":
                 self._before_loupe = self.current_view() or "map"
             row = self.state.current
-            if row < 0 or row >= len(self.result.items):
-                chosen = sorted(self.state.selection)
+            chosen = sorted(self.state.selection)
+            if row < 0 or row >= len(self.result.items) or (chosen and row not in chosen):
                 row = chosen[0] if chosen else (self.grid.rows()[0] if self.grid.rows() else 0)
-            if not self.state.order or row not in self.state.order:
+            # ←/→ walk what the user was looking at: the grid in its order, else the collection, else everything.
+            if self.current_view() == "grid" and row in self.grid.rows():
+                self.state.set_order(self.grid.rows())
+            elif self.current_view() != "loupe":
                 rows, _title = self._collection
                 self.state.set_order(rows if rows and row in rows else range(len(self.result.items)))
             self.state.set_current(row)
@@ -314,9 +317,12 @@ class ReviewMixin:
         self._show_selection()
 
     def state_selection_changed(self, rows: frozenset[int]) -> None:
-        """Another view (grid, compare) selected: the map follows."""
+        """The selection changed (in any view): the map follows, and one picture chosen is the picture the loupe
+        opens and the keys mark there (never one an earlier view left current)."""
         if set(rows) != self.map.selected:
             self.map.set_selection(rows)
+        if len(rows) == 1:
+            self.state.set_current(next(iter(rows)))
 
     def _show_selection(self) -> None:
         n = len(self.map.selected)

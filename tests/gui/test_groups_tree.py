@@ -208,6 +208,7 @@ def test_every_control_of_the_groups_panel_takes_real_clicks(qtbot, window, tmp_
     window.library.take_result(result)
     window.analysis_done(result)
     panel = window.groups
+    window.map.set_selection([])
     for name in ("Red things", "Blue things"):  # untick each group, then tick it again
         for visible in (False, True):
             qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=_check_box(panel, _row(window, name)))
@@ -215,6 +216,8 @@ def test_every_control_of_the_groups_panel_takes_real_clicks(qtbot, window, tmp_
             qtbot.waitUntil(lambda: (cid in window.map.hidden_groups) != visible)  # noqa: B023
             assert _row(window, name).checkState(0) == (Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
     assert window.library.history.undo_text == "Show “Blue things”"  # each tick a saved, undoable decision
+    qtbot.wait(20)
+    assert window.map.selected == set()  # a tick box hides or shows; it does not select (a key would mark them)
     no_group = _row(window, "No group")
     qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=_centre(window, no_group, 0))
     qtbot.waitUntil(lambda: window.map.selected == {len(result.items) - 1})
@@ -232,3 +235,13 @@ def test_every_control_of_the_groups_panel_takes_real_clicks(qtbot, window, tmp_
         assert panel.state() != QAbstractItemView.State.EditingState
     qtbot.wait(50)  # whatever the clicks scheduled has run
     assert errors == [] and window.isVisible()
+
+
+def test_a_group_renamed_to_a_name_another_group_has_gets_a_number(qtbot, shown) -> None:
+    """Hidden groups and moved pictures go by name: two groups of one name would hide and fill as one."""
+    blue = next(c for c in shown.analysis.clusters if c.name == "Blue things")
+    shown.groups.visibilityChanged.emit(next(c.id for c in shown.analysis.clusters if c.name == "Red things"), False)
+    assert shown.library.rename_group(blue.id, "red THINGS") == "red THINGS (2)"
+    assert sorted(c.name for c in shown.analysis.clusters) == ["Red things", "red THINGS (2)"]
+    assert shown.library.hidden_groups() == {next(c.id for c in shown.analysis.clusters if c.name == "Red things")}
+    assert shown.stage_label.text() == "Rename to “red THINGS (2)”"  # what was done, in the status bar

@@ -247,3 +247,19 @@ def test_the_filter_bar_fits_a_1024_window_and_says_when_it_is_off(qtbot, window
     assert window.stage_label.text().startswith("Showing 0 of")
     window.filter_bar.clear()
     assert window.stage_label.text() == f"Filter off: all {len(window.result.paths)} shown"
+
+
+def test_the_loupe_opens_the_picture_clicked_last_and_marks_that_one(qtbot, window, library) -> None:
+    """Before: E opened whatever Compare or an earlier loupe had left current, and 1 rated that picture."""
+    analysed(qtbot, window, library)
+    window.state.set_current(0)  # as Compare leaves its focused frame
+    window.show_view("grid")
+    target = row_of(window, "green-triangle-2.jpg")
+    assert target != 0
+    window.state.set_selection([target])  # a click in the grid
+    QTest.keyClick(window.grid.list, Qt.Key.Key_E)
+    assert window.current_view() == "loupe" and window.state.current == target
+    QTest.keyClick(window.loupe, Qt.Key.Key_1)
+    assert window.state.marks.get(window.result.paths[target]).rating == 1
+    assert window.state.marks.get(window.result.paths[0]).rating == 0
+    assert window.state.order == window.grid.rows()  # → walks the grid's pictures in the grid's order

@@ -82,7 +82,8 @@ class ExportSummary:
 
     def lines(self) -> list[str]:
         what = "would export" if self.dry_run else "exported"
-        out = [f"{what} {self.done} files into {self.dest} ({self.skipped_existing} already there)"]
+        files = "1 file" if self.done == 1 else f"{self.done:,} files"
+        out = [f"{what} {files} into {self.dest} ({self.skipped_existing} already there)"]
         if self.left_out_by_marks:
             out.append(f"  {self.left_out_by_marks} left out by the rating / flag filter")
         out += [f"  warning: {w}" for w in self.warnings]

@@ -236,7 +236,9 @@ class Library:
         self.set_view(filter=f.to_json())
 
     def _save(self, what: str, value: Any) -> None:
-        if self.catalogue is None:
+        """Keep a setting, the folders or the view in the catalogue (a library open for reading only keeps them in
+        memory: they are not decisions, and a read-only library refuses those)."""
+        if self.catalogue is None or not self.catalogue.writable:
             return
         if what == "folders":
             self.catalogue.set_folders(list(value))
@@ -323,13 +325,23 @@ class Library:
     def _edit_groups(self, text: str, change: Any) -> bool:
         return self.history.commit(self.history.decisions.edits_change(text, change))
 
-    def rename_group(self, cid: int, name: str) -> None:
-        """Name a group or a sub-group (names survive re-clustering: ``analysis.edits``)."""
-        name = name.strip()
+    def rename_group(self, cid: int, name: str) -> str | None:
+        """Name a group or a sub-group (names survive re-clustering: ``analysis.edits``); returns the name given.
+
+        A name another group (or, for a sub-group, a sibling) already has gets a number, "Beach (2)": hidden groups
+        and moved pictures go by name, so two groups of one name would hide and fill as one."""
+        name = " ".join(name.split())
         analysis, paths = self._need_analysis(), self.paths
         if not name or cid < 0 or analysis.cluster(cid).name == name:
-            return
+            return None
+        renamed = analysis.cluster(cid)
+        peers = analysis.clusters if renamed.parent is None else analysis.children(renamed.parent)
+        taken = {c.name.casefold() for c in peers if c.id != cid}
+        wanted, n = name, 2
+        while name.casefold() in taken:
+            name, n = f"{wanted} ({n})", n + 1
         self._edit_groups(f"Rename to “{name}”", lambda e: e.rename(analysis, paths, cid, name))
+        return name
 
     def merge_groups(self, ids: Sequence[int]) -> None:
         ids = [int(i) for i in ids if i >= 0]
@@ -344,7 +356,8 @@ class Library:
         if not rows or cid < 0:
             return
         name, paths = self._need_analysis().cluster(cid).name, self.paths
-        self._edit_groups(f"Move {len(rows):,} Items to “{name}”", lambda e: e.move(paths, rows, name))
+        what = "1 Item" if len(rows) == 1 else f"{len(rows):,} Items"
+        self._edit_groups(f"Move {what} to “{name}”", lambda e: e.move(paths, rows, name))
 
     def new_group(self, rows: Sequence[int]) -> str | None:
         """A new group made of ``rows``; returns its name."""
@@ -356,7 +369,8 @@ class Library:
         while f"New group {n}" in taken:
             n += 1
         name, paths = f"New group {n}", self.paths
-        self._edit_groups(f"New Group from {len(rows):,} Items", lambda e: e.move(paths, rows, name))
+        what = "1 Item" if len(rows) == 1 else f"{len(rows):,} Items"
+        self._edit_groups(f"New Group from {what}", lambda e: e.move(paths, rows, name))
         return name
 
     def set_group_visible(self, cid: int, visible: bool) -> None:
