@@ -385,7 +385,10 @@ def _analyze(args: argparse.Namespace) -> int:
         finally:
             printer.close()
         document = library.document()
-        document.save(args.output)
+        try:
+            document.save(args.output)
+        except OSError as exc:
+            raise PhotoAtlasError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     finally:
         library.close()
     if args.json:
@@ -405,6 +408,16 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"{marked} pictures rated, flagged or labelled (from {source})")
     _print_skipped(result)
     return 0
+
+
+RATE_WAIT_S = 3.0  # how long `rate` waits for another command that has the library open (not a window: it refuses)
+
+
+def _shown(path: str) -> str:
+    """A path as one printable line: control characters (a newline in a name) escaped, bytes that are not UTF-8
+    (surrogate escapes) shown as U+FFFD — a name can never forge an output line or crash the print."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def _count(n: int, what: str) -> str:
@@ -710,12 +723,12 @@ def _marks(args: argparse.Namespace) -> int:
             rows.append({"path": path, "rating": mark.rating, "flag": mark.flag, "label": mark.label})
     finally:
         library.close()
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    if args.json:  # ASCII escapes: names that are not UTF-8 stay exact, and the output is valid UTF-8 anyway
+        print(json.dumps(rows, ensure_ascii=True, indent=1))
         return 0
     for row in rows:
         stars = "★" * row["rating"] + "☆" * (5 - row["rating"])
-        print(f"{stars}  {row['flag'] or '-':6}  {row['label'] or '-':6}  {row['path']}")
+        print(f"{stars}  {row['flag'] or '-':6}  {row['label'] or '-':6}  {_shown(row['path'])}")
     return 0
 
 
@@ -735,21 +748,25 @@ def _rate(args: argparse.Namespace) -> int:
         raise BadArgument("--stars goes from 0 to 5")
     if args.stars is None and flag is False and label is False:
         raise BadArgument("say what to set: --stars N, --pick, --reject, --unflag or --label COLOUR")
-    library = Library.open(args.library)
+    library = Library.open(args.library, wait=RATE_WAIT_S)
     try:
         roots = [Path(f) for f in library.folders]
-        pictures = []
+        pictures: list[str] = []
         for p in args.pictures:
             path = Path(os.path.abspath(p))
+            if path.is_symlink():  # the library holds the picture by the path its scan keeps: not a link's
+                raise BadArgument(f"{_shown(str(p))} is a link; rate the picture it points to")
             if not path.is_file():
-                raise BadArgument(f"no such picture: {p}")
+                raise BadArgument(f"no such picture: {_shown(str(p))}")
             if not any(path == r or r in path.parents for r in roots):
-                raise BadArgument(f"{p} is not in the library's folders ({', '.join(map(str, roots)) or 'none'})")
+                folders = ", ".join(_shown(str(r)) for r in roots) or "none"
+                raise BadArgument(f"{_shown(str(p))} is not in the library's folders ({folders})")
             found = list(scan([path]))  # the library's own rule for what is a picture (as its analysis reads them)
             if len(found) != 1 or not isinstance(found[0], Item) or found[0].kind != "image":
                 why = found[0].reason if found and isinstance(found[0], Skipped) else "a note, not a picture"
-                raise BadArgument(f"{p} is not a picture the library holds ({why})")
-            pictures.append(str(path))
+                raise BadArgument(f"{_shown(str(p))} is not a picture the library holds ({why})")
+            if str(path) not in pictures:  # the same picture named twice is one picture
+                pictures.append(str(path))
         parts = [("Rate ★" + str(args.stars) if args.stars else "Clear Rating") if args.stars is not None else "",
                  {"pick": "Pick", "reject": "Reject", None: "Unflag"}[flag] if flag is not False else "",
                  (f"Label {label}" if label else "Clear Label") if label is not False else ""]
@@ -757,7 +774,7 @@ def _rate(args: argparse.Namespace) -> int:
         changed = library.mark(pictures, rating=args.stars, flag=flag, label=label, text=what)
     finally:
         library.close()
-    print(f"{what}: {changed} of {len(pictures)} pictures changed in {args.library}")
+    print(f"{what}: {changed} of {_count(len(pictures), 'picture')} changed in {_shown(str(args.library))}")
     return 0
 
 
@@ -802,6 +819,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("photoatlas: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `photoatlas marks L | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _no_display() -> bool:

@@ -117,3 +117,22 @@ def test_a_damaged_library_is_one_line_and_exit_2(tmp_path: Path) -> None:
     for args in (("marks", str(bad)), ("rate", str(bad), str(bad), "--pick"), ("analyze", "--library", str(bad))):
         run = photoatlas(*args)
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+
+
+def test_a_name_with_a_newline_cannot_forge_a_line_of_the_marks_list(tmp_path: Path) -> None:
+    lib = _folder(tmp_path / "odd")
+    forged = lib / "IMG_1.jpg\n★★★★★  pick    Red     IMG_2.jpg"
+    forged.write_bytes((lib / "red-circle-0.jpg").read_bytes())
+    library = Library.for_folders([str(lib)])
+    library.mark([str(forged), str(lib / "red-circle-0.jpg")], flag="reject", text="Reject")
+    catalogue = library.path
+    library.close()
+    listed = photoatlas("marks", str(catalogue), "--rejects")
+    lines = listed.stdout.splitlines()
+    assert listed.returncode == 0 and len(lines) == 2 and all(line.startswith("☆☆☆☆☆  reject") for line in lines)
+    assert "\\n" in listed.stdout  # the newline shown escaped
+    rows = json.loads(photoatlas("marks", str(catalogue), "--json").stdout)
+    assert {row["path"] for row in rows} == {str(forged), str(lib / "red-circle-0.jpg")}  # exact in JSON
+    twice = photoatlas("rate", str(catalogue), str(lib / "red-circle-1.jpg"), str(lib / "red-circle-1.jpg"),
+                       "--stars", "2")
+    assert twice.returncode == 0 and "1 of 1 picture changed" in twice.stdout  # one picture named twice

@@ -317,3 +317,102 @@ def test_a_library_kept_in_a_folder_with_odd_characters_opens(tmp_path, folder) 
         again.close()
     assert sorted(p.name for p in where.parent.iterdir() if not p.name.endswith((".lock", "-wal", "-shm"))) == [
         "Trip.photoatlas-library"]
+
+
+def test_another_name_for_a_library_is_not_a_way_around_its_lock(tmp_path) -> None:
+    """A symlink shares the lock of the file it names; a hard link (another name, no way to tell) is refused for
+    changes — two writers would otherwise lose each other's decisions."""
+    real = tmp_path / "Real.photoatlas-library"
+    window = Library.create(real)
+    try:
+        (tmp_path / "Link.photoatlas-library").symlink_to(real)
+        with pytest.raises(CatalogueBusy):
+            Library.open(tmp_path / "Link.photoatlas-library")
+    finally:
+        window.close()
+    os.link(real, tmp_path / "Hard.photoatlas-library")
+    for name in ("Real", "Hard"):
+        with pytest.raises(CatalogueError, match="other names"):
+            Library.open(tmp_path / f"{name}.photoatlas-library")
+    Library.open(tmp_path / "Hard.photoatlas-library", writable=False).close()  # reading is fine
+
+
+def test_a_file_that_is_refused_is_left_exactly_as_it_was(tmp_path) -> None:
+    import hashlib
+
+    foreign = tmp_path / "places.sqlite"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE moz_places (url TEXT)")
+    conn.commit()
+    conn.close()
+    empty = tmp_path / "empty.photoatlas-library"
+    empty.write_bytes(b"")
+    for victim in (foreign, empty):
+        before = hashlib.sha256(victim.read_bytes()).hexdigest()
+        with pytest.raises(NotALibrary):
+            Library.open(victim)
+        assert hashlib.sha256(victim.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.photoatlas-library", "places.sqlite"]
+
+
+def test_damaged_rows_and_history_steps_are_left_out_not_fatal(tmp_path) -> None:
+    path = tmp_path / "d.photoatlas-library"
+    library = Library.create(path)
+    library.mark(["/a.jpg"], rating=4)
+    library.mark(["/b.jpg"], rating=2)
+    library.close()
+    with sqlite3.connect(path) as conn:
+        deep = "[" * 100_000 + "]" * 100_000
+        conn.executemany("INSERT INTO decisions VALUES (?, ?, ?)", [
+            ("rename", '"0000000000"', '{"name": "X", "members": 5}'),  # members not a list
+            ("rename", '"zz"', '{"name": "Y", "members": []}'),  # a key that is no sequence number
+            ("mark", '"/c.jpg"', deep), ("pick", '"/d.jpg"', '"yes"')])
+        newest = conn.execute("SELECT max(seq) FROM history").fetchone()[0]
+        conn.execute("UPDATE history SET edits = ? WHERE seq = ?",
+                     ('[["rename", "0000000005", {"name": "X", "members": 5}, null]]', newest))
+    again = Library.open(path)
+    try:
+        assert again.state.marks.get("/a.jpg").rating == 4 and not again.edits.renames and not again.edits.picks
+        assert again.history.undo_text == "Mark (picture)"  # the damaged step is still listed…
+        assert again.undo() == "Mark (picture)"  # …and skipped when reached: the step before it is undone
+        assert again.state.marks.get("/a.jpg").rating == 0
+    finally:
+        again.close()
+    Library.open(path, writable=False).close()  # and it still opens afterwards
+
+
+def test_what_a_refusing_disk_refuses_is_not_shown_as_done(tmp_path, pictures) -> None:
+    library = Library.create(tmp_path / "l.photoatlas-library")
+    try:
+        library.catalogue._conn.execute("PRAGMA query_only = ON")
+        for change in (lambda: library.add_folders([str(pictures)]), lambda: library.set_model("other:model"),
+                       lambda: library.set_filter(MarkFilter(min_rating=2)), lambda: library.set_view(view="grid")):
+            with pytest.raises(CatalogueError):
+                change()
+        assert library.folders == [] and library.settings.model != "other:model"
+        assert not library.state.filter.active and library.view == {}
+    finally:
+        library.close()
+
+
+def test_an_imported_project_brings_decisions_about_its_own_folders_only(tmp_path, pictures) -> None:
+    from desktop_app.core.documents.project import Project
+
+    doc = {"format": "photoatlas-project", "version": 1, "folders": ["pictures", "/nowhere/else"],
+           "model": "local-dir:x",
+           "analysis": {"clusterer": "kmeans", "cluster_params": {"k": "many"}, "seed": 2 ** 70,
+                        "vocabulary": "/etc/passwd"},
+           "marks": {"rating": {str(tmp_path / "pictures" / "a.jpg"): 4, "/etc/passwd": 5}}}
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "trip.photoatlas").write_text(json.dumps(doc))
+    project = Project.load(tmp_path / "trip.photoatlas")
+    assert project.folders[0] == str(tmp_path / "pictures")  # relative to the project file, not to the program
+    library = Library.create(tmp_path / "t.photoatlas-library")
+    try:
+        missing = library.take_project(project)
+        assert missing == ["/nowhere/else"] and library.folders == [str(tmp_path / "pictures")]
+        assert dict(library.state.marks.rating) == {str(tmp_path / "pictures" / "a.jpg"): 4}
+        analysis = library.settings.analysis
+        assert analysis.clusterer == "hdbscan" and analysis.seed == 0 and analysis.vocabulary is None
+    finally:
+        library.close()

@@ -190,3 +190,15 @@ def test_a_save_cut_short_never_leaves_new_vectors_beside_the_old_document(tmp_p
     changed.save(out)
     np.testing.assert_array_equal(EmbedResult.load(out).vectors, changed.vectors)
     assert len(list(tmp_path.glob("r.vectors*.npz"))) == 1  # the saves before are cleaned up
+
+
+def test_two_documents_of_one_stem_keep_their_own_vectors(tmp_path: Path) -> None:
+    """wedding.json and wedding.2024 share the stem "wedding": saving one never removes the other's vectors."""
+    result = _run([_library(tmp_path / "lib")], tmp_path / "cache")
+    result.save(tmp_path / "wedding.json")
+    other = EmbedResult(model=result.model, items=result.items, vectors=result.vectors[::-1].copy())
+    other.save(tmp_path / "wedding.2024")
+    other.save(tmp_path / "wedding.2024")  # saved again: its own earlier vectors go, nobody else's
+    np.testing.assert_array_equal(EmbedResult.load(tmp_path / "wedding.json").vectors, result.vectors)
+    np.testing.assert_array_equal(EmbedResult.load(tmp_path / "wedding.2024").vectors, other.vectors)
+    assert len(list(tmp_path.glob("wedding.vectors-*.npz"))) == 2

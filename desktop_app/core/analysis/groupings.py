@@ -60,6 +60,20 @@ def grouping_params(clusterer: str, *, k: int | str | None = None, min_samples: 
         raise BadArgument(f"unknown way of grouping {clusterer!r}; choose one of "
                           f"{', '.join([*CLUSTERERS, *REGROUPINGS])}")
     params: dict[str, Any] = {}
+
+    def whole(value: Any, flag: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+            raise BadArgument(f"{flag} takes a whole number from 1, not {value!r}")
+        return value
+
+    if k is not None and k != "auto":
+        k = whole(k, "--k")
+    min_samples = None if min_samples is None else whole(min_samples, "--min-samples")
+    min_cluster_size = None if min_cluster_size is None else whole(min_cluster_size, "--min-cluster-size")
+    if subgroups is not None and not isinstance(subgroups, bool):
+        raise BadArgument(f"subgroups is true or false, not {subgroups!r}")
+    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 2):
+        raise BadArgument(f"--eps is a cosine distance above 0 and at most 2, not {eps!r}")
     if k is not None:
         if clusterer not in ("kmeans", "agglomerative"):
             raise BadArgument(f"--k applies to kmeans and agglomerative, not {clusterer}")
@@ -78,7 +92,10 @@ def grouping_params(clusterer: str, *, k: int | str | None = None, min_samples: 
             raise BadArgument(f"--eps applies to dbscan, not {clusterer}")
         params["eps"] = eps
     if clusterer == "prompts":
-        params["prompts"] = parse_prompts(prompts if isinstance(prompts, str) else ", ".join(prompts or []))
+        if not isinstance(prompts, str) and not (isinstance(prompts, (list, tuple))
+                                                 and all(isinstance(p, str) for p in prompts)):
+            raise BadArgument("give the prompts as text, e.g. \"ceremony, portraits, food\"")
+        params["prompts"] = parse_prompts(prompts if isinstance(prompts, str) else ", ".join(prompts))
     elif prompts:
         raise BadArgument(f"prompts apply to grouping by prompts, not {clusterer}")
     return params

@@ -96,6 +96,7 @@ class EmbedResult:
         its own — never new vectors beside an old JSON. Vectors files of earlier saves are removed afterwards."""
         path = Path(path)
         doc = self.to_document()
+        before = _named_vectors(path)
         npz = None
         if with_vectors:
             buffer = io.BytesIO()
@@ -107,7 +108,9 @@ class EmbedResult:
             atomic_write(npz, data)
             doc["vectors_file"] = npz.name
         atomic_write(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-        _remove_old_vectors(path, keep=npz)
+        if before is not None and before != npz:
+            with contextlib.suppress(OSError):
+                before.unlink()
 
     @classmethod
     def load(cls, path: Path) -> EmbedResult:
@@ -149,20 +152,24 @@ class EmbedResult:
                 out[m] = q
         return out
 
-_VECTORS_OF = r"(?:\.vectors|\.vectors-[0-9a-f]{12})\.npz"  # what save has ever named a document's vectors
+_VECTORS_NAME = re.compile(r".+\.vectors(?:-[0-9a-f]{12})?\.npz")  # the names ``save`` gives vectors files
 
 
-def _remove_old_vectors(document: Path, keep: Path | None) -> None:
-    """Vectors files of earlier saves of ``document`` (by their names, which only ``save`` makes)."""
-    pattern = re.compile(re.escape(document.stem) + _VECTORS_OF)
+def _named_vectors(document: Path) -> Path | None:
+    """The vectors file the document at ``document`` names now, if it is one ``save`` made beside it: after the new
+    document is written, that file is the old one's and is removed (only it: another document in the same folder,
+    even of the same stem, keeps its own)."""
     try:
-        candidates = list(document.parent.iterdir())
+        if document.stat().st_size > 1 << 30:
+            return None
+        with open(document, "rb") as f:
+            found = re.search(rb'"vectors_file"\s*:\s*"([^"\\/]+)"', f.read())
     except OSError:
-        return
-    for old in candidates:
-        if old != keep and pattern.fullmatch(old.name):
-            with contextlib.suppress(OSError):
-                old.unlink()
+        return None
+    if found is None:
+        return None
+    name = found.group(1).decode("utf-8", "replace")
+    return document.with_name(name) if _VECTORS_NAME.fullmatch(name) else None
 
 
 def load_results(path: Path) -> EmbedResult:

@@ -8,6 +8,7 @@ unchanged project draws the map without recomputing anything.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,12 @@ class Project:
         known = {k: v for k, v in raw.items() if k in AnalysisSettings.__dataclass_fields__}
         if known.get("vocabulary"):
             known["vocabulary"] = Path(known["vocabulary"])
-        return cls(folders=[str(f) for f in doc.get("folders", [])], model=str(doc.get("model", DEFAULT_MODEL)),
+        # A relative folder is relative to the project file (a project moved with its pictures), never to wherever
+        # the program happens to run.
+        base = Path(path).parent
+        folders = [os.path.normpath(f if os.path.isabs(f) else os.path.join(os.path.abspath(base), f))
+                   for f in (str(f) for f in doc.get("folders", []))]
+        return cls(folders=folders, model=str(doc.get("model", DEFAULT_MODEL)),
                    analysis=AnalysisSettings(**known), edits=GroupEdits.from_json(doc.get("edits", {})),
                    marks=Marks.from_json(doc.get("marks")),
                    similar_sets=doc.get("similar_sets") if isinstance(doc.get("similar_sets"), dict) else None)

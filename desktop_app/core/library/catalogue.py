@@ -10,8 +10,8 @@ changes, so Undo works after a restart), the duplicate sets found and the last e
 it: they come back from the embedding cache.
 
 Why SQLite in WAL mode with ``synchronous=FULL``: a transaction is on the disk when ``commit`` returns (a killed app,
-a crash or a power cut loses at most the action in flight); a reader never sees half a change; it is one file
-(plus its ``-wal`` and ``-shm`` while open) that a user can copy, back up or open elsewhere. One window at a time
+a crash or a power cut loses at most the action in flight); a reader never sees half a change. It is one file (plus
+its ``-wal`` while open, or after a crash until it is opened again: a backup copies both, or is made after closing). One window at a time
 may change a library: the catalogue holds a lock file beside it (released by the system if the app dies).
 
 Every key and value is stored as JSON text (``ensure_ascii``): paths that are not valid UTF-8 (surrogate escapes
@@ -20,7 +20,9 @@ from old cards) are kept exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -30,6 +32,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from desktop_app.core.errors import PhotoAtlasError
+from desktop_app.core.files import temporary_name
 from desktop_app.core.library.decisions import Change, Edit
 
 SUFFIX = ".photoatlas-library"
@@ -67,8 +70,14 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
-def _load(text: str) -> Any:
-    return json.loads(text)
+def _load(text: Any) -> Any:
+    """A stored JSON value (``ValueError`` for anything that is not one, nested too deep included)."""
+    if not isinstance(text, str):
+        raise ValueError("not JSON text")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
 
 
 class Catalogue:
@@ -83,78 +92,121 @@ class Catalogue:
     # -- opening -----------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path, *, name: str | None = None) -> Catalogue:
-        """A new, empty catalogue at ``path`` (which must not exist yet)."""
+        """A new, empty catalogue at ``path`` (which must not exist yet), opened for changes.
+
+        It is made under a temporary name and given its own only when complete: a crash while creating leaves no
+        half-made library behind (only a temporary file that is not a library)."""
         path = Path(path)
-        if path.exists():
+        if path.exists() or path.is_symlink():
             raise CatalogueError(f"there is already a library at {path}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CatalogueError(f"cannot create the library folder {path.parent}: {exc.strerror or exc}") from None
-        catalogue = cls._open(path, writable=True, new=True)
-        with catalogue._transaction() as conn:
-            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                             [("format", _dump(FORMAT)), ("schema", _dump(SCHEMA_VERSION)),
-                              ("name", _dump(name or path.name.removesuffix(SUFFIX))),
-                              ("created", _dump(time.time()))])
-        return catalogue
-
-    @classmethod
-    def open(cls, path: Path, *, writable: bool = True) -> Catalogue:
-        """Open an existing catalogue; raises ``CatalogueError`` (one line) when it is not one, is damaged, is from a
-        newer PhotoAtlas, or (``CatalogueBusy``) is open for changes elsewhere."""
-        path = Path(path)
-        if not path.is_file():
-            raise NotALibrary(f"no PhotoAtlas library at {path}")
-        catalogue = cls._open(path, writable=writable, new=False)
-        try:
-            if catalogue.meta("format") != FORMAT:
-                raise NotALibrary(f"{path} is not a PhotoAtlas library")
-            schema = catalogue.meta("schema")
-            if not isinstance(schema, int) or schema > SCHEMA_VERSION:
-                raise NotALibrary(f"{path} was made by a newer PhotoAtlas; update PhotoAtlas to open it")
-        except BaseException:
-            catalogue.close()
-            raise
-        return catalogue
-
-    @classmethod
-    def _open(cls, path: Path, *, writable: bool, new: bool) -> Catalogue:
-        lock = None
-        if writable:
-            lock = FileLock(str(path) + ".lock")
+            tmp = temporary_name(path.parent)
+            conn = sqlite3.connect(tmp, isolation_level=None)
             try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                raise CatalogueBusy(f"the library {path.name} is open in another PhotoAtlas window; close it "
-                                    "there first") from None
-            except OSError as exc:
-                raise CatalogueError(f"cannot open the library {path}: {exc.strerror or exc}") from None
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_TABLES)
+                conn.execute("BEGIN")
+                conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                                 [("format", _dump(FORMAT)), ("schema", _dump(SCHEMA_VERSION)),
+                                  ("name", _dump(name or path.name.removesuffix(SUFFIX))),
+                                  ("created", _dump(time.time()))])
+                conn.execute("COMMIT")
+            finally:
+                conn.close()  # the last connection: SQLite folds the -wal back in and removes it
+            if path.exists() or path.is_symlink():
+                raise CatalogueError(f"there is already a library at {path}")
+            os.replace(tmp, path)
+        except (OSError, RuntimeError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError, UnboundLocalError):
+                for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                    leftover.unlink(missing_ok=True)
+            if isinstance(exc, CatalogueError):
+                raise
+            raise CatalogueError(f"cannot create the library {path}: {getattr(exc, 'strerror', None) or exc}") \
+                from None
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path, *, writable: bool = True, wait: float = 0.0) -> Catalogue:
+        """Open an existing catalogue; raises ``NotALibrary`` (exit 2) when it is not one, is damaged or is from a
+        newer PhotoAtlas — and then leaves the file exactly as it was — or ``CatalogueBusy`` when it is open for
+        changes elsewhere (``wait``: seconds to wait for that to end)."""
+        path = Path(path)
         try:
-            uri = path.resolve().as_uri() + ("" if writable else "?mode=ro")
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise NotALibrary(f"no PhotoAtlas library at {path}") from None
+        if not real.is_file():
+            raise NotALibrary(f"no PhotoAtlas library at {path}")
+        if not writable:
+            return cls(path, cls._reader(real, path), None)
+        cls._check(real, path)
+        if real.stat().st_nlink > 1:
+            # Another name for the same file would be another lock: two windows changing one catalogue at once.
+            raise CatalogueError(f"the library {path.name} has other names (hard links); open a copy of it instead")
+        lock = FileLock(str(real) + ".lock")  # the real file's, whatever name (symlink) it was opened by
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise CatalogueBusy(f"the library {path.name} is open in another PhotoAtlas window; close it there "
+                                "first") from None
+        except OSError as exc:
+            raise CatalogueError(f"cannot open the library {path}: {exc.strerror or exc}") from None
+        try:
+            conn = sqlite3.connect(real.as_uri(), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                    check_same_thread=False)
             try:
-                if writable:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute("PRAGMA synchronous=FULL")  # committed = on the disk (a power cut included)
-                    conn.executescript(_TABLES)
-                elif not new:
-                    conn.execute("SELECT count(*) FROM meta").fetchone()
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")  # committed = on the disk (a power cut included)
+                conn.executescript(_TABLES)
             except BaseException:
                 conn.close()
                 raise
-        except sqlite3.DatabaseError as exc:
-            if lock is not None:
-                lock.release()
-            if new:
-                raise CatalogueError(f"cannot create the library {path}: {exc}") from None
-            raise NotALibrary(f"{path} is not a PhotoAtlas library or is damaged ({exc})") from None
+        except sqlite3.Error as exc:
+            lock.release()
+            raise CatalogueError(f"cannot open the library {path} for changes: {exc}") from None
         except BaseException:
-            if lock is not None:
-                lock.release()
+            lock.release()
             raise
         return cls(path, conn, lock)
+
+    @staticmethod
+    def _check(real: Path, path: Path) -> None:
+        """Is ``real`` a catalogue this PhotoAtlas can use? Only reads (a foreign or damaged file is left as it was)."""
+        try:
+            conn = sqlite3.connect(real.as_uri(), uri=True, timeout=BUSY_TIMEOUT_S)
+            try:
+                rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema')").fetchall())
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise NotALibrary(f"{path} is not a PhotoAtlas library or is damaged ({exc})") from None
+        try:
+            fmt, schema = (_load(rows[k]) if k in rows else None for k in ("format", "schema"))
+        except (ValueError, RecursionError):
+            fmt = schema = None
+        if fmt != FORMAT:
+            raise NotALibrary(f"{path} is not a PhotoAtlas library")
+        if not isinstance(schema, int) or isinstance(schema, bool):
+            raise NotALibrary(f"{path} is damaged: it does not say which version of PhotoAtlas made it")
+        if schema > SCHEMA_VERSION:
+            raise NotALibrary(f"{path} was made by a newer PhotoAtlas; update PhotoAtlas to open it")
+
+    @classmethod
+    def _reader(cls, real: Path, path: Path) -> sqlite3.Connection:
+        """A connection that only reads (beside a window that changes the library). A catalogue on read-only media
+        without its -shm file cannot be read the usual way: it is then read as it stands (``immutable``)."""
+        cls._check(real, path)
+        for mode in ("?mode=ro", "?immutable=1"):
+            try:
+                conn = sqlite3.connect(real.as_uri() + mode, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("SELECT count(*) FROM meta").fetchone()
+                return conn
+            except sqlite3.Error as exc:
+                error = exc
+        raise NotALibrary(f"cannot read the library {path} ({error})")
 
     def close(self) -> None:
         """Close the file and release the library's lock (what was committed stays)."""
@@ -191,8 +243,9 @@ class Catalogue:
             conn = self.catalogue._conn
             if kind is None:
                 conn.execute("COMMIT")
-            else:
-                conn.execute("ROLLBACK")
+            elif conn.in_transaction:  # SQLite may have rolled back already (a full disk): keep the first error
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
 
     def _transaction(self) -> Catalogue._Tx:
         return Catalogue._Tx(self)
@@ -268,8 +321,12 @@ class Catalogue:
             raise CatalogueError(f"the library {self.path.name} is closed")
         try:
             return self._conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise CatalogueError(f"cannot read the library {self.path.name}: {exc}") from None
+            raise NotALibrary(f"the library {self.path} is damaged ({exc})") from None
         except sqlite3.Error as exc:
-            raise CatalogueError(f"cannot read the library {self.path.name}: {exc}") from None
+            raise NotALibrary(f"the library {self.path} is damaged ({exc})") from None
 
     def meta(self, key: str, default: Any = None) -> Any:
         rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
@@ -301,16 +358,23 @@ class Catalogue:
             if isinstance(k, str):
                 yield kind, k, v
 
-    def history(self) -> list[tuple[int, Change, bool]]:
-        """The saved history, oldest first: (sequence number, change, undone)."""
-        out = []
-        for seq, text, edits, undone in self._rows("SELECT seq, text, edits, undone FROM history ORDER BY seq"):
-            try:
-                change = Change(str(text), [Edit.from_json(e) for e in _load(edits)])
-            except (ValueError, TypeError):
-                continue  # a damaged step is left out, the rest still undo
-            out.append((int(seq), change, bool(undone)))
-        return out
+    def history(self) -> list[tuple[int, str, bool]]:
+        """The saved history's newest steps, oldest first: (sequence number, text, undone). The changes themselves
+        are read when they are undone or redone (``change``): opening a library never parses the whole history."""
+        rows = self._rows("SELECT seq, text, undone FROM history ORDER BY seq DESC LIMIT ?", (2 * HISTORY_LIMIT,))
+        return [(int(seq), str(text), bool(undone)) for seq, text, undone in reversed(rows)]
+
+    def change(self, seq: int) -> Change | None:
+        """The change saved as history step ``seq`` (None: gone, or damaged — then it is dropped from the history)."""
+        rows = self._rows("SELECT text, edits FROM history WHERE seq = ?", (seq,))
+        if not rows:
+            return None
+        try:
+            return Change(str(rows[0][0]), [Edit.from_json(e) for e in _load(rows[0][1])])
+        except (ValueError, TypeError):
+            if self.writable:
+                self._write("the history", lambda conn: conn.execute("DELETE FROM history WHERE seq = ?", (seq,)))
+            return None
 
 
 def read_name_and_folders(path: Path) -> tuple[str, list[str]] | None:

@@ -52,10 +52,32 @@ class Edit:
 
     @classmethod
     def from_json(cls, data: Any) -> Edit:
+        """Read ``to_json`` back; ``ValueError`` unless both values are of the kind's shape (a damaged history step
+        is left out whole, never half applied)."""
+        if not isinstance(data, list) or len(data) != 4:
+            raise ValueError("not a decision")
         kind, key, before, after = data
-        if kind not in KINDS or not isinstance(key, str):
-            raise ValueError(f"not a decision: {data!r}")
+        if not (valid(kind, key, before) and valid(kind, key, after)):
+            raise ValueError(f"not a {kind} decision")
         return cls(kind, key, before, after)
+
+
+def valid(kind: Any, key: Any, value: Any) -> bool:
+    """Whether ``value`` (None: no row) is what a decision of ``kind`` holds (see the table above)."""
+    if kind not in KINDS or not isinstance(key, str):
+        return False
+    if kind == "rename" and not (key.isdigit() and key.isascii()):
+        return False
+    if value is None:
+        return True
+    if kind == "mark":
+        return isinstance(value, dict)  # its fields are checked (and dropped if wrong) by mark_from_value
+    if kind == "assign":
+        return isinstance(value, str)
+    if kind in ("hidden", "pick"):
+        return value is True
+    return (isinstance(value, dict) and isinstance(value.get("name"), str) and isinstance(value.get("members"), list)
+            and all(isinstance(m, str) for m in value["members"]))
 
 
 @dataclass
@@ -153,7 +175,7 @@ class Decisions:
         self.edits = GroupEdits()
         self._rename_keys = []
         for kind, key, value in rows:
-            if kind in KINDS:
+            if valid(kind, key, value):  # a damaged row is left out, the rest still loads
                 self._set(kind, key, value)
         self._sort_renames()
 
@@ -175,8 +197,8 @@ class Decisions:
                 at = self._rename_keys.index(key)
                 del self._rename_keys[at]
                 del self.edits.renames[at]
-            if isinstance(value, dict) and isinstance(value.get("name"), str):
-                members = frozenset(str(m) for m in value.get("members") or [] if isinstance(m, str))
+            if valid("rename", key, value) and value is not None:
+                members = frozenset(value["members"])
                 self._rename_keys.append(key)
                 self.edits.renames.append((value["name"], members))
 

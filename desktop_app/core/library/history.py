@@ -28,12 +28,13 @@ class History:
         self.decisions = decisions
         self.catalogue = catalogue
         self.limit = limit
-        self._done: list[tuple[int, Change]] = []
-        self._undone: list[tuple[int, Change]] = []
+        # (sequence number, text, the change — None until it is needed: read from the catalogue on undo or redo)
+        self._done: list[tuple[int, str, Change | None]] = []
+        self._undone: list[tuple[int, str, Change | None]] = []
         self._next = 1  # sequence numbers without a catalogue
         if catalogue is not None:
-            for seq, change, undone in catalogue.history():
-                (self._undone if undone else self._done).append((seq, change))
+            for seq, text, undone in catalogue.history():
+                (self._undone if undone else self._done).append((seq, text, None))
             self._undone.reverse()  # the next redo is the oldest undone change
 
     def commit(self, change: Change) -> bool:
@@ -45,47 +46,62 @@ class History:
         else:
             seq, self._next = self._next, self._next + 1
         self.decisions.apply(change.edits, "after")
-        self._done.append((seq, change))
+        self._done.append((seq, change.text, change))
         del self._done[:-self.limit]
         self._undone.clear()
         self.applied.emit(change, False)
         self.changed.emit()
         return True
 
+    def _step(self, steps: list[tuple[int, str, Change | None]]) -> tuple[int, Change] | None:
+        """The newest step of ``steps`` with its change (read from the catalogue if need be); a step that cannot be
+        read is dropped and the next one is taken."""
+        while steps:
+            seq, _text, change = steps[-1]
+            if change is None and self.catalogue is not None:
+                change = self.catalogue.change(seq)
+            if change is not None:
+                return seq, change
+            steps.pop()
+            self.changed.emit()
+        return None
+
     def undo(self) -> str | None:
         """Undo the newest change; returns its text (None: nothing to undo)."""
-        if not self._done:
+        step = self._step(self._done)
+        if step is None:
             return None
-        seq, change = self._done[-1]
+        seq, change = step
         if self.catalogue is not None:
             self.catalogue.step(seq, change, undo=True)
         self._done.pop()
         self.decisions.apply(change.edits, "before")
-        self._undone.append((seq, change))
+        self._undone.append((seq, change.text, change))
         self.applied.emit(change, True)
         self.changed.emit()
         return change.text
 
     def redo(self) -> str | None:
-        if not self._undone:
+        step = self._step(self._undone)
+        if step is None:
             return None
-        seq, change = self._undone[-1]
+        seq, change = step
         if self.catalogue is not None:
             self.catalogue.step(seq, change, undo=False)
         self._undone.pop()
         self.decisions.apply(change.edits, "after")
-        self._done.append((seq, change))
+        self._done.append((seq, change.text, change))
         self.applied.emit(change, False)
         self.changed.emit()
         return change.text
 
     @property
     def undo_text(self) -> str | None:
-        return self._done[-1][1].text if self._done else None
+        return self._done[-1][1] if self._done else None
 
     @property
     def redo_text(self) -> str | None:
-        return self._undone[-1][1].text if self._undone else None
+        return self._undone[-1][1] if self._undone else None
 
     def clear(self) -> None:
         """Forget the history (the decisions stay)."""

@@ -36,7 +36,7 @@ import numpy as np
 from psygnal import Signal
 
 from desktop_app.core.analysis.edits import GroupEdits, apply_edits
-from desktop_app.core.analysis.groupings import REGROUPINGS
+from desktop_app.core.analysis.groupings import REGROUPINGS, grouping_params
 from desktop_app.core.analysis.model import Analysis, AnalysisSettings
 from desktop_app.core.analysis.search import Ranking, rank
 from desktop_app.core.app_dirs import default_library_dir
@@ -100,6 +100,7 @@ class LibrarySettings:
                     known[name] = type(default)(value) if is_number else default
                 elif isinstance(default, (str, dict)) and isinstance(value, type(default)):
                     known[name] = value
+        known = _checked_analysis(known)
         cull_raw: dict[str, Any] = data["cull"] if isinstance(data.get("cull"), dict) else {}
         cull = CullSettings(**{k: float(v) for k, v in cull_raw.items()
                                if k in CullSettings.__dataclass_fields__ and isinstance(v, (int, float))})
@@ -149,10 +150,12 @@ class Library:
         return cls(Catalogue.create(Path(path), name=name), embed=embed)
 
     @classmethod
-    def open(cls, path: Path, *, embed: EmbedSettings | None = None, writable: bool = True) -> Library:
-        """Open a library's catalogue for changes (``CatalogueBusy`` when another window has it open), or only to
-        read it (``writable`` False: also while a window has it open; every change raises ``CatalogueError``)."""
-        return cls(Catalogue.open(Path(path), writable=writable), embed=embed)
+    def open(cls, path: Path, *, embed: EmbedSettings | None = None, writable: bool = True,
+             wait: float = 0.0) -> Library:
+        """Open a library's catalogue for changes (``CatalogueBusy`` when another window has it open, after waiting
+        ``wait`` seconds), or only to read it (``writable`` False: also while a window has it open; every decision
+        raises ``CatalogueError``)."""
+        return cls(Catalogue.open(Path(path), writable=writable, wait=wait), embed=embed)
 
     @classmethod
     def for_folders(cls, folders: Sequence[str], *, library_dir: Path | None = None,
@@ -186,54 +189,55 @@ class Library:
     # -- folders and settings (saved at once) ------------------------------------------------------
     def add_folders(self, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
         """Add folders or files (existing, not already in); returns those added."""
-        added = []
+        added: list[str] = []
         for p in paths:
             p = os.path.abspath(os.fspath(p))
-            if os.path.exists(p) and p not in self.folders:
-                self.folders.append(p)
+            if os.path.exists(p) and p not in self.folders and p not in added:
                 added.append(p)
         if added:
-            self._save("folders", self.folders)
+            folders = [*self.folders, *added]
+            self._save("folders", folders)  # saved first: a disk that refuses leaves the library as it was
+            self.folders = folders
             self.foldersChanged.emit()
         return added
 
     def remove_folder(self, folder: str) -> None:
         if folder in self.folders:
-            self.folders.remove(folder)
-            self._save("folders", self.folders)
+            folders = [f for f in self.folders if f != folder]
+            self._save("folders", folders)
+            self.folders = folders
             self.foldersChanged.emit()
 
     def set_model(self, model: str) -> None:
         if model and model != self.settings.model:
-            self.settings.model = model
-            self._save_settings()
+            self._use_settings(replace(self.settings, model=model))
 
     def set_reducer(self, reducer: str) -> None:
         if reducer != self.settings.analysis.reducer:
-            self.settings.analysis = replace(self.settings.analysis, reducer=reducer)
-            self._save_settings()
+            self._use_settings(replace(self.settings, analysis=replace(self.settings.analysis, reducer=reducer)))
 
     def set_grouping(self, clusterer: str, params: dict[str, Any]) -> None:
         """How groups are found; ``regroup_job`` applies it to the current map (no new embedding)."""
         if (clusterer, params) != (self.settings.analysis.clusterer, self.settings.analysis.cluster_params):
-            self.settings.analysis = replace(self.settings.analysis, clusterer=clusterer, cluster_params=dict(params))
-            self._save_settings()
+            analysis = replace(self.settings.analysis, clusterer=clusterer, cluster_params=dict(params))
+            self._use_settings(replace(self.settings, analysis=analysis))
 
-    def _save_settings(self) -> None:
-        self._save("settings", self.settings.to_json())
+    def _use_settings(self, settings: LibrarySettings) -> None:
+        self._save("settings", settings.to_json())  # saved first, then used
+        self.settings = settings
         self.settingsChanged.emit()
 
     def set_view(self, **view: Any) -> None:
         """Remember how the user looks at the library (which view, the filter, collapsed sets); not undoable."""
-        changed = {k: v for k, v in view.items() if self.view.get(k) != v}
-        if changed:
-            self.view.update(changed)
-            self._save("view", self.view)
+        if any(self.view.get(k) != v for k, v in view.items()):
+            new = {**self.view, **view}
+            self._save("view", new)
+            self.view = new
 
     def set_filter(self, f: MarkFilter) -> None:
         """The filter of the map and the grid (``state.set_filter``), remembered with the view."""
-        self.state.set_filter(f)
         self.set_view(filter=f.to_json())
+        self.state.set_filter(f)
 
     def _save(self, what: str, value: Any) -> None:
         """Keep a setting, the folders or the view in the catalogue (a library open for reading only keeps them in
@@ -616,19 +620,71 @@ class Library:
         """Write the library as a project file (``*.photoatlas``: JSON, to move a library to another computer)."""
         self.to_project().save(Path(path))
 
-    def take_project(self, project: Project) -> None:
-        """Fill this (new, empty) library from a project file: folders, settings, decisions and sets."""
-        self.settings = LibrarySettings(model=project.model, analysis=project.analysis, cull=self.settings.cull)
-        self._save_settings()
-        decisions = Decisions(project.marks.copy(), project.edits)
+    def take_project(self, project: Project) -> list[str]:
+        """Fill this (new, empty) library from a project file: folders, settings, decisions and sets. Returns the
+        project's folders that are not there (moved, or on a disk that is not connected).
+
+        A project comes from outside: its settings go through the same checks as the catalogue's (anything out of
+        shape falls back to the defaults), it names no vocabulary file of its own (a path elsewhere on this
+        computer), and its decisions about pictures outside its folders are left out."""
+        folders = [f for f in project.folders if os.path.exists(f)]
+        settings = LibrarySettings.from_json({"model": project.model, "analysis": {
+            **LibrarySettings(analysis=project.analysis).to_json()["analysis"], "vocabulary": None}})
+        roots = [f.rstrip("/\\") for f in project.folders]
+
+        def inside(path: str) -> bool:
+            return any(path == r or path.startswith((r + "/", r + "\\")) for r in roots)
+
+        source = Decisions(project.marks.copy(), project.edits)
+        rows = [(kind, key, value) for kind, key, value in source.rows()
+                if kind in ("hidden", "rename") or inside(key)]
+        decisions = Decisions()
+        decisions.load(rows)
+        if decisions.edits.renames:  # a rename's members: only pictures inside the folders
+            decisions.edits.renames = [(name, frozenset(m for m in members if inside(m)))
+                                       for name, members in decisions.edits.renames]
+            decisions.load(list(decisions.rows()))
+        if self.catalogue is not None:  # all of it saved before any of it is used
+            self.catalogue.set_meta("settings", settings.to_json())
+            self.catalogue.replace_decisions(decisions.rows())
+            self.catalogue.set_meta("sets", project.similar_sets)
+            self.catalogue.set_folders(folders)
+        self.settings = settings
         self.history.decisions.load(decisions.rows())
-        if self.catalogue is not None:
-            self.catalogue.replace_decisions(self.history.decisions.rows())
         self.history.clear()
         self._saved_sets = project.similar_sets
-        self._save("sets", project.similar_sets)
-        self.folders = []
-        self.add_folders([f for f in project.folders if os.path.exists(f)])
+        self.folders = folders
+        self.settingsChanged.emit()
+        self.foldersChanged.emit()
+        return [f for f in project.folders if f not in folders]
+
+
+def _checked_analysis(known: dict[str, Any]) -> dict[str, Any]:
+    """Analysis settings read from a file (catalogue or project) that an analysis can run with: a way of grouping
+    PhotoAtlas knows with parameters of the right types (else the default grouping), a seed in NumPy's range, a
+    known reducer with no parameters of its own (the map's are PhotoAtlas's)."""
+    from desktop_app.core.analysis.layout import REDUCERS
+
+    checked = dict(known)
+    if checked.get("reducer") not in REDUCERS:
+        checked.pop("reducer", None)
+    checked.pop("reducer_params", None)
+    if not 0 <= int(checked.get("seed", 0)) < 2**32:
+        checked.pop("seed")
+    params = checked.get("cluster_params", {})
+    try:
+        clusterer = checked.get("clusterer", "hdbscan")
+        allowed = {"k", "min_samples", "min_cluster_size", "subgroups", "eps", "prompts"}
+        if set(params) - allowed:
+            raise BadArgument("unknown grouping parameters")
+        checked["cluster_params"] = grouping_params(clusterer, **params)
+    except (BadArgument, TypeError):
+        checked.pop("clusterer", None)
+        checked.pop("cluster_params", None)
+    outlier = checked.get("outlier_threshold")
+    if outlier is not None and not (isinstance(outlier, float) and 0.0 <= outlier <= 1.0):
+        checked.pop("outlier_threshold")
+    return checked
 
 
 def _paths_digest(paths: Sequence[str]) -> str:
