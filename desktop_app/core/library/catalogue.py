@@ -11,8 +11,9 @@ it: they come back from the embedding cache.
 
 Why SQLite in WAL mode with ``synchronous=FULL``: a transaction is on the disk when ``commit`` returns (a killed app,
 a crash or a power cut loses at most the action in flight); a reader never sees half a change. It is one file (plus
-its ``-wal`` while open, or after a crash until it is opened again: a backup copies both, or is made after closing). One window at a time
-may change a library: the catalogue holds a lock file beside it (released by the system if the app dies).
+its ``-wal`` while open, or after a crash until it is opened again: a backup copies both, or is made after closing).
+One window at a time may change a library: it holds a lock file beside the real file (released by the system if the
+app dies).
 
 Every key and value is stored as JSON text (``ensure_ascii``): paths that are not valid UTF-8 (surrogate escapes
 from old cards) are kept exactly.
