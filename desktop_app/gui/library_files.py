@@ -130,7 +130,11 @@ class FilesMixin:
         dialog = ExportDialog(self.analysis, self._last_dir(), self, has_sets=bool(self.result.similar_sets),
                               count=self.library.export_count, marked=not self.state.marks.is_empty(),
                               library_folders=self.folders)
+        last = self.library.view.get("export_to")
+        if isinstance(last, str) and last:
+            dialog.dest.setText(last)  # where this library was exported to last time
         if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.decide(self.library.set_view, export_to=str(dialog.destination()))
             self.export_groups_to(dialog.destination(), dialog.options())
 
     def export_groups_to(self, dest: Path, options: ExportOptions) -> None:
