@@ -136,3 +136,26 @@ def test_a_name_with_a_newline_cannot_forge_a_line_of_the_marks_list(tmp_path: P
     twice = photoatlas("rate", str(catalogue), str(lib / "red-circle-1.jpg"), str(lib / "red-circle-1.jpg"),
                        "--stars", "2")
     assert twice.returncode == 0 and "1 of 1 picture changed" in twice.stdout  # one picture named twice
+
+
+def test_the_window_opens_a_library_by_its_catalogue(tmp_path: Path) -> None:
+    lib = _folder(tmp_path / "shoot")
+    library = Library.for_folders([str(lib)])
+    library.set_model(TINY_MODEL)
+    library.mark([str(lib / "blue-square-2.jpg")], rating=5, text="Rate ★5")
+    catalogue = library.path
+    library.close()
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    run = subprocess.run([sys.executable, "-m", "desktop_app", "gui", "--library", str(catalogue), "--cache-dir",
+                          str(tmp_path / "c"), "--screenshot", str(shot), "--quit-when-done"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert run.returncode == 0 and shot.stat().st_size > 0, run.stderr  # drawn with the library's own model
+    bad = subprocess.run([sys.executable, "-m", "desktop_app", "gui", "--library", str(tmp_path / "none"),
+                          "--quit-when-done"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no PhotoAtlas library" in bad.stderr
