@@ -68,30 +68,25 @@ class History:
 
     def undo(self) -> str | None:
         """Undo the newest change; returns its text (None: nothing to undo)."""
-        step = self._step(self._done)
-        if step is None:
-            return None
-        seq, change = step
-        if self.catalogue is not None:
-            self.catalogue.step(seq, change, undo=True)
-        self._done.pop()
-        self.decisions.apply(change.edits, "before")
-        self._undone.append((seq, change.text, change))
-        self.applied.emit(change, True)
-        self.changed.emit()
-        return change.text
+        return self._move(self._done, self._undone, undo=True)
 
     def redo(self) -> str | None:
-        step = self._step(self._undone)
+        """Redo the change undone last; returns its text (None: nothing to redo)."""
+        return self._move(self._undone, self._done, undo=False)
+
+    def _move(self, source: list[tuple[int, str, Change | None]], target: list[tuple[int, str, Change | None]],
+              undo: bool) -> str | None:
+        """The newest step of ``source`` saved as undone (or redone), applied in memory, and moved to ``target``."""
+        step = self._step(source)
         if step is None:
             return None
         seq, change = step
         if self.catalogue is not None:
-            self.catalogue.step(seq, change, undo=False)
-        self._undone.pop()
-        self.decisions.apply(change.edits, "after")
-        self._done.append((seq, change.text, change))
-        self.applied.emit(change, False)
+            self.catalogue.step(seq, change, undo=undo)
+        source.pop()
+        self.decisions.apply(change.edits, "before" if undo else "after")
+        target.append((seq, change.text, change))
+        self.applied.emit(change, undo)
         self.changed.emit()
         return change.text
 

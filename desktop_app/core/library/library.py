@@ -312,19 +312,7 @@ class Library:
         """Set one part of the marks of pictures given by path (the command line; the views go through ``state``
         by row): ``rating`` 0-5, ``flag`` "pick"/"reject"/None (False: leave), ``label`` a colour/None (False:
         leave). One undoable change; returns how many pictures it changed."""
-        from desktop_app.core.review.marks import Marks, apply_marks
-
-        chosen = list(dict.fromkeys(paths))
-        scratch = Marks()
-        for p in chosen:
-            scratch.set(p, self.state.marks.get(p))
-        apply_marks(scratch, chosen, rating=rating, flag=flag, label=label)
-        what = text or "Mark"
-        change = self.history.decisions.marks_change(
-            f"{what} ({'picture' if len(chosen) == 1 else f'{len(chosen):,} pictures'})",
-            {p: scratch.get(p) for p in chosen})
-        self.history.commit(change)
-        return len(change.edits)
+        return self.state.mark_paths(paths, text or "Mark", rating=rating, flag=flag, label=label)
 
     def _edit_groups(self, text: str, change: Any) -> bool:
         return self.history.commit(self.history.decisions.edits_change(text, change))
@@ -571,7 +559,11 @@ class Library:
     def export_count(self, options: ExportOptions) -> tuple[int, int]:
         """(files, bytes) the export with ``options`` takes — the export's own rule (``export.plan.select_rows``),
         so the dialog's count is what is exported (companions aside)."""
-        doc = self.document()
+        if self.result is None:
+            raise BadArgument("nothing is analysed yet; analyse the library first")
+        # Read-only use: the library's own objects, not the copies ``document`` makes (this runs at every change
+        # of the dialog); the marks go in as the arrays the state keeps up to date.
+        doc = replace(self.result, analysis=self.analysis, marks=self.state.marks)
         keep, _ = select_rows(doc, replace(options, marks=None), self.state.mark_arrays())
         sizes = np.fromiter((i.size for i in doc.items), np.int64, len(doc.items))
         return int(keep.sum()), int(sizes[keep].sum())

@@ -185,15 +185,20 @@ class LibraryState:
         self.label(rows, None if same else label)
 
     def _mark(self, rows: Iterable[int], text: str, **change: Any) -> None:
-        chosen = sorted({int(r) for r in rows})
+        self.mark_paths([self.paths[r] for r in sorted({int(r) for r in rows})], text, **change)
+
+    def mark_paths(self, paths: Iterable[str], text: str, **change: Any) -> int:
+        """Set one part of the marks of pictures given by path (``apply_marks``' keywords) as one undoable change
+        called ``text``; returns how many pictures it changed. Rows need not exist (the command line marks a
+        library without an analysis)."""
+        chosen = list(dict.fromkeys(paths))
         if not chosen:
-            return
-        paths = [self.paths[r] for r in chosen]
+            return 0
         scratch = Marks()
-        for p in paths:
+        for p in chosen:
             scratch.set(p, self.marks.get(p))
-        apply_marks(scratch, paths, **change)
-        self._commit(text, {p: scratch.get(p) for p in paths})
+        apply_marks(scratch, chosen, **change)
+        return self._commit(text, {p: scratch.get(p) for p in chosen})
 
     def cull(self, best: int, others: Iterable[int]) -> None:
         """Pick ``best`` and reject ``others`` (a duplicate set kept to its best frame) as one change."""
@@ -206,11 +211,14 @@ class LibraryState:
         what = "picture" if len(rejected) == 1 else f"{len(rejected):,} pictures"
         self._commit(f"Reject {what}, Pick the Best Frame", after, count=False)
 
-    def _commit(self, text: str, after: dict[str, Mark], count: bool = True) -> None:
-        """One undoable change, by path (it must mean the same pictures after a new analysis renumbers rows)."""
+    def _commit(self, text: str, after: dict[str, Mark], count: bool = True) -> int:
+        """One undoable change, by path (it must mean the same pictures after a new analysis renumbers rows);
+        returns how many pictures it changed."""
         if count:
             text += " (picture)" if len(after) == 1 else f" ({len(after):,} pictures)"
-        self.history.commit(self.history.decisions.marks_change(text, after))
+        change = self.history.decisions.marks_change(text, after)
+        self.history.commit(change)
+        return len(change.edits)
 
     def _applied(self, change: Change, _undone: bool) -> None:
         paths = change.mark_paths()
