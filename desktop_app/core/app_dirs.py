@@ -27,3 +27,11 @@ def default_library_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "Libraries"
+
+
+def default_config_dir() -> Path:
+    """The platform's settings folder for PhotoAtlas (e.g. ~/.config/PhotoAtlas on Linux); holds the key that
+    signs export journals (``core.export.journal``)."""
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False))

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import re
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +49,17 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "wb", *, durable: bool
         _sync_folder(target.parent)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(value: Any, indent: int | None = 1) -> str:
+    """``value`` as readable JSON text (non-ASCII letters as they are) that can always be written as UTF-8: a file
+    name that is not UTF-8 (Python keeps its bytes as lone surrogates, ``surrogateescape``) is written as a
+    ``\\udcXX`` escape, which ``json.loads`` reads back to the same name, byte for byte."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` atomically (see ``atomic_file``)."""
     with atomic_file(path, "wb") as f:
@@ -75,3 +89,20 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def file_kind(st: os.stat_result) -> str:
+    """What a directory entry that is not a regular file is, in words, for a one-line reason ("a named pipe
+    (FIFO)"): such entries are never opened (reading a FIFO waits forever, a device never ends)."""
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "a regular file" if stat.S_ISREG(mode) else "a special file"

@@ -304,7 +304,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_the_rerun_completes(tmp_pat
     """SIGKILL once the journal shows N files done (N varies; the kill lands among the next few operations: mid
     copy, between link and unlink, between a file and its journal mark), eight times, then a rerun."""
     src = tmp_path / "src"
-    files = {f"g{g}": [f"d{g}/f{i:03d}.bin" for i in range(40)] for g in range(3)}
+    files = {f"g{g}": [f"d{g}/f{i:03d}.jpg" for i in range(40)] for g in range(3)}
     result = make_library(src, files, size=256 * 1024)
     originals = {p.path: digest(Path(p.path)) for p in result.items}
     results = tmp_path / "r.json"
@@ -360,7 +360,7 @@ def test_a_file_size_limit_stops_with_a_clear_error_and_loses_nothing(tmp_path: 
     """RLIMIT_FSIZE makes every write past 100 KB fail like a full disk: one clear line, sources intact, no partial file
     under a final name, and a rerun without the limit finishes the job."""
     src = tmp_path / "src"
-    result = make_library(src, {"g": [f"f{i}.bin" for i in range(10)]}, size=200 * 1024)
+    result = make_library(src, {"g": [f"f{i}.jpg" for i in range(10)]}, size=200 * 1024)
     originals = {p.path: digest(Path(p.path)) for p in result.items}
     results = tmp_path / "r.json"
     result.save(results)

@@ -238,7 +238,7 @@ def test_a_big_copy_stops_between_chunks_when_cancelled(monkeypatch, tmp_path: P
     monkeypatch.setattr(placing, "STEP", 64 * 1024)
     monkeypatch.setattr(placing, "CHUNK", 64 * 1024)
     src = tmp_path / "src"
-    result = make_library(src, {"g": ["big.bin"]}, size=4 * 1024 * 1024)
+    result = make_library(src, {"g": ["big.jpg"]}, size=4 * 1024 * 1024)
     before = snapshot(src)
 
     class CancelledAfterAFewChecks(CancelToken):
@@ -258,7 +258,7 @@ def test_a_big_copy_stops_between_chunks_when_cancelled(monkeypatch, tmp_path: P
     with pytest.raises(Cancelled):
         drive(run_export(result, dest, ExportOptions(mode="copy"), token))
     assert token.checks < 64  # far fewer looks than chunks: it stopped early
-    assert not (dest / "01 g" / "big.bin").exists() and not list(dest.rglob(f"{TMP_PREFIX}*"))
+    assert not (dest / "01 g" / "big.jpg").exists() and not list(dest.rglob(f"{TMP_PREFIX}*"))
     assert not Journal(dest).started() and snapshot(src) == before
     assert (dest / JOURNAL).exists()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import re
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,7 @@ from desktop_app.core.documents.results import add_analysis, analysis_arrays, re
 from desktop_app.core.documents.schema import RESULTS_SCHEMA, ResultsDocument, parse_results
 from desktop_app.core.documents.validate import Checker, read_json_object
 from desktop_app.core.errors import BadArgument
-from desktop_app.core.files import atomic_write
+from desktop_app.core.files import atomic_write, json_text
 from desktop_app.core.ingest.items import Skipped
 from desktop_app.core.review.duplicates import CullSettings, SimilarSet, sets_from_json, sets_to_json
 from desktop_app.core.review.marks import Marks
@@ -64,6 +63,7 @@ class EmbedResult:
     similar_sets: list[SimilarSet] | None = None  # near-duplicates and bursts (None: not looked for yet)
     cull_settings: CullSettings = field(default_factory=CullSettings)
     marks: Marks = field(default_factory=Marks)  # ratings, flags, colour labels (by path)
+    folders: list[str] = field(default_factory=list)  # the folders the user analysed (export stays under them)
 
     @property
     def paths(self) -> list[str]:
@@ -78,6 +78,8 @@ class EmbedResult:
             "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.skipped],
             "stats": self.stats,
         }
+        if self.folders:
+            doc["folders"] = list(self.folders)
         if self.analysis is not None:
             add_analysis(doc, self.analysis)
         if self.similar_sets is not None:
@@ -107,7 +109,7 @@ class EmbedResult:
             npz = path.with_name(f"{path.stem}.vectors-{hashlib.sha256(data).hexdigest()[:12]}.npz")
             atomic_write(npz, data)
             doc["vectors_file"] = npz.name
-        atomic_write(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        atomic_write(path, json_text(doc) + "\n")
         if before is not None and before != npz:
             with contextlib.suppress(OSError):
                 before.unlink()
@@ -142,7 +144,8 @@ class EmbedResult:
         model = raw_model if raw_model is not None else msgspec.to_builtins(doc.model)
         return cls(model=model, items=items, vectors=vectors, skipped=skipped, stats=doc.stats,
                    analysis=read_analysis(doc, arrays), similar_sets=sets_from_json(cull, [i.path for i in items]),
-                   cull_settings=CullSettings(**cull.get("params", {})), marks=Marks.from_json(marks))
+                   cull_settings=CullSettings(**cull.get("params", {})), marks=Marks.from_json(marks),
+                   folders=list(doc.folders))
 
     def qualities(self) -> list[Quality | None]:
         """Each item's measured quality where a duplicate search measured it (None elsewhere)."""

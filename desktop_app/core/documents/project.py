@@ -7,7 +7,6 @@ unchanged project draws the map without recomputing anything.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from desktop_app.core.analysis.edits import GroupEdits
 from desktop_app.core.analysis.model import AnalysisSettings
 from desktop_app.core.documents.validate import check_project, read_json_object
 from desktop_app.core.errors import BadArgument
-from desktop_app.core.files import atomic_write
+from desktop_app.core.files import atomic_write, json_text
 from desktop_app.core.model_names import DEFAULT_MODEL
 from desktop_app.core.review.marks import Marks
 
@@ -45,7 +44,7 @@ class Project:
                                "marks": self.marks.to_json()}
         if self.similar_sets is not None:
             doc["similar_sets"] = self.similar_sets
-        atomic_write(Path(path), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        atomic_write(Path(path), json_text(doc) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Project:

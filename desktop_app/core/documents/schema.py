@@ -12,6 +12,7 @@ ignored on reading (a newer PhotoAtlas may add some); known ones must have their
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,6 +139,7 @@ class ResultsDocument(Struct, kw_only=True):
     similar_sets: SimilarSetsDoc | None | UnsetType = UNSET
     marks: MarksDoc | UnsetType = UNSET
     vectors_file: str | UnsetType = UNSET  # the arrays beside the document (a file name, never a path)
+    folders: list[str] = []  # the library folders the user named (export takes files from under them only)
 
 
 def schema_json() -> dict[str, Any]:
@@ -214,6 +216,21 @@ def parse_results(doc: Any, path: Path | str) -> ResultsDocument:
     return typed
 
 
+def impossible_path(path: str | None) -> str:
+    """Why ``path`` (an item's file, from a document) cannot name a file on this computer ("" when it can): empty,
+    holding a NUL (no file system takes one; the OS call would fail half way through an export), or relative (it
+    would be read against whatever folder the program runs in)."""
+    if path is None:
+        return ""
+    if not path:
+        return "is empty"
+    if "\0" in path:
+        return "holds a NUL character, which no file name can"
+    if not os.path.isabs(path):
+        return "must be an absolute path"
+    return ""
+
+
 def _check_rules(doc: ResultsDocument, path: Path | str) -> None:
     """What the types cannot say: the vectors file is a name beside the document, a mapped item has both
     coordinates, group ids are unique, sizes are counts, every grouped item is in a listed group, a sub-group's
@@ -228,6 +245,14 @@ def _check_rules(doc: ResultsDocument, path: Path | str) -> None:
     for i, item in enumerate(doc.items):
         if (item.x is UNSET) != (item.y is UNSET):
             raise fail(f"items[{i}].{'y' if item.y is UNSET else 'x'} is missing")
+        for key in ("path", "raw", "caption_of"):
+            why = impossible_path(getattr(item, key))
+            if why:
+                raise fail(f"items[{i}].{key} {why}")
+    for i, folder in enumerate(doc.folders):
+        why = impossible_path(folder)
+        if why:
+            raise fail(f"folders[{i}] {why}")
     clusters = doc.clusters if doc.clusters is not UNSET else []
     ids: set[int] = set()
     parents: dict[int, int] = {}

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from desktop_app.core.export.placing import (
     temporary_name,
 )
 from desktop_app.core.filenames import NamePlanner
+from desktop_app.core.files import json_text
 
 if TYPE_CHECKING:
     from desktop_app.core.export.plan import Planned
@@ -47,13 +48,14 @@ def write_manifests(result: Any, dest: Path, plan: Iterable[Planned], journal: J
     planner = NamePlanner()
     # One row per line: readable, and json's C encoder (indent= would fall back to the slow Python one).
     for name, write in (("groups.json", lambda f: f.write(
-                            "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n")),
+                            "[\n" + ",\n".join(json_text(r, indent=None) for r in rows) + "\n]\n")),
                         ("groups.csv", (lambda f: _csv(f, rows, columns)) if subgroups
                                        else lambda f: _csv(f, rows))):
         target, ours = _manifest_target(dest, name, journal, planner)
         tmp = temporary_name(dest)
         try:
-            with open(tmp, "x", encoding="utf-8", newline="") as f:
+            # surrogateescape: a name that is not UTF-8 is listed in the CSV with its own bytes (the JSON escapes it)
+            with open(tmp, "x", encoding="utf-8", errors="surrogateescape", newline="") as f:
                 write(f)
             if ours:
                 os.replace(tmp, target)  # our own list from an earlier run: replacing it is the point
@@ -76,8 +78,9 @@ def _manifest_target(dest: Path, name: str, journal: Journal | None, planner: Na
         last = Path(entries[-1]["dst"])
         on_disk = planner.present(str(dest), last.name)
         if on_disk is not None:
-            st = (dest / on_disk).stat()
-            if (st.st_size, st.st_mtime_ns) == (entries[-1]["size"], entries[-1]["mtime_ns"]):
+            st = os.lstat(dest / on_disk)
+            if stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns) == (entries[-1]["size"],
+                                                                             entries[-1]["mtime_ns"]):
                 return dest / on_disk, True
     else:
         on_disk = planner.present(str(dest), name)
@@ -87,8 +90,11 @@ def _manifest_target(dest: Path, name: str, journal: Journal | None, planner: Na
 
 
 def _has_our_header(path: Path) -> bool:
-    """Whether ``path`` starts as our lists do (a DEST exported before the lists were journaled)."""
+    """Whether ``path`` starts as our lists do (a DEST exported before the lists were journaled). Only a regular
+    file is opened: a named pipe called groups.csv would make the read wait forever."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
         with open(path, encoding="utf-8") as f:
             start = f.read(200)
     except (OSError, UnicodeDecodeError):

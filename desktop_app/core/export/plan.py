@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from desktop_app.core.documents.schema import impossible_path
 from desktop_app.core.errors import BadArgument
 from desktop_app.core.export.journal import JOURNAL, Journal
 from desktop_app.core.filenames import UNSORTED, NamePlanner, group_folder, name_key, safe_name
-from desktop_app.core.ingest.items import RAW_EXTENSIONS
+from desktop_app.core.files import file_kind
+from desktop_app.core.ingest.items import RAW_EXTENSIONS, kind_of, looks_like_picture
 from desktop_app.core.review.marks import MarkFilter, Marks
 
 Mode = Literal["copy", "hardlink", "symlink", "move"]
@@ -180,7 +183,10 @@ def _journal_folder_key(dst: str, e: dict[str, Any]) -> str:
     return name_key(e.get("folder") or Path(dst).parent.name)
 
 
-def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[int, str]) -> list[Planned]:
+def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[int, str],
+                 refused: list[tuple[str, str]] | None = None) -> list[Planned]:
+    """The plan (see ``plan_export``); an item the document names that is not one of its library's pictures or
+    notes (``untrusted_item``) is left out and listed in ``refused`` as (path, reason)."""
     analysis = result.analysis
     previous = Journal(dest).completed() if (dest / JOURNAL).exists() else {}
     # By source and group folder *key*: macOS keeps DEST's case as the user first typed it while ``resolve()``
@@ -197,9 +203,15 @@ def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[in
     subgroups = _subgroup_folders(analysis) if options.nested and analysis.sublabels is not None else {}
     folders: dict[tuple[int, int], tuple[str, str]] = {}  # (group, sub-group or -1) -> (folder, its journal key)
     numbered = _number_groups(sorted({label for _, _, label in chosen}), names, previous)
+    roots = [os.path.normpath(f) for f in getattr(result, "folders", None) or []]
     for row, item, label in chosen:
         if options.companions and item.caption_of and item.caption_of in exported_images:
             continue  # a caption travels with its picture (below)
+        why = untrusted_item(item.path, item.kind, roots)
+        if why:
+            if refused is not None:
+                refused.append((item.path, why))
+            continue
         source = Path(item.path)
         if source in planned_sources:
             continue  # already on its way as another picture's companion (the RAW of a RAW+JPEG pair)
@@ -224,7 +236,14 @@ def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[in
             main = planner.take(folder, safe_name(source.name))
         plan.append(Planned(source, Path(folder, main), label, group, row, done, sub, sub_name))
         planned_sources.add(source)
-        extras = [Path(item.raw)] if getattr(item, "raw", None) else []  # a RAW+JPEG pair always travels together
+        raw = getattr(item, "raw", None)
+        extras = []  # a RAW+JPEG pair always travels together
+        if raw:
+            why = untrusted_raw(raw, source)
+            if why and refused is not None:
+                refused.append((raw, why))
+            elif not why:
+                extras.append(Path(raw))
         if options.companions and item.kind == "image":
             extras += companions(source)
         for extra in extras:
@@ -242,6 +261,46 @@ def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[in
             planned_sources.add(extra)
             plan.append(Planned(extra, Path(folder, name), label, group, -1, done, sub, sub_name))
     return plan
+
+
+def untrusted_item(path: str, kind: str, roots: list[str]) -> str:
+    """Why an export must not take the file ``path`` that a results document lists as a ``kind`` item ("" when it
+    may): a document is untrusted input (edited, received from someone), and ``--mode move`` would otherwise
+    carry any file it names — a key file, a device — into DEST. Only a regular file that lies under one of the
+    document's library folders (``roots``, when it names them) and is a picture or note by its name (or, for a
+    picture without a known extension, by its first bytes, as the scan admitted it) is taken."""
+    why = impossible_path(path)
+    if why:
+        return f"the path {why}; not exported"
+    if os.path.normpath(path) != path:
+        return "the path is not written plainly (it holds . or .. or doubled separators); not exported"
+    if roots and not any(path.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        return "not under the library's folders; not exported"
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""  # missing or unreadable: the export itself says so, in its own words
+    if not stat.S_ISREG(st.st_mode):
+        return f"{file_kind(st)}, not a file; not exported"
+    found = kind_of(Path(path))
+    if found != kind and not (found is None and kind == "image" and looks_like_picture(Path(path))):
+        return f"not a {'picture' if kind == 'image' else 'note'} PhotoAtlas reads (by its name); not exported"
+    return ""
+
+
+def untrusted_raw(raw: str, picture: Path) -> str:
+    """Why the RAW a document pairs with ``picture`` must not travel with it ("" when it may): a pair's RAW lies in
+    the picture's folder, has the picture's name and a RAW extension (``IMG_1.jpg`` + ``IMG_1.dng``)."""
+    why = impossible_path(raw)
+    path = Path(raw)
+    if why or path.parent != picture.parent or path.suffix.lower() not in RAW_EXTENSIONS \
+            or path.stem.casefold() != picture.stem.casefold():
+        return "not the RAW file of its picture (another folder, name or kind); not exported"
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return "" if stat.S_ISREG(st.st_mode) else f"{file_kind(st)}, not a file; not exported"
 
 
 def _chosen(result: Any, options: ExportOptions) -> list[tuple[int, Any, int]]:

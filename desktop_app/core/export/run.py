@@ -24,6 +24,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Generator
@@ -43,9 +44,12 @@ from desktop_app.core.export.placing import (
     Note,
     SourceChanged,
     copy_verified,
+    file_kind,
     identity,
     make_removable,
     place,
+    quick_hash,
+    sha256_file,
 )
 from desktop_app.core.export.plan import (
     ExportOptions,
@@ -62,6 +66,7 @@ from desktop_app.core.filenames import name_key
 from desktop_app.core.progress import CancelToken, ProgressEvent
 from desktop_app.core.review.marks import Mark
 
+XMP_BACKUPS = ".photoatlas-xmp-backup"  # in DEST: sidecars as they were before an export changed them
 BATCH = 256  # operations journaled (one fsync) and then carried out together
 WORKERS = 4  # copies in flight: overlaps one file's fsync with the next one's reads
 PROGRESS_EVERY = 0.1  # s between progress events while files complete (the GUI and tqdm throttle further)
@@ -132,6 +137,10 @@ def _do(p: Planned, mode: Mode, verify: bool, cancel: CancelToken, expect: tuple
             copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect, note=note)
             return f"{mode}->copy"
     if mode == "move":
+        if os.path.islink(p.source):
+            _unchanged(p.source, expect)
+            move_link(p.source, p.target)
+            return "move (the link)"
         if same_device(_unchanged(p.source, expect), p.target.parent):
             try:
                 place(p.source, p.target, note)  # one link + unlink (or an exclusive rename): never two, never none
@@ -147,6 +156,24 @@ def _do(p: Planned, mode: Mode, verify: bool, cancel: CancelToken, expect: tuple
         return "move (copy, verify, delete)"
     copy_verified(p.source, p.target, verify=verify, cancel=cancel, expect=expect, note=note)
     return "copy"
+
+
+def link_text_at(link: Path, text: str) -> str:
+    """What the symbolic link ``link`` (whose text is ``text``) points at, as an absolute path: a relative link
+    moved elsewhere would point at something else."""
+    return text if os.path.isabs(text) else os.path.normpath(os.path.join(link.parent, text))
+
+
+def move_link(source: Path, target: Path) -> None:
+    """Move the symbolic link ``source`` (a library item that is a link) to ``target`` as a link, not as the file it
+    points at: a new link (made exclusively: never replaces) to the same file, then the old one removed. Undo makes
+    the original link again, with its own text."""
+    os.symlink(link_text_at(source, os.readlink(source)), target)
+    try:
+        os.unlink(source)
+    except OSError:
+        os.unlink(target)  # the old link cannot go: the new one goes, so the item stays in one place
+        raise
 
 
 def _attempt(p: Planned, options: ExportOptions, cancel: CancelToken, expect: tuple[int, int],
@@ -178,7 +205,10 @@ def finish_interrupted(journal: Journal) -> None:
     unchanged, the original is deleted then); our empty reservation (no hard links) is removed; anything else is
     marked abandoned, and a file someone else put at the target is left alone."""
     for dst, e in journal.started().items():
-        target, source = Path(dst), Path(e["src"])
+        target, source = Path(dst), Path(e.get("src") or "")
+        if not journal.inside(target):
+            journal.write(op="abandoned", dst=dst)  # an old journal naming a file outside DEST: not ours
+            continue
         try:
             st = os.lstat(target)
         except OSError:
@@ -191,6 +221,14 @@ def finish_interrupted(journal: Journal) -> None:
             continue
         if not _ours(target, st, e):
             journal.write(op="abandoned", dst=dst)  # not what this operation placed: not ours to adopt or delete
+            continue
+        if e["op"] == "move" and "link" in e:
+            if os.path.islink(source) and os.readlink(source) == e["link"]:
+                os.unlink(source)  # the link was made anew in DEST: the old one goes, as the move would have
+            journal.write(op="done", dst=dst, placed_mtime_ns=st.st_mtime_ns)
+            continue
+        if e["op"] == "move" and journal.trust != "signed" and source.exists():
+            journal.write(op="abandoned", dst=dst)  # an unsigned journal never has a file outside DEST deleted
             continue
         if e["op"] == "move" and source.exists():
             src = os.stat(source)
@@ -219,6 +257,8 @@ def _ours(target: Path, st: os.stat_result, e: dict[str, Any]) -> bool:
     copy (the "ready" note), the source itself (a hard link, or a move on one filesystem), or our link."""
     if e["op"] == "symlink" and os.path.islink(target):
         return os.readlink(target) == os.path.relpath(e["src"], target.parent)
+    if e["op"] == "move" and "link" in e:
+        return os.path.islink(target) and os.readlink(target) == link_text_at(Path(e["src"]), e["link"])
     ready = e.get("ready")  # also a link that fell back to a copy
     if ready is not None and _same_file(st, ready) and st.st_size == ready["size"]:
         return True
@@ -230,11 +270,12 @@ def clean_temporaries(dest: Path, journal: Journal) -> list[str]:
     sidecar's folder or the original folder of a move being undone (not a walk of all of DEST, which may hold
     much else). Best effort: one that cannot be removed is a warning, never a reason to stop."""
     folders = {dest}
+    signed = journal.trust == "signed"  # an unsigned journal names no folder outside DEST that is acted on
     for e in journal.entries:
-        if e.get("op") in (*OPS, "xmp"):
+        if e.get("op") in (*OPS, "xmp") and (signed or journal.inside(Path(e["dst"]))):
             folders.add(Path(e["dst"]).parent)
-        elif e.get("op") == "undo" and e.get("src"):
-            folders.add(Path(e["src"]).parent)
+        if e.get("op") in ("move", "undo") and e.get("src") and signed:
+            folders.add(Path(e["src"]).parent)  # a move back across drives copies beside the original first
     left: list[tuple[Path, OSError]] = []
     for folder in folders:
         try:
@@ -310,7 +351,7 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
         summary.warnings.append(warning)
         yield ProgressEvent("warning", 0, None, warning)
     if options.dry_run:
-        plan = plan_targets(result, dest, options, names)
+        plan = plan_targets(result, dest, options, names, summary.failed)
         summary.planned = len(plan)
         summary.skipped_existing = sum(p.done for p in plan)
         summary.done = len(plan) - summary.skipped_existing
@@ -321,11 +362,17 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
         for warning in warnings:
             summary.warnings.append(warning)
             yield ProgressEvent("warning", 0, None, warning)
-        plan = plan_targets(result, dest, options, names)
+        plan = plan_targets(result, dest, options, names, summary.failed)
         summary.planned = len(plan)
         summary.skipped_existing = sum(p.done for p in plan)
         yield ProgressEvent("export", summary.skipped_existing, len(plan), f"{options.mode} into {dest}")
-        yield from _export_files(plan, options, journal, summary, cancel, stack)
+        try:
+            yield from _export_files(plan, options, journal, summary, cancel, stack)
+        except OSError as exc:  # the journal itself could not grow (every file operation reports its own)
+            if exc.errno not in FATAL_ERRNOS:
+                raise
+            raise ExportError(f"stopped: {exc.strerror} in {dest}; nothing was lost, {summary.done} files were "
+                              "exported (free some space and run the export again to finish, or undo it)") from None
         cancel.raise_if_cancelled()
         placed = [p for p in plan if p.done]  # the lists and sidecars name only files that are really there
         try:
@@ -335,8 +382,13 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
                               f"{dest}; the {summary.done + summary.skipped_existing} exported files are all in "
                               "place (run the export again to write the lists)") from None
         if options.writes_sidecars:
-            summary.xmp_written = _write_xmp(result, dest, placed, options, journal, summary,
-                                             cancel)
+            try:
+                summary.xmp_written = _write_xmp(result, dest, placed, options, journal, summary, cancel)
+            except OSError as exc:  # the journal could not note a sidecar (each sidecar reports its own errors)
+                if exc.errno not in FATAL_ERRNOS:
+                    raise
+                raise ExportError(f"stopped: {exc.strerror} in {dest} while writing XMP sidecars; the exported "
+                                  "files are all in place") from None
     yield ProgressEvent("export", len(plan), len(plan), "done")
     return summary
 
@@ -375,6 +427,7 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
         """On cancel, an error or the generator being closed: stop the workers at their next check, then
         journal what each in-flight operation came to, so the journal holds no loose ends."""
         cancel.cancel()
+        journal.tolerate_full = True  # stopped by a full disk: note what can be noted, never raise again
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         for future, p in pending.items():
@@ -393,6 +446,15 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
             for p in todo[start:start + BATCH]:
                 try:
                     st = p.source.stat()
+                    if not stat.S_ISREG(st.st_mode):
+                        summary.failed.append((str(p.source), f"{file_kind(st)}, not a file; not exported"))
+                        continue
+                    extra: dict[str, Any] = {}
+                    if options.mode == "move":
+                        # What undo checks before it moves the file out of DEST again (with size and time).
+                        extra["hash"] = quick_hash(p.source)
+                        if os.path.islink(p.source):
+                            extra["link"] = os.readlink(p.source)
                     if p.target.parent not in made:
                         p.target.parent.mkdir(parents=True, exist_ok=True)
                         made.add(p.target.parent)
@@ -408,7 +470,8 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
                 # A nested target also names its folder relative to DEST, so undo finds it in a renamed DEST.
                 nested = {"subgroup": p.subgroup_id, "folder": p.folder} if p.subgroup_id >= 0 else {}
                 journal.write(sync=False, op=options.mode, src=str(p.source), dst=str(p.target), size=st.st_size,
-                              mtime_ns=st.st_mtime_ns, group=p.group_id, dev=st.st_dev, ino=st.st_ino, **nested)
+                              mtime_ns=st.st_mtime_ns, group=p.group_id, dev=st.st_dev, ino=st.st_ino, **nested,
+                              **extra)
                 batch.append(p)
             journal.sync()  # every entry of the batch is on disk before any of its operations runs
             if pool is None:
@@ -479,7 +542,7 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
     from desktop_app.core.metadata.xmp import sidecar_path, write_keywords
     from desktop_app.core.review.marks import xmp_rating
 
-    backups = dest / ".photoatlas-xmp-backup"
+    backups = dest / XMP_BACKUPS
     written = 0
     sharing: dict[tuple[Path, str], list[str]] = {}  # sidecar -> the pictures whose keywords it holds
     best = best_frames(result) if (options.best_rating is not None or options.best_label) else set()
@@ -526,7 +589,9 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
                                                  "it was"))
             continue
         st = sidecar.stat()
-        journal.write(op="xmp-done", dst=str(sidecar), size=st.st_size, mtime_ns=st.st_mtime_ns)
+        # Its SHA-256 too: undo restores or removes a sidecar beside an original only when it is what was written.
+        journal.write(op="xmp-done", dst=str(sidecar), size=st.st_size, mtime_ns=st.st_mtime_ns,
+                      sha256=sha256_file(sidecar))
         written += 1
     for (folder, _), images in sharing.items():
         if len(images) > 1:  # Lightroom names a sidecar by the stem: shot.jpg and shot.png share shot.xmp

@@ -4,8 +4,10 @@ not changed since, and whose original is still there (undo never deletes the las
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import stat
 from collections.abc import Generator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,8 +21,16 @@ from desktop_app.core.export.placing import (
     copy_verified,
     identity,
     place,
+    quick_hash,
+    sha256_file,
 )
-from desktop_app.core.export.run import clean_temporaries, finish_interrupted, same_device
+from desktop_app.core.export.run import (
+    XMP_BACKUPS,
+    clean_temporaries,
+    finish_interrupted,
+    link_text_at,
+    same_device,
+)
 from desktop_app.core.progress import ProgressEvent
 
 
@@ -36,6 +46,12 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
     but only files the export created, that have not changed since, and (for copies and links) whose original
     is still there, so undo never deletes the last copy of a photo. Holds DEST's lock, like an export.
 
+    The journal is untrusted input (docs/EXPORT.md, "What undo will never do"): one that was edited or written by
+    someone else is refused with one line (``ExportError``); whatever it says, undo removes only files inside DEST,
+    and outside DEST only puts a moved original back into its empty place (when the file in DEST is the one the
+    journal recorded: size, time, content) and restores the sidecars an export changed there (when they are what it
+    wrote). On a full disk undo goes on without noting its progress (a rerun reads it back from the files).
+
     What cannot be reversed (changed, gone, its original folder gone, an error from the disk) is listed in the
     summary's ``refused`` and the rest go on; a rerun retries what was refused."""
     dest = Path(dest).expanduser().resolve()
@@ -45,61 +61,90 @@ def undo_export(dest: str | os.PathLike[str]) -> Generator[ProgressEvent, None, 
         try:
             stack.enter_context(DestLock(dest))
             journal = Journal(dest)
+            journal.refuse_if_tampered()
+            journal.tolerate_full = True  # removing files frees space; noting that must not need any first
             journal.open()
             stack.callback(journal.close)
             finish_interrupted(journal)
         except OSError as exc:
-            raise ExportError(f"cannot write to {dest}: {exc.strerror or exc}") from None
+            raise ExportError(f"cannot undo in {dest}: {exc.strerror or exc}") from None
         summary = UndoSummary()
+        if journal.trust == "legacy":
+            summary.warnings.append("this export's journal was written before journals were signed: only files "
+                                    "inside DEST are removed; moved files and sidecars beside the originals are "
+                                    "left for you to put back (groups.csv says where each came from)")
         summary.warnings += clean_temporaries(dest, journal)
         done = journal.completed()
         yield ProgressEvent("undo", 0, len(done), str(dest))
         _undo_xmp(journal, summary)
         folders: set[Path] = set()
         for k, (dst, e) in enumerate(reversed(list(done.items()))):
-            target, source = _located(dest, dst, e), Path(e["src"])
+            target = _located(journal, dst, e)
+            if target is None:
+                summary.refused.append((dst, "not inside DEST; PhotoAtlas only undoes what lies in DEST"))
+                continue
+            source = Path(e.get("src") or "")
             folders.add(target.parent)
             if e.get("folder"):
                 folders.add(target.parent.parent)  # a sub-group's folder sits in its group's folder
-
             try:
-                why = _refusal(target, source, e)
-                if not why:
+                why = _refusal(journal, target, source, e)
+                if why == ALREADY:
+                    journal.write(op="undone", dst=dst)  # an undo that could not note it did this, on a full disk
+                elif not why:
                     _reverse(journal, target, source, e)
             except OSError as exc:
                 why = f"could not be undone: {exc.strerror or exc}; left where it is"
+            if why == ALREADY:
+                continue  # nothing left to undo, nothing lost: neither reversed now nor refused
             if why:
                 summary.refused.append((dst, why))
             else:
                 summary.reversed += 1
             if k % 20 == 0:
                 yield ProgressEvent("undo", k + 1, len(done), target.name)
+        _undo_manifests(journal, summary)
         for folder in sorted(folders, key=lambda p: -len(p.parts)):  # sub-group folders before their group's
-            try:
-                folder.rmdir()  # only empty folders we made
-            except OSError:
-                pass
+            if folder != dest and journal.inside(folder / "x"):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only empty folders we made
+        if journal.unwritten:
+            summary.warnings.append(f"{dest}'s disk is full: undo went on without noting its progress in the "
+                                    "journal (a rerun reads it back from the files themselves)")
     yield ProgressEvent("undo", len(done), len(done), "done")
     return summary
 
 
-def _located(dest: Path, dst: str, e: dict[str, Any] | None = None) -> Path:
-    """Where the journaled target ``dst`` is now. The journal lives in DEST and every target is DEST/group/name
-    (or DEST/group/sub-group/name, journaled as the entry's ``folder``), so a DEST that was renamed or moved, or
-    is typed in another case than the journal has it (which on Linux is another path), still finds its files."""
+ALREADY = "already undone"  # _refusal's answer for an entry an earlier undo reversed without noting it
+
+
+def _located(journal: Journal, dst: str, e: dict[str, Any]) -> Path | None:
+    """Where the journaled target ``dst`` is now, when that is inside DEST (None otherwise). A signed journal names
+    its targets relative to DEST, so a DEST that was renamed, moved or copied finds its own files. An older journal
+    named them absolute: every target was DEST/group/name (or DEST/group/sub-group/name, journaled as the entry's
+    ``folder``), so they are looked for there."""
     path = Path(dst)
-    if os.path.lexists(path):
-        return path
-    folder = (e or {}).get("folder")
-    if folder:
-        return dest.joinpath(*folder.split("/"), path.name)
-    return dest / path.parent.name / path.name
+    if journal.trust != "signed" and not journal.inside(path):
+        folder = e.get("folder")
+        path = journal.dest.joinpath(*folder.split("/"), path.name) if isinstance(folder, str) and folder \
+            else journal.dest / path.parent.name / path.name
+        if not os.path.lexists(path):
+            return None  # named a file outside DEST, and nothing of that name is in DEST
+    return path if journal.inside(path) else None
 
 
 def _reverse(journal: Journal, target: Path, source: Path, e: dict[str, Any]) -> None:
-    """Undo one export operation (``_refusal`` said it may be); journaled before and after."""
+    """Undo one export operation (``_refusal`` said it may be); journaled before and after (where the disk allows)."""
     dst = e["dst"]  # as journaled: "undone" must name the entry it settles
-    if e["op"] == "move":
+    if e["op"] == "move" and "link" in e:
+        journal.write(op="undo", dst=dst)
+        os.symlink(e["link"], source)  # the library's own link again, with its own text; fails if the name is taken
+        try:
+            os.unlink(target)
+        except OSError:
+            os.unlink(source)
+            raise
+    elif e["op"] == "move":
         journal.write(op="undo", dst=dst, src=str(source))  # src: where a cross-drive move-back's temp goes
         _move_back(target, source, e.get("mtime_ns"))
     else:
@@ -131,7 +176,9 @@ def _move_back(target: Path, source: Path, mtime_ns: int | None) -> None:
 
 
 def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
-    """Newest first: remove sidecars we created, restore the ones we changed — if nobody edited them since."""
+    """Newest first: remove sidecars we created, restore the ones we changed — if nobody edited them since. Outside
+    DEST (sidecars beside the originals) only with a signed journal, only ``.xmp`` files, and only when the sidecar
+    is byte for byte what the export wrote (its SHA-256); a backup is taken only from DEST's backup folder."""
     pending: dict[str, dict[str, Any]] = {}
     entries: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for e in journal.entries:
@@ -141,17 +188,27 @@ def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
             entries.append((pending.pop(e["dst"]), e))
         elif e.get("op") == "xmp-undone":
             entries = [(a, b) for a, b in entries if b["dst"] != e["dst"]]
+    backups = journal.dest / XMP_BACKUPS
     for start, done in reversed(entries):
         sidecar = Path(done["dst"])
+        backup = Path(start["backup"]) if start.get("backup") else None
+        inside = journal.inside(sidecar)
+        if not sidecar.name.lower().endswith(".xmp") or (not inside and journal.trust != "signed") \
+                or (backup is not None and backup.parent != backups):
+            summary.refused.append((str(sidecar), "not a sidecar this export may undo (outside DEST, or not "
+                                                  "an .xmp file); left alone"))
+            continue
         try:
-            if not sidecar.exists():
+            if not os.path.lexists(sidecar):
                 continue
-            st = sidecar.stat()
-            if st.st_size != done["size"] or st.st_mtime_ns != done["mtime_ns"]:
+            st = os.lstat(sidecar)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != done["size"] or st.st_mtime_ns != done["mtime_ns"] \
+                    or ("sha256" in done and sha256_file(sidecar) != done["sha256"]) \
+                    or (not inside and "sha256" not in done):
                 summary.refused.append((str(sidecar), "sidecar changed since PhotoAtlas wrote it; left alone"))
                 continue
-            if start.get("backup") and Path(start["backup"]).exists():
-                os.replace(start["backup"], sidecar)
+            if backup is not None and backup.is_file() and not backup.is_symlink():
+                os.replace(backup, sidecar)
             else:
                 sidecar.unlink()
         except OSError as exc:
@@ -161,44 +218,88 @@ def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
         summary.reversed += 1
 
 
-def _refusal(target: Path, source: Path, e: dict[str, Any]) -> str:
-    """Why the export of ``source`` to ``target`` may not be reversed ("" when it may)."""
-    if e["op"] == "symlink" and target.is_symlink():
-        return ""  # removing our link loses no data
-    if not target.exists():
-        return "no longer there" if e["op"] != "symlink" else "no longer the link PhotoAtlas made"
-    st = target.stat()
-    # The time the target got when placed: FAT and exFAT keep times to 2 s / 10 ms, not the source's ns.
-    placed_mtime = e.get("placed_mtime_ns", e["mtime_ns"])
-    journaled = (e["size"], e["mtime_ns"])
-    if e["op"] == "hardlink":
-        # Our link is the original file itself: removing it loses nothing while the original's name is still
-        # that same file. (Where the link fell back to a copy, the original must be as it was, as for a copy.)
+def _undo_manifests(journal: Journal, summary: UndoSummary) -> None:
+    """Remove the lists (groups.csv, groups.json) the undone exports wrote, when they are as written (a list the
+    user edited stays) and every file they list was undone."""
+    if journal.completed():
+        return  # something could not be undone: the lists still describe it
+    last: dict[str, dict[str, Any]] = {}
+    for e in journal.entries:
+        if e.get("op") == "manifest" and isinstance(e.get("dst"), str):
+            last[e["dst"]] = e
+        elif e.get("op") == "manifest-undone":
+            last.pop(str(e.get("dst")), None)
+    for dst, e in last.items():
+        path = Path(dst)
         try:
-            src = os.stat(source)
+            st = os.lstat(path)
         except OSError:
-            return f"the original {source} is gone; this may be the only copy left, so it stays"
-        if os.path.samestat(src, st):
-            return ""
-        if st.st_size != e["size"] or st.st_mtime_ns not in (placed_mtime, e["mtime_ns"]):
-            return "changed since it was exported; left alone"
-        if identity(src) != journaled:
-            return f"the original {source} changed since; this copy may be the only one as it was, so it stays"
-        return ""
-    if st.st_size != e["size"] or st.st_mtime_ns not in (placed_mtime, e["mtime_ns"]):
-        return "changed since it was exported; left alone"
-    if e["op"] == "move":
-        if source.exists() or source.is_symlink():
+            continue
+        if not journal.inside(path) or not stat.S_ISREG(st.st_mode) \
+                or (st.st_size, st.st_mtime_ns) != (e.get("size"), e.get("mtime_ns")):
+            continue  # gone, changed or not ours: left as it is
+        try:
+            path.unlink()
+        except OSError as exc:
+            summary.warnings.append(f"{path.name} could not be removed: {exc.strerror or exc}")
+            continue
+        journal.write(op="manifest-undone", dst=dst)
+
+
+def _refusal(journal: Journal, target: Path, source: Path, e: dict[str, Any]) -> str:
+    """Why the export of ``source`` to ``target`` (inside DEST) may not be reversed ("" when it may; ``ALREADY``
+    when an undo that could not write to the journal did it before)."""
+    op = e["op"]
+    gone = not os.path.lexists(target)
+    if op == "move":
+        if journal.trust != "signed":
+            return "moved by an export whose journal is not signed; put it back by hand (groups.csv says where from)"
+        if gone:
+            if "link" in e:
+                back = os.path.islink(source) and os.readlink(source) == e["link"]
+            else:
+                back = os.path.isfile(source) and identity(os.stat(source)) == (e["size"], e["mtime_ns"])
+            return ALREADY if back else "no longer there"
+        if os.path.lexists(source):
             return f"something else now lives at {source}; left alone"
         if not source.parent.is_dir():
             return (f"the folder it came from, {source.parent}, is gone (or its drive is not connected); "
                     "left here")
+        if "link" in e:
+            ok = os.path.islink(target) and os.readlink(target) == link_text_at(source, e["link"])
+            return "" if ok else "no longer the link PhotoAtlas made; left alone"
+        st = os.lstat(target)
+        placed_mtime = e.get("placed_mtime_ns", e["mtime_ns"])
+        if not stat.S_ISREG(st.st_mode) or st.st_size != e["size"] \
+                or st.st_mtime_ns not in (placed_mtime, e["mtime_ns"]) or "hash" not in e \
+                or quick_hash(target) != e["hash"]:
+            return "changed since it was exported (size, time or content); left alone"
         return ""
-    # A copy: removing it must never remove the last copy of the photo.
+    if gone:
+        return ALREADY  # removing a copy or a link lost nothing; whoever removed it, nothing is left to undo
+    if op == "symlink" and os.path.islink(target):
+        if os.readlink(target) == os.path.relpath(source, target.parent):
+            return ""  # our link: removing it loses no data
+        return "no longer the link PhotoAtlas made; left alone"
+    st = os.lstat(target)
+    if not stat.S_ISREG(st.st_mode):
+        return "no longer the file PhotoAtlas made; left alone"
+    # The time the target got when placed: FAT and exFAT keep times to 2 s / 10 ms, not the source's ns.
+    placed_mtime = e.get("placed_mtime_ns", e["mtime_ns"])
+    journaled = (e["size"], e["mtime_ns"])
     try:
         src = os.stat(source)
     except OSError:
         return f"the original {source} is gone; this may be the only copy left, so it stays"
+    if op == "hardlink" and os.path.samestat(src, st):
+        # Our link is the original file itself: removing it loses nothing while the original's name is still
+        # that same file. (Where the link fell back to a copy, the original must be as it was, as for a copy.)
+        return ""
+    if os.path.samestat(src, st) or not stat.S_ISREG(src.st_mode):
+        return f"{source} is this very file, not another copy of it; it stays"
+    if st.st_size != e["size"] or st.st_mtime_ns not in (placed_mtime, e["mtime_ns"]):
+        return "changed since it was exported; left alone"
+    # A copy: removing it must never remove the last copy of the photo.
     if identity(src) != journaled:
         return f"the original {source} changed since; this copy may be the only one as it was, so it stays"
     return ""

@@ -1,0 +1,334 @@
+"""An export journal and a results document are untrusted input: whoever can write DEST (a shared or synced drive,
+a folder received from someone) or hand over a document must not be able to make undo or export act on files
+elsewhere. Each attack from the issue is tried here on real files; the victims outside DEST stay as they were."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from test_export import digest, make_library
+
+from desktop_app.core.documents.document import EmbedResult
+from desktop_app.core.errors import BadArgument
+from desktop_app.core.export.journal import JOURNAL, KEY_FILE, Journal
+from desktop_app.core.export.placing import ExportError
+from desktop_app.core.export.plan import ExportOptions
+from desktop_app.core.export.run import run_export
+from desktop_app.core.export.undo import undo_export
+from desktop_app.core.progress import drive
+
+
+def _lines(dest: Path) -> list[dict]:
+    return [json.loads(line) for line in (dest / JOURNAL).read_text(encoding="utf-8").splitlines()]
+
+
+def _write_lines(dest: Path, entries: list[dict]) -> None:
+    (dest / JOURNAL).write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """The only copy of a photo, somewhere outside any DEST, and a symlink beside it."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    photo = folder / "only-copy.jpg"
+    photo.write_bytes(os.urandom(5000))
+    os.symlink(photo.name, folder / "link.jpg")
+    return photo
+
+
+@pytest.fixture
+def exported(tmp_path: Path) -> tuple[Path, Path, EmbedResult]:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg", "b.jpg", "c.jpg"]})
+    dest = tmp_path / "dest"
+    drive(run_export(result, dest, ExportOptions(mode="copy")))
+    return src, dest, result
+
+
+def _forged_attacks(victim: Path, dest: Path) -> list[dict]:
+    """Entries that, believed, would delete, overwrite or move the victim: a copy whose "original" is itself, a
+    symlink entry naming someone else's link, a sidecar pair and one with a backup, a move."""
+    st = victim.stat()
+    stolen = dest / "stolen.jpg"
+    stolen.write_bytes(b"attacker's file")
+    backup = dest / ".photoatlas-xmp-backup"
+    backup.mkdir(exist_ok=True)
+    (backup / "evil.xmp").write_bytes(b"attacker's sidecar")
+    ident = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    s2 = stolen.stat()
+    return [
+        {"op": "copy", "src": str(victim), "dst": str(victim), **ident},
+        {"op": "done", "dst": str(victim), "placed_mtime_ns": st.st_mtime_ns},
+        {"op": "symlink", "src": str(victim), "dst": str(victim.parent / "link.jpg"), **ident},
+        {"op": "done", "dst": str(victim.parent / "link.jpg")},
+        {"op": "xmp", "dst": str(victim), "backup": str(backup / "evil.xmp")},
+        {"op": "xmp-done", "dst": str(victim), **ident},
+        {"op": "move", "src": str(victim.parent / "planted.jpg"), "dst": str(stolen), "size": s2.st_size,
+         "mtime_ns": s2.st_mtime_ns},
+        {"op": "done", "dst": str(stolen)},
+    ]
+
+
+def _assert_untouched(victim: Path, before: str) -> None:
+    assert victim.is_file() and digest(victim) == before
+    assert os.path.islink(victim.parent / "link.jpg")
+    assert not (victim.parent / "planted.jpg").exists()
+
+
+def test_lines_added_to_a_signed_journal_are_refused_whole(exported, victim: Path) -> None:
+    _, dest, _ = exported
+    before = digest(victim)
+    with open(dest / JOURNAL, "a", encoding="utf-8") as f:
+        for e in _forged_attacks(victim, dest):
+            f.write(json.dumps(e) + "\n")
+    with pytest.raises(ExportError, match="not written by PhotoAtlas for this user, or was changed"):
+        drive(undo_export(dest))
+    _assert_untouched(victim, before)
+    assert len(list((dest / "01 g").iterdir())) == 3  # nothing undone either: the journal is not believed at all
+    with pytest.raises(ExportError, match="choose another folder"):  # and no export writes into that DEST
+        drive(run_export(exported[2], dest, ExportOptions(mode="copy")))
+
+
+def test_an_edited_line_is_refused_with_one_line_on_the_command_line(exported, victim: Path) -> None:
+    _, dest, _ = exported
+    entries = _lines(dest)
+    copy = next(e for e in entries if e.get("op") == "copy")
+    copy["src"] = str(victim)  # point "the original" elsewhere, keep the signature
+    _write_lines(dest, entries)
+    run = subprocess.run([sys.executable, "-m", "desktop_app", "undo", str(dest)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "does not match its signature" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert len(list((dest / "01 g").iterdir())) == 3
+
+
+def test_a_journal_signed_by_another_user_is_refused(exported, tmp_path: Path, monkeypatch) -> None:
+    _, dest, _ = exported
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "someone-else"))  # another key
+    with pytest.raises(ExportError, match="does not match its signature"):
+        drive(undo_export(dest))
+    assert len(list((dest / "01 g").iterdir())) == 3
+
+
+def test_an_unsigned_journal_is_undone_only_inside_dest(tmp_path: Path, victim: Path) -> None:
+    """A journal without signatures (as PhotoAtlas wrote before signing, or forged): every attack entry is refused,
+    the victim, its link and the planted file's place untouched; undo reports them instead of success."""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    before = digest(victim)
+    _write_lines(dest, [{"op": "begin", "mode": "copy"}, *_forged_attacks(victim, dest)])
+    summary = drive(undo_export(dest))
+    _assert_untouched(victim, before)
+    assert (dest / "stolen.jpg").exists()  # a move in an unsigned journal is never moved out of DEST
+    assert summary.reversed == 0 and len(summary.refused) >= 3
+    assert any("before journals were signed" in w for w in summary.warnings)
+
+
+def test_a_copy_whose_original_is_the_file_itself_is_never_removed(tmp_path: Path) -> None:
+    """Inside DEST too: a copy entry whose "original" is the very file (src == dst) would delete its only copy."""
+    dest = tmp_path / "dest"
+    (dest / "01 g").mkdir(parents=True)
+    only = dest / "01 g" / "only.jpg"
+    only.write_bytes(os.urandom(300))
+    st = only.stat()
+    _write_lines(dest, [{"op": "copy", "src": str(only), "dst": str(only), "size": st.st_size,
+                         "mtime_ns": st.st_mtime_ns}, {"op": "done", "dst": str(only)}])
+    summary = drive(undo_export(dest))
+    assert only.exists() and summary.reversed == 0 and "this very file" in summary.refused[0][1]
+
+
+def test_a_copied_dest_undoes_itself_not_the_folder_it_was_copied_from(exported, tmp_path: Path) -> None:
+    src, dest, _ = exported
+    copy = tmp_path / "dests" / "c1copy"
+    shutil.copytree(dest, copy)
+    summary = drive(undo_export(copy))
+    assert summary.reversed == 3 and not summary.refused
+    assert not (copy / "01 g").exists() and not (copy / "groups.csv").exists()  # the lists it wrote go too
+    assert sorted(p.name for p in (dest / "01 g").iterdir()) == ["a.jpg", "b.jpg", "c.jpg"]  # the original DEST
+    assert all((src / n).exists() for n in ("a.jpg", "b.jpg", "c.jpg"))
+
+
+def test_journal_paths_inside_dest_are_relative_and_signed(exported) -> None:
+    _, dest, _ = exported
+    entries = _lines(dest)
+    assert entries[0]["op"] == "journal" and all("mac" in e for e in entries)
+    copies = [e for e in entries if e.get("op") == "copy"]
+    assert copies and all(not os.path.isabs(e["dst"]) and e["dst"].startswith("01 g/") for e in copies)
+    assert all(os.path.isabs(e["src"]) for e in copies)  # the originals lie outside DEST
+
+
+def test_the_key_is_private_to_the_user(exported) -> None:
+    key = Path(os.environ["XDG_CONFIG_HOME"]) / "PhotoAtlas" / KEY_FILE
+    assert key.exists() and (key.stat().st_mode & 0o077) == 0
+
+
+def test_a_moved_file_replaced_in_dest_is_not_moved_out(tmp_path: Path) -> None:
+    """Undo moves a file out of DEST only when it is the one the journal recorded: a file of the same size and
+    time but other content (put there by someone) stays."""
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg", "b.jpg"]}, size=3000)
+    dest = tmp_path / "dest"
+    drive(run_export(result, dest, ExportOptions(mode="move")))
+    moved = dest / "01 g" / "a.jpg"
+    st = moved.stat()
+    moved.write_bytes(os.urandom(3000))
+    os.utime(moved, ns=(st.st_atime_ns, st.st_mtime_ns))
+    summary = drive(undo_export(dest))
+    assert summary.reversed == 1 and moved.exists() and not (src / "a.jpg").exists()
+    assert "content" in summary.refused[0][1]
+    assert (src / "b.jpg").exists()
+
+
+def test_a_symlinked_item_stays_a_link_through_move_and_undo(tmp_path: Path) -> None:
+    """A library item that is a symbolic link is moved as a link (to the same file) and comes back as the same
+    link, with its own relative text; the file it points at never moves."""
+    store = tmp_path / "store"
+    store.mkdir()
+    real = store / "real.jpg"
+    real.write_bytes(os.urandom(4000))
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["linked.jpg", "plain.jpg"]})
+    linked = src / "linked.jpg"
+    linked.unlink()
+    os.symlink(os.path.relpath(real, src), linked)
+    result.items[0].size, result.items[0].mtime_ns = real.stat().st_size, real.stat().st_mtime_ns
+    dest = Path("/dev/shm") / f"photoatlas-test-{os.getpid()}-{tmp_path.name}" if os.path.isdir("/dev/shm") \
+        else tmp_path / "dest"
+    try:
+        drive(run_export(result, dest, ExportOptions(mode="move")))
+        assert os.path.islink(dest / "01 g" / "linked.jpg") and not os.path.lexists(linked)
+        assert (dest / "01 g" / "linked.jpg").read_bytes() == real.read_bytes()
+        summary = drive(undo_export(dest))
+        assert summary.reversed == 2 and not summary.refused
+        assert os.path.islink(linked) and os.readlink(linked) == os.path.relpath(real, src)
+        assert real.is_file() and (src / "plain.jpg").is_file()
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+_LIMITED = ("import resource, signal, runpy, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "limit = int(sys.argv.pop(1)); resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
+            "sys.argv = ['photoatlas', *sys.argv[1:]]; runpy.run_module('desktop_app', run_name='__main__')")
+
+
+def _limited(limit: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command line with every write past ``limit`` bytes of a file failing as on a full disk (EFBIG)."""
+    return subprocess.run([sys.executable, "-c", _LIMITED, str(limit), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_a_full_disk_mid_move_is_one_line_and_undo_works_while_it_is_still_full(tmp_path: Path) -> None:
+    """The journal cannot grow past a few entries (moves on one disk write no data, so only the journal fills):
+    the export stops with one line, no traceback; undo, with the disk still full, puts every moved file back."""
+    src = tmp_path / "src"
+    result = make_library(src, {"g": [f"f{i:02d}.jpg" for i in range(40)]}, size=1000)
+    originals = {p.path: digest(Path(p.path)) for p in result.items}
+    results = tmp_path / "r.json"
+    result.save(results)
+    dest = tmp_path / "dest"
+    run = _limited(6000, "export", str(results), str(dest), "--mode", "move")
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+    assert "stopped" in run.stderr
+    full = (dest / JOURNAL).stat().st_size
+    run = _limited(full, "undo", str(dest))  # not one more byte of journal
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert "disk is full" in run.stdout + run.stderr
+    for path, sha in originals.items():
+        assert digest(Path(path)) == sha  # every original back, byte for byte
+    assert not list(dest.rglob("*.jpg"))
+    again = drive(undo_export(dest))  # with space again: nothing left to do, nothing refused
+    assert not again.refused
+
+
+def test_a_results_document_cannot_make_export_take_other_files(tmp_path: Path) -> None:
+    """A document listing a key file as a picture, a RAW companion that is not the picture's RAW, a picture outside
+    its own library folders and a device: none is moved; each is listed with its reason; the real pictures go."""
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"]})
+    secrets_dir = tmp_path / "home" / ".ssh"
+    secrets_dir.mkdir(parents=True)
+    key = secrets_dir / "id_rsa"
+    key.write_text("PRIVATE KEY")
+    elsewhere = tmp_path / "other" / "IMG_9.jpg"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"x" * 100)
+    result.folders = [str(src), str(secrets_dir)]
+    result.items[0].path = str(key)  # "a picture"
+    result.items[1].raw = str(key)  # "its RAW"
+    result.items[2].path = str(elsewhere)  # a picture outside the library's folders
+    summary = drive(run_export(result, tmp_path / "dest", ExportOptions(mode="move")))
+    assert key.read_text() == "PRIVATE KEY" and elsewhere.exists()
+    reasons = dict(summary.failed)
+    assert "not a picture" in reasons[str(key)] or "not the RAW" in reasons[str(key)]
+    assert "not under the library's folders" in reasons[str(elsewhere)]
+    assert summary.done == 1 and not (src / "IMG_2.jpg").exists()
+
+
+def test_a_device_or_fifo_listed_as_a_picture_is_not_opened(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg", "fifo.jpg"]})
+    (src / "fifo.jpg").unlink()
+    os.mkfifo(src / "fifo.jpg")
+    summary = drive(run_export(result, tmp_path / "dest", ExportOptions(mode="copy")))
+    assert summary.done == 1 and "named pipe" in dict(summary.failed)[str(src / "fifo.jpg")]
+
+
+def test_a_fifo_called_groups_csv_in_dest_does_not_hang_the_export(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg"]})
+    results = tmp_path / "r.json"
+    result.save(results)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.mkfifo(dest / "groups.csv")
+    # A subprocess with a timeout: a guard against a hang (the failure this test is about), not a timing assertion.
+    run = subprocess.run([sys.executable, "-m", "desktop_app", "export", str(results), str(dest)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (dest / "groups (2).csv").is_file() and (dest / "01 g" / "a.jpg").is_file()
+
+
+def test_a_nul_in_an_item_path_is_refused_when_the_document_is_read(tmp_path: Path) -> None:
+    result = make_library(tmp_path / "src", {"g": ["a.jpg"]})
+    doc = tmp_path / "r.json"
+    result.save(doc)
+    data = json.loads(doc.read_text(encoding="utf-8"))
+    data["items"][0]["path"] = str(tmp_path / "src" / "a.jpg\u0000.png")
+    doc.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(BadArgument, match=r"items\[0\]\.path holds a NUL"):
+        EmbedResult.load(doc)
+    data["items"][0]["path"] = "relative/a.jpg"
+    doc.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(BadArgument, match="must be an absolute path"):
+        EmbedResult.load(doc)
+
+
+def test_a_latin1_name_survives_document_export_and_undo_byte_exact(tmp_path: Path) -> None:
+    """A name that is not UTF-8 (a Latin-1 é) is kept as bytes through the results document, the signed journal,
+    the copy in DEST and undo."""
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["plain.jpg"]})
+    raw_name = b"caf\xe9.jpg"
+    odd = Path(os.fsdecode(os.fsencode(src) + b"/" + raw_name))
+    odd.write_bytes(os.urandom(700))
+    st = odd.stat()
+    result.items[0].path, result.items[0].size, result.items[0].mtime_ns = str(odd), st.st_size, st.st_mtime_ns
+    doc = tmp_path / "r.json"
+    result.save(doc)
+    again = EmbedResult.load(doc)
+    assert os.fsencode(again.items[0].path) == os.fsencode(src) + b"/" + raw_name
+    dest = tmp_path / "dest"
+    drive(run_export(again, dest, ExportOptions(mode="move")))
+    # In DEST the name is made legal everywhere (docs/EXPORT.md, Names); the original keeps its bytes.
+    assert os.listdir(os.fsencode(dest / "01 g")) == [b"caf_.jpg"]
+    assert Journal(dest.resolve()).trust == "signed"
+    summary = drive(undo_export(dest))
+    assert summary.reversed == 1 and raw_name in os.listdir(os.fsencode(src))
