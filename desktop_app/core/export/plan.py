@@ -274,7 +274,7 @@ def untrusted_item(path: str, kind: str, roots: list[str]) -> str:
         return f"the path {why}; not exported"
     if os.path.normpath(path) != path:
         return "the path is not written plainly (it holds . or .. or doubled separators); not exported"
-    if roots and not any(path.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+    if roots and not any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
         return "not under the library's folders; not exported"
     try:
         st = os.stat(path)
