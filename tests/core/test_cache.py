@@ -557,3 +557,48 @@ def test_a_file_system_without_file_locks_is_cache_unavailable(tmp_path: Path, m
         EmbeddingCache(tmp_path)
     assert "cannot lock files" in caught.value.user_message and "\n" not in caught.value.user_message
     assert not (tmp_path / CACHE_FILENAME).exists()  # nothing was opened without the lock
+
+
+# -- names that are not UTF-8 -----------------------------------------------------------------------------
+
+def test_a_name_that_is_not_utf8_is_stored_by_its_exact_bytes_and_never_meets_its_utf8_look_alike(
+        tmp_path: Path) -> None:
+    latin = Path(os.fsdecode(b"/photos/caf\xe9.jpg"))  # a Latin-1 card's name, as the scan holds it
+    utf8 = Path("/photos/café.jpg")  # the same letters written as UTF-8: another file
+    # An unreadable file's reason may quote its name: kept, escaped, rather than failing the whole batch.
+    reason = f"cannot decode image ({latin.name})"
+    with EmbeddingCache(tmp_path) as cache:
+        cache.store(MODEL, [(latin, 1, 2, "ok", None, np.full(8, 1, np.float32)),
+                            (utf8, 1, 2, "ok", None, np.full(8, 2, np.float32))])
+        cache.store("bad", [(latin, 1, 2, "unreadable", reason, np.zeros(0, np.float32))])
+        found = cache.lookup(MODEL, [(latin, 1, 2), (utf8, 1, 2)])
+        bad = cache.lookup("bad", [(latin, 1, 2)])
+    assert set(found) == {latin, utf8}
+    assert found[latin].vector[0] == 1 and found[utf8].vector[0] == 2
+    assert bad[latin].snippet == "cannot decode image (caf\\udce9.jpg)"
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
+        stored = conn.execute("SELECT path, typeof(path) FROM vectors WHERE model_key = ? ORDER BY 2",
+                              (MODEL,)).fetchall()
+    # The UTF-8 name is TEXT, as every cache before kept paths (they still read as they are); the other is a BLOB of
+    # the name's bytes, which no TEXT equals.
+    assert stored == [(b"/photos/caf\xe9.jpg", "blob"), ("/photos/caf\u00e9.jpg", "text")]
+
+
+def test_a_cache_written_before_names_were_bytes_is_read_as_it_is(tmp_path: Path) -> None:
+    _filled_cache(tmp_path)  # paths as TEXT, as earlier versions wrote them
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:
+        assert {t for (t,) in conn.execute("SELECT typeof(path) FROM vectors")} == {"text"}
+    with EmbeddingCache(tmp_path) as cache:
+        found = cache.lookup(MODEL, [(p, size, mtime) for p, size, mtime, *_ in (_row(f"p{i}") for i in range(3))])
+    assert len(found) == 3
+
+
+def test_the_weights_digest_of_a_model_folder_not_named_in_utf8_is_memoised(tmp_path: Path) -> None:
+    weights = tmp_path / os.fsdecode(b"mod\xe8les") / "w.bin"
+    weights.parent.mkdir()
+    weights.write_bytes(b"weights")
+    calls: list[Path] = []
+    with EmbeddingCache(tmp_path / "c") as cache:
+        for _ in range(2):
+            assert cache.file_digest(weights, lambda p: calls.append(p) or "digest") == "digest"
+    assert calls == [weights]

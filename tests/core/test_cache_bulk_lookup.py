@@ -3,6 +3,7 @@ as the lookup of 500 paths at a time does: changed files missed, other models' r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,13 @@ def test_rows_when_nothing_is_cached(tmp_path: Path) -> None:
     with EmbeddingCache(tmp_path) as cache:
         rows = cache.lookup_rows("m", [(Path("/a.jpg"), 1, 1)])
     assert rows.found.tolist() == [False] and rows.vectors.shape == (1, 0) and rows.status == [None]
+
+
+def test_the_one_pass_lookup_finds_names_that_are_not_utf8(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cache_module, "BULK_LOOKUP_FROM", 2)
+    names = [Path(os.fsdecode(b"/lib/caf\xe9-%d.jpg" % i)) for i in range(3)] + [Path("/lib/caf\u00e9-0.jpg")]
+    with EmbeddingCache(tmp_path) as cache:
+        cache.store("m", [(p, 1, 1, "ok", None, np.full(8, i, np.float32)) for i, p in enumerate(names)])
+        assert cache._use_one_pass("m", len(names))
+        rows = cache.lookup_rows("m", [(p, 1, 1) for p in names])
+    assert rows.found.all() and rows.vectors[:, 0].tolist() == [0, 1, 2, 3]

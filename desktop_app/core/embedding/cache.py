@@ -1,7 +1,8 @@
 """SQLite store of embedding vectors, keyed by file identity (path, size, mtime_ns) AND model identity.
 
 A rerun on an unchanged folder embeds nothing; a changed file is embedded again; vectors of two models
-never mix. The database runs in WAL mode with a busy timeout so several processes (the GUI, a CLI run, two
+never mix. A path is kept as its text, or, when its name is not UTF-8 (a Latin-1 camera card), as its exact bytes
+(``_path_key``): such a file is found again like any other, and caches written before read as they are. The database runs in WAL mode with a busy timeout so several processes (the GUI, a CLI run, two
 windows) can share it.
 
 A user's cache can be hours of work, so it is only ever moved aside when it is really damaged, and only when
@@ -126,6 +127,37 @@ CREATE INDEX IF NOT EXISTS layouts_by_params ON layouts (params_key, created);
 CREATE TABLE IF NOT EXISTS layout_notes (key TEXT PRIMARY KEY, note TEXT NOT NULL);
 """
 _SCHEMA_OBJECTS = {*_COLUMNS, "layouts_by_params"}
+
+
+def _path_key(path: Path | str) -> str | bytes:
+    """How a file's path is stored: its text when the name is UTF-8 (every cache written before kept paths so, and
+    reads them back unchanged), else its exact bytes (``os.fsencode``: a Latin-1 camera card's ``caf\\xe9.jpg``), as a
+    BLOB. SQLite never finds a BLOB equal to a TEXT, so the two forms cannot collide, and no migration is needed."""
+    text = os.fspath(path)
+    if text.isascii():  # most names, known without encoding them (a lookup asks about a million at once)
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8 (Python's surrogateescape)
+        return os.fsencode(text)
+    return text
+
+
+def _path_of(stored: str | bytes) -> str:
+    """The path ``_path_key`` stored, as the scan names it (``os.fsdecode``: the same surrogate escapes)."""
+    return os.fsdecode(stored) if isinstance(stored, bytes) else stored
+
+
+def _storable(text: str | None) -> str | None:
+    """A status or snippet SQLite can keep as TEXT: lone surrogates (a name's stray bytes quoted in a reason)
+    written as ``\\udce9`` instead of failing the whole batch."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _insert(table: str, verb: str = "INSERT OR REPLACE") -> str:
@@ -531,14 +563,14 @@ class EmbeddingCache:
         snippet: list[str | None] = [None] * n
         vectors = np.zeros((n, 0), np.float32)  # made at the first vector found, when its length is known
         width, into, made = 0, memoryview(b""), False  # bytes a row, the matrix's bytes
-        queries: list[tuple[str, tuple[str, ...]]]
+        queries: list[tuple[str, tuple[str | bytes, ...]]]
         if self._use_one_pass(model_key, n):
             # Read through a memory map, for this pass only: half the time of SQLite's reads (1M rows are 4 GB).
             self._conn.execute(f"PRAGMA mmap_size = {BULK_MMAP_BYTES}")
             queries = [("SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ?",
                         (model_key,))]
         else:
-            paths = list(position)
+            paths = [_path_key(p) for p in position]
             queries = [
                 (f"SELECT path, size, mtime_ns, status, snippet, vector FROM vectors WHERE model_key = ? "
                  f"AND path IN ({','.join('?' * len(paths[s:s + 500]))})", (model_key, *paths[s:s + 500]))
@@ -546,7 +578,7 @@ class EmbeddingCache:
         try:
             for sql, args in queries:
                 for path, size, mtime, row_status, row_snippet, blob in self._conn.execute(sql, args):
-                    i = position.get(path)
+                    i = position.get(_path_of(path))
                     if i is None or files[i][1] != size or files[i][2] != mtime:
                         continue
                     if not made:
@@ -578,7 +610,7 @@ class EmbeddingCache:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
                 _insert("vectors"),
-                [(model_key, str(p), size, mtime, status, snippet,
+                [(model_key, _path_key(p), size, mtime, _storable(status), _storable(snippet),
                   np.ascontiguousarray(vec, dtype=np.float32).tobytes())
                  for p, size, mtime, status, snippet, vec in rows])
 
@@ -602,11 +634,11 @@ class EmbeddingCache:
     @_guarded
     def _digest_row(self, path: Path) -> tuple[int, int, str] | None:
         return self._conn.execute("SELECT size, mtime_ns, sha256 FROM file_digests WHERE path = ?",
-                                  (str(path),)).fetchone()
+                                  (_path_key(path),)).fetchone()
 
     @_guarded
     def _store_digest(self, path: Path, size: int, mtime_ns: int, digest: str) -> None:
-        self._conn.execute(_insert("file_digests"), (str(path), size, mtime_ns, digest))
+        self._conn.execute(_insert("file_digests"), (_path_key(path), size, mtime_ns, digest))
 
     # -- text vectors (vocabulary prompts, search queries) -----------------------------------------
     @_guarded
