@@ -13,13 +13,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from desktop_app import __version__
 from desktop_app.core.analysis.cluster import CLUSTERERS
 from desktop_app.core.analysis.groupings import EVENT_GAP_HOURS, EVENT_MAX_KM, PROMPT_MARGIN
 from desktop_app.core.analysis.layout import REDUCERS
 from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
+from desktop_app.core.filenames import printable
 from desktop_app.core.ingest.images import PILLOW_DEFAULT_MAX_PIXELS
 from desktop_app.core.model_names import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.review.duplicates import BURST_SECONDS, BURST_SIMILARITY, DEFAULT_THRESHOLD
@@ -46,7 +47,7 @@ damaged file, 130 interrupted (Ctrl+C)
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"photoatlas: error: {message}\n(see photoatlas --help)\n")
+        self.exit(2, f"photoatlas: error: {printable(message)}\n(see photoatlas --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -297,7 +298,7 @@ class _ProgressPrinter:
     def __call__(self, event: Any) -> None:
         if event.stage == "warning":
             self._close()
-            print(f"photoatlas: warning: {event.message}", file=sys.stderr)
+            _print(f"photoatlas: warning: {event.message}", file=sys.stderr)
             return
         if self.quiet:
             return
@@ -316,7 +317,7 @@ class _ProgressPrinter:
                 self.bar.total = event.total
             self.bar.n = event.done
             if event.message:
-                self.bar.set_postfix_str(event.message, refresh=False)
+                self.bar.set_postfix_str(printable(event.message), refresh=False)
             self.bar.refresh()
             if event.stage == "scan" and event.total is not None:
                 self._close()  # scanning is over: don't let its bar tick on while the model loads
@@ -355,7 +356,7 @@ def _embed(args: argparse.Namespace) -> int:
         result = drive(run_embedding(args.paths, settings), printer)
     finally:
         printer.close()
-    print(_summary(result))
+    _print(_summary(result))
     _print_skipped(result)
     return 0
 
@@ -398,14 +399,14 @@ def _analyze(args: argparse.Namespace) -> int:
                           "ungrouped": int((a.labels < 0).sum()), "outliers": int(a.outliers.sum()),
                           "marked": len({*document.marks.rating, *document.marks.flag, *document.marks.label}),
                           "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped]},
-                         ensure_ascii=False, indent=1))
+                         ensure_ascii=True, indent=1))
         return 0
-    print(f"wrote {args.output} ({_summary(result)})")
+    _print(f"wrote {args.output} ({_summary(result)})")
     _print_groups(document.analysis)
     marked = len({*document.marks.rating, *document.marks.flag, *document.marks.label})
     if marked:
         source = "sidecars and the library" if args.library else "sidecars"
-        print(f"{marked} pictures rated, flagged or labelled (from {source})")
+        _print(f"{marked} pictures rated, flagged or labelled (from {source})")
     _print_skipped(result)
     return 0
 
@@ -413,11 +414,11 @@ def _analyze(args: argparse.Namespace) -> int:
 RATE_WAIT_S = 3.0  # how long `rate` waits for another command that has the library open (not a window: it refuses)
 
 
-def _shown(path: str) -> str:
-    """A path as one printable line: control characters (a newline in a name) escaped, bytes that are not UTF-8
-    (surrogate escapes) shown as U+FFFD — a name can never forge an output line or crash the print."""
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+def _print(line: str, file: TextIO | None = None) -> None:
+    """Print one line of output as ``filenames.printable`` shows it: a name in it (or a group name, a reason, an
+    error quoting either) can neither forge a second line, nor send the terminal an escape sequence, nor crash the
+    print with bytes that are not UTF-8 (shown as ``\\xe9``). JSON output is printed ASCII-escaped instead."""
+    print(printable(line), file=file)
 
 
 def _count(n: int, what: str) -> str:
@@ -427,9 +428,9 @@ def _count(n: int, what: str) -> str:
 
 def _print_skipped(result: Any) -> None:
     for skipped in result.skipped[:20]:
-        print(f"  skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+        _print(f"  skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     if len(result.skipped) > 20:
-        print(f"  … and {len(result.skipped) - 20} more skipped (see the results document)", file=sys.stderr)
+        _print(f"  … and {len(result.skipped) - 20} more skipped (see the results document)", file=sys.stderr)
 
 
 def _ray_before_paths(argv: list[str]) -> list[str]:
@@ -491,10 +492,10 @@ def _rank(args: argparse.Namespace) -> int:
         ranking = rank(result.vectors, _query_vector(args, result.model), top=args.top)
     hits = [{"path": result.items[i].path, "score": round(score, 4)} for i, score in ranking.top(args.top)]
     if args.json:
-        print(json.dumps(hits, ensure_ascii=False))
+        print(json.dumps(hits, ensure_ascii=True))
     else:
         for hit in hits:
-            print(f"{hit['score']:.3f}  {hit['path']}")
+            _print(f"{hit['score']:.3f}  {hit['path']}")
     return 0
 
 
@@ -527,13 +528,13 @@ def _export(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"dest": str(args.dest), "reversed": undone.reversed,
                                   "kept": [{"path": p, "why": why} for p, why in undone.refused],
-                                  "warnings": undone.warnings}, ensure_ascii=False, indent=1))
+                                  "warnings": undone.warnings}, ensure_ascii=True, indent=1))
                 return 0
-            print(f"reversed {_count(undone.reversed, 'file')} in {args.dest}")
+            _print(f"reversed {_count(undone.reversed, 'file')} in {args.dest}")
             for path, why in undone.refused:
-                print(f"  kept {path}: {why}", file=sys.stderr)
+                _print(f"  kept {path}: {why}", file=sys.stderr)
             for warning in undone.warnings:
-                print(f"  warning: {warning}", file=sys.stderr)
+                _print(f"  warning: {warning}", file=sys.stderr)
             return 0
         groups = None
         if args.groups:
@@ -551,7 +552,7 @@ def _export(args: argparse.Namespace) -> int:
         planned = plan_export(result, args.dest.expanduser().resolve(), options) if args.dry_run else []
         if args.dry_run and not args.json:
             for p in planned:
-                print(f"{'exists' if p.done else args.mode}  {p.source} -> {p.target}")
+                _print(f"{'exists' if p.done else args.mode}  {p.source} -> {p.target}")
         summary = drive(run_export(result, args.dest, options), printer)
     finally:
         printer.close()
@@ -563,10 +564,10 @@ def _export(args: argparse.Namespace) -> int:
                           "warnings": summary.warnings,
                           **({"plan": [{"source": str(p.source), "target": str(p.target), "exists": p.done}
                                        for p in planned]} if args.dry_run else {})},
-                         ensure_ascii=False, indent=1))
+                         ensure_ascii=True, indent=1))
     else:
         for line in summary.lines():
-            print(line)
+            _print(line)
     return 0 if not summary.failed else 1
 
 
@@ -603,19 +604,19 @@ def _duplicates(args: argparse.Namespace) -> int:
     if not args.no_save:
         result.save(args.results)
     if args.json:
-        print(json.dumps(sets_to_json(sets, result.paths, settings)["sets"], ensure_ascii=False, indent=1))
+        print(json.dumps(sets_to_json(sets, result.paths, settings)["sets"], ensure_ascii=True, indent=1))
         return 0
     extra = sum(len(s.members) - 1 for s in sets)
-    print(f"{len(sets)} sets ({sum(s.kind == 'burst' for s in sets)} bursts); keeping only the best frames "
-          f"would leave out {extra} of {len(result.items)} items")
+    _print(f"{len(sets)} sets ({sum(s.kind == 'burst' for s in sets)} bursts); keeping only the best frames "
+           f"would leave out {extra} of {len(result.items)} items")
     for number, s in enumerate(sets, 1):
-        print(f"{number:4d}. {s.kind} of {len(s.members)}, best: {result.items[s.best].path}"
-              + (" (your pick)" if s.chosen_by == "user" else ""))
+        _print(f"{number:4d}. {s.kind} of {len(s.members)}, best: {result.items[s.best].path}"
+               + (" (your pick)" if s.chosen_by == "user" else ""))
         for member, q in zip(s.members, s.qualities):
             mark = "*" if member == s.best else " "
             detail = (f"sharpness {q.sharpness:8.1f}  clipped {100 * (q.highlights + q.shadows):4.1f} %  "
                       f"{q.megapixels:5.{1 if q.megapixels >= 1 else 2}f} MP" if q.readable else "unreadable")
-            print(f"      {mark} {detail}  {result.items[member].path}")
+            _print(f"      {mark} {detail}  {result.items[member].path}")
     return 0
 
 
@@ -648,18 +649,18 @@ def _regroup(args: argparse.Namespace) -> int:
         print(json.dumps([{"id": c.id, "name": c.name, "size": c.size,
                            "paths": [result.items[i].path for i in range(len(result.items))
                                      if analysis.labels[i] == c.id]} for c in analysis.clusters],
-                         ensure_ascii=False, indent=1))
+                         ensure_ascii=True, indent=1))
     else:
         _print_groups(analysis, shown=50)
         if not args.no_save:
-            print(f"saved in {args.results}; export them with: photoatlas export {args.results} DEST")
+            _print(f"saved in {args.results}; export them with: photoatlas export {args.results} DEST")
     return 0
 
 
 def _run_gui(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
-        print(f"photoatlas: error: no such file or folder: {missing[0]}", file=sys.stderr)
+        _print(f"photoatlas: error: no such file or folder: {missing[0]}", file=sys.stderr)
         return 2
     if args.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -672,8 +673,8 @@ def _run_gui(args: argparse.Namespace) -> int:
     try:
         from desktop_app.gui.app import run
     except ImportError as exc:  # PySide6 missing or its system libraries (libGL, xcb) absent
-        print(f"photoatlas: error: the desktop app cannot start ({exc}); the command line still works: "
-              "photoatlas --help", file=sys.stderr)
+        _print(f"photoatlas: error: the desktop app cannot start ({exc}); the command line still works: "
+               "photoatlas --help", file=sys.stderr)
         return 1
     return run(args.paths, model=args.model, cache_dir=args.cache_dir, offline=args.offline,
                screenshot=args.screenshot, quit_when_done=args.quit_when_done, project=args.project,
@@ -696,14 +697,14 @@ def _libraries(args: argparse.Namespace) -> int:
     found = list_libraries()
     if args.json:
         print(json.dumps([{"name": name, "library": str(path), "folders": folders} for path, name, folders in found],
-                         ensure_ascii=False, indent=1))
+                         ensure_ascii=True, indent=1))
         return 0
     if not found:
         print("no libraries yet: the window makes one for the folders you add (or photoatlas gui FOLDER)")
     for path, name, folders in found:
-        print(f"{name}  ({path})")
+        _print(f"{name}  ({path})")
         for folder in folders:
-            print(f"    {folder}")
+            _print(f"    {folder}")
     return 0
 
 
@@ -728,7 +729,7 @@ def _marks(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         stars = "★" * row["rating"] + "☆" * (5 - row["rating"])
-        print(f"{stars}  {row['flag'] or '-':6}  {row['label'] or '-':6}  {_shown(row['path'])}")
+        _print(f"{stars}  {row['flag'] or '-':6}  {row['label'] or '-':6}  {row['path']}")
     return 0
 
 
@@ -755,16 +756,16 @@ def _rate(args: argparse.Namespace) -> int:
         for p in args.pictures:
             path = Path(os.path.abspath(p))
             if path.is_symlink():  # the library holds the picture by the path its scan keeps: not a link's
-                raise BadArgument(f"{_shown(str(p))} is a link; rate the picture it points to")
+                raise BadArgument(f"{printable(str(p))} is a link; rate the picture it points to")
             if not path.is_file():
-                raise BadArgument(f"no such picture: {_shown(str(p))}")
+                raise BadArgument(f"no such picture: {printable(str(p))}")
             if not any(path == r or r in path.parents for r in roots):
-                folders = ", ".join(_shown(str(r)) for r in roots) or "none"
-                raise BadArgument(f"{_shown(str(p))} is not in the library's folders ({folders})")
+                folders = ", ".join(printable(str(r)) for r in roots) or "none"
+                raise BadArgument(f"{printable(str(p))} is not in the library's folders ({folders})")
             found = list(scan([path]))  # the library's own rule for what is a picture (as its analysis reads them)
             if len(found) != 1 or not isinstance(found[0], Item) or found[0].kind != "image":
                 why = found[0].reason if found and isinstance(found[0], Skipped) else "a note, not a picture"
-                raise BadArgument(f"{_shown(str(p))} is not a picture the library holds ({why})")
+                raise BadArgument(f"{printable(str(p))} is not a picture the library holds ({why})")
             if str(path) not in pictures:  # the same picture named twice is one picture
                 pictures.append(str(path))
         parts = [("Rate ★" + str(args.stars) if args.stars else "Clear Rating") if args.stars is not None else "",
@@ -774,7 +775,7 @@ def _rate(args: argparse.Namespace) -> int:
         changed = library.mark(pictures, rating=args.stars, flag=flag, label=label, text=what)
     finally:
         library.close()
-    print(f"{what}: {changed} of {_count(len(pictures), 'picture')} changed in {_shown(str(args.library))}")
+    _print(f"{what}: {changed} of {_count(len(pictures), 'picture')} changed in {printable(str(args.library))}")
     return 0
 
 
@@ -782,15 +783,15 @@ def _print_groups(analysis: Any, shown: int = 12) -> None:
     outliers = int(analysis.outliers.sum())
     ungrouped = int((analysis.labels < 0).sum())
     subs = f" ({len(analysis.subclusters)} sub-groups)" if analysis.subclusters else ""
-    print(f"{len(analysis.clusters)} groups{subs}, {ungrouped} ungrouped, {outliers} flagged as outliers")
+    _print(f"{len(analysis.clusters)} groups{subs}, {ungrouped} ungrouped, {outliers} flagged as outliers")
     for cluster in analysis.clusters[:shown]:
-        print(f"  {cluster.size:6d}  {cluster.name}")
+        _print(f"  {cluster.size:6d}  {cluster.name}")
         for sub in analysis.children(cluster.id):
-            print(f"  {sub.size:6d}    └ {sub.name}")
+            _print(f"  {sub.size:6d}    └ {sub.name}")
     if len(analysis.clusters) > shown:
-        print(f"  … and {len(analysis.clusters) - shown} more groups (see the results document)")
+        _print(f"  … and {len(analysis.clusters) - shown} more groups (see the results document)")
     for warning in analysis.warnings:
-        print(f"photoatlas: warning: {warning}", file=sys.stderr)
+        _print(f"photoatlas: warning: {warning}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -814,7 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("photoatlas: cancelled", file=sys.stderr)
         return 130
     except PhotoAtlasError as exc:
-        print(f"photoatlas: error: {exc.user_message}", file=sys.stderr)
+        _print(f"photoatlas: error: {exc.user_message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("photoatlas: interrupted", file=sys.stderr)

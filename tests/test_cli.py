@@ -268,3 +268,79 @@ def test_export_dry_run_then_export_and_undo_through_the_cli(shapes_results, tmp
     assert bad.returncode == 2 and "no group with id 7" in bad.stderr
     undo = photoatlas("undo", str(dest))
     assert undo.returncode == 0 and "reversed 8 files" in undo.stdout and not list(dest.glob("0*/*.png"))
+
+
+# -- names from untrusted folders (issue 23) -------------------------------------------------------------------
+
+def _run_bytes(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[bytes]:
+    """``photoatlas`` with its output as the bytes it wrote (a terminal gets these)."""
+    return subprocess.run([sys.executable, "-m", "desktop_app", *map(os.fspath, args)], capture_output=True,
+                          cwd=ROOT, timeout=300, env={**os.environ})
+
+
+def test_names_with_control_characters_or_stray_bytes_are_printed_escaped_on_one_line(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    save_shape(lib / "a.jpg", "red", "circle")
+    title = "a\x1b]0;PWNED\x07b\x1b[2Jc\nskipped forged.jpg: fine.png"  # sets the title, clears the screen, forges
+    (lib / title).write_bytes(b"not a picture")
+    (lib / os.fsdecode(b"caf\xe9.png")).write_bytes(b"not a picture either")
+    common = ["--model", TINY_MODEL, "--cache-dir", tmp_path / "c", "--quiet"]
+    run = _run_bytes("embed", lib, *common)
+    assert run.returncode == 0, run.stderr
+    for stream in (run.stdout, run.stderr):
+        assert b"\x1b" not in stream and b"\x07" not in stream
+        stream.decode("utf-8")  # what is printed is UTF-8 (a stray byte is shown, not written)
+    lines = run.stderr.decode().splitlines()
+    assert lines == [f"  skipped {lib}/a\\x1b]0;PWNED\\x07b\\x1b[2Jc\\nskipped forged.jpg: fine.png: not an image, or "
+                     "an image format Pillow cannot read",
+                     f"  skipped {lib}/caf\\xe9.png: not an image, or an image format Pillow cannot read"]
+    # --json: ASCII with escapes, which read back as the exact names.
+    doc = tmp_path / "r.json"
+    run = _run_bytes("analyze", lib, *common, "-o", doc, "--json")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.isascii()
+    assert {os.fsencode(s["path"]) for s in json.loads(run.stdout)["skipped"]} == {
+        os.fsencode(lib / title), os.fsencode(lib) + b"/caf\xe9.png"}
+
+
+def test_an_error_quoting_a_name_is_one_escaped_line(tmp_path: Path) -> None:
+    run = _run_bytes("export", tmp_path / "x\x1b[2J\nphotoatlas: done.json", tmp_path / "dest")
+    assert run.returncode == 2 and b"\x1b" not in run.stderr
+    assert run.stderr.decode().splitlines() == [
+        f"photoatlas: error: no such results document: {tmp_path}/x\\x1b[2J\\nphotoatlas: done.json"]
+
+
+LATIN1_NAME = b"caf\xe9.jpg"  # written by an older camera or a Latin-1 system: not UTF-8
+
+
+def _names_in(folder: Path) -> set[bytes]:
+    return set(os.listdir(os.fsencode(folder)))
+
+
+def test_a_name_that_is_not_utf8_stays_byte_exact_through_analyze_export_and_undo(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    for n in range(3):
+        save_shape(lib / f"red-circle-{n}.jpg", "red", "circle", seed=n)
+    picture = save_shape(lib / os.fsdecode(LATIN1_NAME), "red", "circle", seed=9)
+    content = picture.read_bytes()
+    doc = tmp_path / "r.json"
+    run = _run_bytes("analyze", lib, "--model", TINY_MODEL, "--cache-dir", tmp_path / "c", "-o", doc, "--quiet",
+                     "--clusterer", "kmeans", "--k", "2")
+    assert run.returncode == 0, run.stderr
+    assert b"4 items: 4 embedded" in run.stdout
+    # The document is valid UTF-8 JSON and names the file by its exact bytes (a \udce9 escape).
+    items = json.loads(doc.read_bytes().decode("utf-8"))["items"]
+    assert os.fsencode(lib) + b"/" + LATIN1_NAME in {os.fsencode(i["path"]) for i in items}
+    again = _run_bytes("analyze", lib, "--model", TINY_MODEL, "--cache-dir", tmp_path / "c", "-o", doc, "--quiet",
+                       "--clusterer", "kmeans", "--k", "2")
+    assert b"0 embedded, 4 from cache" in again.stdout  # the cache found it by its name
+    dest = tmp_path / "sorted"
+    run = _run_bytes("export", doc, dest, "--mode", "move", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert LATIN1_NAME not in _names_in(lib)  # moved: its copy in DEST has a name every file system takes
+    exported = json.loads((dest / "groups.json").read_bytes().decode("utf-8"))
+    (row,) = [r for r in exported if os.fsencode(r["original_path"]) == os.fsencode(picture)]
+    assert Path(row["exported_path"]).read_bytes() == content
+    run = _run_bytes("undo", dest, "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert LATIN1_NAME in _names_in(lib) and picture.read_bytes() == content  # back under its own bytes

@@ -8,6 +8,10 @@ today: a folder that holds ``IMG_1.JPG`` gets ``img_1 (2).jpg``, never a second 
 Length limits are bytes, not characters: ext4, Btrfs, APFS allow 255 bytes of UTF-8 per name (NTFS and exFAT
 allow 255 UTF-16 units, which 255 UTF-8 bytes never exceed); HFS+ stores names decomposed (NFD), which can
 take more bytes than the composed form, so a name must fit in both.
+
+Names are also *shown* (a terminal, a status bar, a list of skipped files): ``printable`` makes any name or
+reason one harmless line (an ESC sequence in a name cannot set a terminal's title, a newline cannot forge a line,
+a byte that is not UTF-8 is seen as ``\\xe9`` instead of crashing the print or vanishing).
 """
 
 from __future__ import annotations
@@ -27,6 +31,40 @@ _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 1
 # UTF-8: APFS, NTFS and exFAT cannot store them).
 _ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\ud800-\udfff]')
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ ()+,-]*(\.[A-Za-z0-9]{1,10})?")
+
+
+# ``printable`` escapes what ``str.isprintable`` calls unprintable: control characters (Cc: C0, DEL, C1),
+# surrogates (Cs), line and paragraph separators (Zl, Zp), unassigned code points and the format characters that
+# reorder or hide text (Cf: a bidi override makes ``\u202egpj.exe`` read as ``exe.jpg``), except these joiners
+# (emoji sequences need them); spaces other than " " (Zs) and private-use glyphs (Co) are harmless and kept.
+_HIDDEN_FORMAT_KEPT = frozenset("\u200c\u200d")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str | os.PathLike[str]) -> str:
+    """``text`` (a name, a path, a reason quoting one) as one line that is safe to print or show: control
+    characters (C0, DEL, C1: an ESC sequence, a newline, a carriage return) escaped as ``\\x1b``, ``\\n``, ``\\r``;
+    bytes that were not UTF-8 (Python's surrogate escapes, ``os.fsdecode``) shown as the byte, ``\\xe9``; other
+    invisible or reordering characters (bidi overrides, line separators) as ``\\u202e``. Everything else,
+    accents and emoji included, is left as it is. A backslash is not doubled (Windows paths stay readable), so
+    the result is for people: the exact name is the one the program holds."""
+    text = os.fspath(text)
+    if text.isprintable():
+        return text  # the common case: no character to look at
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    code = ord(c)
+    if c in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[c]
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte 0x80-0xFF that was not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    if c in _HIDDEN_FORMAT_KEPT or unicodedata.category(c) in ("Zs", "Co"):
+        return c  # a joiner inside an emoji, a no-break space, a private-use glyph: harmless, and meant
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def name_key(name: str) -> str:
