@@ -1,7 +1,11 @@
 """What was found on disk: ``Item`` (an image or a text file) and ``Skipped`` (with a one-line reason).
 
 ``scan`` walks folders deterministically, skips hidden entries, detects symlink loops and never raises for
-a bad entry: problems become ``Skipped`` records.
+a bad entry: problems become ``Skipped`` records. Only regular files are ever opened: a named pipe (FIFO), socket
+or device in a folder, or a symlink to one (``/dev/zero``), is a ``Skipped`` that says what it is ("a named pipe
+(FIFO), not a file"), and the few reads the scan does go through ``opening.open_regular``. Names are kept exactly
+as the file system gives them: bytes that are not UTF-8 stay Python's surrogate escapes (``os.fsdecode``), which
+name the same file again (``filenames.printable`` shows them).
 
 Which files are pictures (decided here from the name and, for unknown names, the first bytes; ``images``
 then decodes them and turns a file it cannot read into a ``Skipped`` with the decoder's reason):
@@ -34,6 +38,9 @@ from pathlib import Path
 from typing import Literal
 
 from PIL import Image
+
+from desktop_app.core.files import file_kind
+from desktop_app.core.ingest.opening import not_a_file, open_regular
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".jfi", ".png", ".apng", ".webp", ".bmp", ".dib", ".gif", ".tif",
@@ -135,7 +142,7 @@ def looks_like_picture(path: Path) -> bool:
     register_pillow_plugins()
     Image.init()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO or a device is never read (and is no picture)
             prefix = f.read(32)
     except OSError:
         return False
@@ -233,8 +240,7 @@ class _Walker:
                     subfolders.append(path)
                     continue
                 if not entry.is_file(follow_symlinks=True):
-                    if entry.is_symlink():
-                        records.append(Skipped(path, "broken symbolic link"))
+                    records.append(_not_a_file_record(entry, path))
                     continue
                 rec = _file_record(path, entry.stat(follow_symlinks=True), explicit=False)
                 real = None if entry.is_symlink() else real_prefix + entry.name
@@ -255,6 +261,28 @@ class _Walker:
             return False
         self.seen_files.add(key)
         return True
+
+
+def _not_a_file_record(entry: os.DirEntry[str], path: Path) -> Skipped:
+    """An entry that is neither a folder nor a regular file, never opened: a named pipe, socket or device (or a
+    symlink to one, or to nothing), with what it is as the reason."""
+    try:
+        st = entry.stat(follow_symlinks=True)
+    except OSError:  # a link to nothing, or a link loop
+        return Skipped(path, "broken symbolic link" if entry.is_symlink() else "cannot be read")
+    return Skipped(path, _special_reason(path, st, entry.is_symlink()))
+
+
+def _special_reason(path: Path, st: os.stat_result, is_link: bool) -> str:
+    """"a named pipe (FIFO), not a file"; for a link, where it leads: "a symbolic link to a device (/dev/zero), not
+    a file"."""
+    if not is_link:
+        return not_a_file(st)
+    try:
+        target = f" ({os.readlink(path)})"
+    except OSError:
+        target = ""
+    return f"a symbolic link to {file_kind(st)}{target}, not a file"
 
 
 def _is_export(folder: Path) -> bool:
@@ -327,4 +355,4 @@ def scan(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Item | Skipped]:
             if rec is not None and walker._first_time(rec):
                 yield rec
         else:
-            yield Skipped(path, "not a regular file or folder")
+            yield Skipped(path, _special_reason(path, st, path.is_symlink()))

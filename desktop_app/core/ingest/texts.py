@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_app.core.errors import FileAccessError, UnreadableFile
+from desktop_app.core.ingest.opening import NotAFile, open_regular
 
 MAX_TEXT_BYTES = 1_000_000  # a note longer than this is read up to here; CLIP sees only a few windows anyway
 SNIPPET_CHARS = 160
@@ -36,11 +37,14 @@ def snippet_of(text: str, limit: int = SNIPPET_CHARS) -> str:
 def read_text(path: Path) -> TextContent:
     """Read ``path`` as text. UTF-8 first (the common case), then charset-normalizer's best guess.
 
-    Raises ``UnreadableFile`` for empty, binary or undecodable files, or ones that cannot be opened.
+    Raises ``UnreadableFile`` for empty, binary or undecodable files, or ones that cannot be opened (a named pipe
+    or a device under a note's name is never read: ``opening.open_regular``).
     """
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             data = fh.read(MAX_TEXT_BYTES)
+    except NotAFile as exc:
+        raise FileAccessError(exc.reason) from None  # not about its content: not remembered as unreadable
     except FileNotFoundError:
         raise FileAccessError("file vanished before it could be read") from None
     except PermissionError:

@@ -8,12 +8,14 @@ exception.
 
 from __future__ import annotations
 
+import os
 import warnings
 from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image
 
+from desktop_app.core.ingest.opening import NotAFile, open_regular
 from desktop_app.core.metadata.exif import Exif, read_exif
 from desktop_app.core.metadata.photo_meta import format_time
 
@@ -47,23 +49,28 @@ def photo_info(path: str | Path) -> dict[str, str]:
     path = Path(path)
     info: dict[str, str] = {"File": path.name, "Folder": str(path.parent)}
     try:
-        info["File size"] = human_size(path.stat().st_size)
+        f = open_regular(path)  # a named pipe or a device under a picture's name is never read
+    except NotAFile as exc:
+        info["error"] = exc.reason
+        return info
     except OSError as exc:
         info["error"] = f"cannot read file ({exc.strerror or type(exc).__name__})"
         return info
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "possibly corrupt EXIF" chatter
-            with Image.open(path) as im:
-                w, h = im.size
-                try:
-                    exif: Exif | None = read_exif(im)
-                except Exception as exc:  # noqa: BLE001 - a malformed header must not hide the rest of the panel
-                    exif = None
-                    info["error"] = f"damaged EXIF ({type(exc).__name__})"
-    except Exception as exc:  # noqa: BLE001 - any decoder failure: say so, keep what we have
-        info["error"] = f"not a picture Pillow can read ({type(exc).__name__})"
-        return info
+    with f:
+        info["File size"] = human_size(os.fstat(f.fileno()).st_size)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "possibly corrupt EXIF" chatter
+                with Image.open(f) as im:
+                    w, h = im.size
+                    try:
+                        exif: Exif | None = read_exif(im)
+                    except Exception as exc:  # noqa: BLE001 - a malformed header must not hide the rest of the panel
+                        exif = None
+                        info["error"] = f"damaged EXIF ({type(exc).__name__})"
+        except Exception as exc:  # noqa: BLE001 - any decoder failure: say so, keep what we have
+            info["error"] = f"not a picture Pillow can read ({type(exc).__name__})"
+            return info
     if exif is not None and exif.orientation in (5, 6, 7, 8):
         w, h = h, w  # what the viewer shows is upright
     info["Pixels"] = f"{w} × {h} ({w * h / 1e6:.1f} MP)"

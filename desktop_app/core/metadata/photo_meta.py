@@ -21,6 +21,7 @@ from PIL import Image
 
 from desktop_app.core.ingest.images import raw_preview_jpeg
 from desktop_app.core.ingest.items import RAW_EXTENSIONS
+from desktop_app.core.ingest.opening import open_regular
 from desktop_app.core.metadata.exif import parse_exif_time, read_exif  # noqa: F401  (parse_exif_time: re-exported)
 
 
@@ -49,8 +50,13 @@ def format_time(seconds: float) -> str:
 
 
 def read_meta(path: str | Path) -> PhotoMeta:
-    """The EXIF time, camera and GPS position of one image; an empty ``PhotoMeta`` for anything unreadable."""
-    meta = _meta_from(lambda: Image.open(path))
+    """The EXIF time, camera and GPS position of one image; an empty ``PhotoMeta`` for anything unreadable (and for
+    anything that is not a regular file, which is never opened: ``ingest.opening``)."""
+    try:
+        with open_regular(path) as f:
+            meta = _meta_from(lambda: Image.open(f))
+    except OSError:
+        return PhotoMeta()
     if meta.taken is None and Path(path).suffix.lower() in RAW_EXTENSIONS:
         preview = raw_preview_jpeg(Path(path))
         if preview is not None:

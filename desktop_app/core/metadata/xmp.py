@@ -31,6 +31,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from desktop_app.core.files import atomic_write
+from desktop_app.core.ingest.opening import open_regular
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -41,6 +42,7 @@ NS = {
 }
 HIERARCHY_ROOT = "PhotoAtlas"
 _PREFERRED = {uri: prefix for prefix, uri in NS.items()}
+MAX_SIDECAR_BYTES = 16 << 20  # a sidecar is kilobytes; a bigger file under its name is not read into memory
 # Processing instructions, comments and white space before the root element: the xpacket wrapper's start.
 _BEFORE = re.compile(r"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
 
@@ -105,8 +107,13 @@ def _after_root(text: str) -> str:
 
 
 def _load(sidecar: Path) -> _Sidecar | None:
-    """The sidecar parsed, or None when it is not valid (or not safe) XML. Raises ``OSError`` if unreadable."""
-    data = sidecar.read_bytes()
+    """The sidecar parsed, or None when it is not valid (or not safe) XML, or larger than ``MAX_SIDECAR_BYTES``.
+    Raises ``OSError`` if unreadable, also (``opening.NotAFile``) for a named pipe or a device under the sidecar's
+    name: those are never read (a FIFO would wait forever)."""
+    with open_regular(sidecar) as f:
+        data = f.read(MAX_SIDECAR_BYTES + 1)
+    if len(data) > MAX_SIDECAR_BYTES:
+        return None
     try:
         return _parse(data)
     except (ET.ParseError, DefusedXmlException, ValueError):  # UnicodeDecodeError is a ValueError

@@ -8,7 +8,8 @@ in what it lacks. Names are matched as macOS, Windows and exFAT match them (``fi
 
 Speed: a library is mostly pictures without sidecars, so each folder is listed once (``os.scandir``) and only the
 sidecars that exist are opened; no picture is stat'ed. A sidecar that cannot be read, is not XML or declares a
-DOCTYPE is ignored like an absent one.
+DOCTYPE is ignored like an absent one; so is anything under a sidecar's name that is not a regular file (a named
+pipe ``IMG_1.xmp`` would block the read forever: it is never opened, see ``ingest.opening``).
 
 Out of scope: ratings embedded in the image file's own XMP packet (Lightroom writes into JPEGs and DNGs that way).
 Reading them means opening every picture, which the analysis does not do for this; only sidecars count here.
@@ -33,11 +34,19 @@ def _xmp_names(folder: str) -> dict[str, str]:
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
-                if name[-4:].lower() == ".xmp":
+                if name[-4:].lower() == ".xmp" and _is_file(entry):
                     found.setdefault(name_key(name), name)
     except OSError:
         pass  # a folder that cannot be listed has no sidecars to offer
     return found
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Whether the entry is a regular file (or a link to one): the listing's own type, a stat only for a link."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def read_sidecar_marks(paths: Iterable[str]) -> Marks:
