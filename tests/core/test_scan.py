@@ -8,7 +8,15 @@ from conftest import TINY_MODEL, save_shape
 
 from desktop_app.core.embedding.pipeline import EmbedSettings, run_embedding
 from desktop_app.core.export.journal import JOURNAL
-from desktop_app.core.ingest.items import EXPORT_JOURNAL, EXPORT_REASON, VIDEO_REASON, Item, Skipped, scan
+from desktop_app.core.ingest.items import (
+    EXPORT_JOURNAL,
+    EXPORT_REASON,
+    VIDEO_REASON,
+    Item,
+    Skipped,
+    scan,
+    standalone_raws,
+)
 from desktop_app.core.progress import drive
 
 
@@ -145,3 +153,30 @@ def test_an_export_folder_named_explicitly_is_scanned(tmp_path: Path) -> None:
         records = list(scan(roots))
         assert [r.path for r in records if isinstance(r, Item)] == [dest / "copy.jpg"]
         assert all(r.reason != EXPORT_REASON for r in records if isinstance(r, Skipped) and r.path == dest)
+
+
+def test_a_name_that_is_not_utf8_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    # A card written by an older camera or a Latin-1 system: the name's bytes are not UTF-8.
+    name = os.fsdecode(b"caf\xe9.jpg")
+    save_shape(tmp_path / name, "red", "circle")
+    (found,) = scan([tmp_path])
+    assert isinstance(found, Item) and os.fsencode(found.path.name) == b"caf\xe9.jpg"
+    assert found.path.read_bytes() == (tmp_path / name).read_bytes()  # the name found opens the same file
+
+
+def test_every_raw_of_a_pair_is_the_picture_s_and_none_is_lost(tmp_path: Path) -> None:
+    save_shape(tmp_path / "IMG_0001.jpg", "red", "circle")
+    for ext in (".dng", ".CR2"):  # a converted DNG beside the camera's own RAW
+        (tmp_path / f"IMG_0001{ext}").write_bytes(b"a stand-in: scan does not decode")
+    (tmp_path / "IMG_0002.NEF").write_bytes(b"a RAW without a JPEG")
+    records = list(scan([tmp_path]))
+    assert _names(records) == [("IMG_0001.jpg", "Item"), ("IMG_0002.NEF", "Item")]
+    pair = records[0]
+    assert isinstance(pair, Item) and pair.raws == (tmp_path / "IMG_0001.CR2", tmp_path / "IMG_0001.dng")
+    assert pair.raw == tmp_path / "IMG_0001.CR2"  # the one the results document names (the first, by name)
+    # When the JPEG turns out unreadable, each RAW is a picture of its own (as looked at now).
+    (tmp_path / "IMG_0001.dng").unlink()
+    os.symlink(tmp_path / "nowhere", tmp_path / "IMG_0001.dng")
+    alone = standalone_raws(pair)
+    assert [(r.path.name, type(r).__name__) for r in alone] == [("IMG_0001.CR2", "Item"), ("IMG_0001.dng", "Skipped")]
+    assert alone[0] == Item(tmp_path / "IMG_0001.CR2", "image", 32, alone[0].mtime_ns)

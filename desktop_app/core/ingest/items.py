@@ -23,6 +23,11 @@ then decodes them and turns a file it cannot read into a ``Skipped`` with the de
 5. Any other file (unknown extension or none) is an image when its first bytes are the signature of a photo
    format Pillow reads (``SNIFFED_FORMATS``, checked with Pillow's own signature tests), else ignored.
 
+RAW+JPEG pairs (rule 1's RAW files beside a picture of the same stem in the same folder, ``IMG_1.jpg`` with
+``IMG_1.dng`` and ``IMG_1.cr2``) are one item, the picture, with every RAW in ``raws``: they travel with it. Whether
+the picture can be decoded is only known when it is decoded, not here; for a picture that cannot be, its RAWs are
+items of their own (``standalone_raws``), for the pipeline to embed in its place, so that no RAW is lost with it.
+
 A sub-folder holding ``EXPORT_JOURNAL`` is a PhotoAtlas export destination: its copies are not new photos, so
 it is skipped with a reason, unless the user named that folder itself as one of the folders to scan.
 """
@@ -76,15 +81,21 @@ Kind = Literal["image", "text"]
 @dataclass(frozen=True)
 class Item:
     """A file PhotoAtlas can embed. ``caption_of`` links ``IMG_1.txt`` to ``IMG_1.jpg`` in the same folder;
-    ``raw`` is the RAW file shot together with this JPEG (``IMG_1.CR3`` beside ``IMG_1.jpg``): the pair is one
-    item, embedded from the JPEG, and travels together in an export."""
+    ``raws`` are the RAW files shot together with this JPEG (``IMG_1.CR3`` beside ``IMG_1.jpg``; a camera writing
+    to two cards or a converted ``IMG_1.dng`` makes more than one), in name order: the pair is one item, embedded
+    from the JPEG, and travels together in an export."""
 
     path: Path
     kind: Kind
     size: int
     mtime_ns: int
     caption_of: Path | None = None
-    raw: Path | None = None
+    raws: tuple[Path, ...] = ()
+
+    @property
+    def raw(self) -> Path | None:
+        """The first of ``raws`` (the results document names this one; the export takes the others by their stem)."""
+        return self.raws[0] if self.raws else None
 
     @property
     def is_raw(self) -> bool:
@@ -294,12 +305,15 @@ def _is_export(folder: Path) -> bool:
 
 
 def _pair_companions(records: list[Item | Skipped]) -> Iterator[Item | Skipped]:
-    """Within one folder: a RAW file and a picture with the same stem become one item (the picture, with
-    ``raw`` set), text items sharing a stem with a picture get ``caption_of``, and a video sharing a stem with
-    a picture (a Live Photo's clip) is dropped rather than listed as skipped."""
+    """Within one folder: RAW files and a picture with the same stem become one item (the picture, with ``raws``
+    set to all of them), text items sharing a stem with a picture get ``caption_of``, and a video sharing a stem
+    with a picture (a Live Photo's clip) is dropped rather than listed as skipped."""
     # Each file's stem and RAW-ness worked out once (pathlib recomputes them on every access).
     files = [(r, *_stem_and_raw(r.path.name)) for r in records if isinstance(r, Item)]
-    raws = {stem: r.path for r, stem, raw in files if raw}
+    raws: dict[str, tuple[Path, ...]] = {}
+    for r, stem, raw in files:  # in name order, as the records are
+        if raw:
+            raws[stem] = (*raws.get(stem, ()), r.path)
     viewable = {stem for r, stem, raw in files if r.kind == "image" and not raw}
     images = {stem: r.path for r, stem, raw in files if r.kind == "image" and not (raw and stem in viewable)}
     known = {id(r): (stem, raw) for r, stem, raw in files}
@@ -311,7 +325,7 @@ def _pair_companions(records: list[Item | Skipped]) -> Iterator[Item | Skipped]:
             if raw and stem in viewable:
                 continue  # shown and embedded through its JPEG
             if rec.kind == "image" and not raw and stem in raws:
-                rec = replace(rec, raw=raws[stem])
+                rec = replace(rec, raws=raws[stem])
             elif rec.kind == "text" and stem in images:
                 rec = replace(rec, caption_of=images[stem])
         yield rec
@@ -356,3 +370,23 @@ def scan(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Item | Skipped]:
                 yield rec
         else:
             yield Skipped(path, _special_reason(path, st, path.is_symlink()))
+
+
+def standalone_raws(item: Item) -> list[Item | Skipped]:
+    """The RAW files of the pair ``item`` heads, each as an item of its own (looked at again now: one that is no
+    longer a regular file is a ``Skipped``). For the pipeline, when the pair's picture turns out unreadable: the
+    RAWs are then the pictures, on the map and in an export, rather than lost with it."""
+    out: list[Item | Skipped] = []
+    for raw in item.raws:
+        try:
+            st = raw.stat()
+        except OSError as exc:
+            out.append(Skipped(raw, _os_reason(exc)))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            out.append(Skipped(raw, _special_reason(raw, st, raw.is_symlink())))
+            continue
+        rec = _file_record(raw, st, explicit=True)
+        if rec is not None:
+            out.append(rec)
+    return out
