@@ -21,6 +21,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette, 
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop_app.core.errors import UnreadableFile
+from desktop_app.core.filenames import printable
 from desktop_app.core.ingest.images import load_image
 from desktop_app.core.library.state import LibraryState
 from desktop_app.core.review.duplicates import SimilarSet
@@ -90,7 +91,7 @@ class _Frame(QWidget):
 
     def set_row(self, row: int, number: int = 0) -> None:
         self.row, self.number = row, number
-        self.setToolTip(self.view.path_of(row))
+        self.setToolTip(printable(self.view.path_of(row)))
         if self.isVisible():  # a hidden frame has no size yet: its first resize asks for the picture
             self.request()
         self.update()
@@ -198,7 +199,7 @@ class _Frame(QWidget):
         pal = self.palette()
         fm = self.fontMetrics()
         width = self.width() - 8
-        name = ("★ " if best else "") + Path(self.view.path_of(self.row)).name
+        name = ("★ " if best else "") + printable(Path(self.view.path_of(self.row)).name)
         font = QFont(self.font())
         font.setBold(best)
         p.setFont(font)
@@ -533,7 +534,7 @@ class CompareView(QWidget):
         pick = "your pick" if s.chosen_by == "user" else "sharpest, least clipped, most pixels"
         last = " (last)" if self.set_index == len(self.sets) - 1 else ""
         self.title.setText(f"{what} · set {self.set_index + 1} of {len(self.sets)}{last} · {len(s.members)} frames · "
-                           f"★ best: {Path(self.path_of(s.best)).name} ({pick})")
+                           f"★ best: {printable(Path(self.path_of(s.best)).name)} ({pick})")
 
     def _focus(self, row: int) -> None:
         self.focus_row = row

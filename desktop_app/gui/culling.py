@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from desktop_app.core.filenames import printable
 from desktop_app.core.review.duplicates import SimilarSet
 
 
@@ -14,7 +15,7 @@ def describe(s: SimilarSet, paths: list[str]) -> str:
     """``Burst of 5 · best: IMG_0003.jpg (your pick)``."""
     what = "Burst" if s.kind == "burst" else "Near-duplicates"
     pick = " (your pick)" if s.chosen_by == "user" else ""
-    return f"{what} of {len(s.members)} · best: {Path(paths[s.best]).name}{pick}"
+    return f"{what} of {len(s.members)} · best: {printable(Path(paths[s.best]).name)}{pick}"
 
 
 def scores_tip(s: SimilarSet, paths: list[str]) -> str:
@@ -25,7 +26,7 @@ def scores_tip(s: SimilarSet, paths: list[str]) -> str:
         mark = "★ " if member == s.best else "   "
         detail = (f"sharpness {q.sharpness:.0f}, clipped {100 * (q.highlights + q.shadows):.1f} %, "
                   f"{q.megapixels:.1f} MP" if q.readable else "unreadable")
-        lines.append(f"{mark}{Path(paths[member]).name}: {detail}")
+        lines.append(f"{mark}{printable(Path(paths[member]).name)}: {detail}")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QWidget
 
+from desktop_app.core.filenames import printable
 from desktop_app.core.library.jobs import Job
 from desktop_app.core.progress import ProgressEvent, StageTimes
 from desktop_app.gui.download_dialog import DownloadDialog, duration_text
@@ -133,7 +134,7 @@ class JobRunner(QObject):
     # -- progress ----------------------------------------------------------------------------------
     def _progress(self, event: ProgressEvent) -> None:
         if event.stage == "warning":
-            self._window.statusBar().showMessage(event.message, 8000)  # type: ignore[attr-defined]
+            self._window.statusBar().showMessage(printable(event.message), 8000)  # type: ignore[attr-defined]
             return
         now = time.monotonic()
         if self._stage_started[0] != event.stage:
@@ -165,7 +166,7 @@ class JobRunner(QObject):
         now = time.monotonic() if now is None else now
         label = STAGE_LABELS.get(event.stage, event.stage)
         said = event.message and event.message.lower() not in label.lower()
-        text = f"{label}: {event.message}" if said else label
+        text = f"{label}: {printable(event.message)}" if said else label
         elapsed = now - self._stage_started[1]
         remaining = None
         if event.total:

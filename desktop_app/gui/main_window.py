@@ -32,6 +32,7 @@ from desktop_app.core.analysis.model import Analysis
 from desktop_app.core.embedding.downloads import Download, needed_download
 from desktop_app.core.embedding.settings import EmbedSettings
 from desktop_app.core.errors import BadArgument, PhotoAtlasError
+from desktop_app.core.filenames import printable
 from desktop_app.core.ingest.thumbnails import thumbnail_folder
 from desktop_app.core.library.decisions import GROUP_KINDS
 from desktop_app.core.library.jobs import Job
@@ -444,7 +445,9 @@ class MainWindow(FilesMixin, ReviewMixin, QMainWindow):
 
     # -- messages ----------------------------------------------------------------------------------
     def idle(self, message: str) -> None:
-        """A job ended (or nothing runs): ``message`` is its outcome, kept until the next job says otherwise."""
+        """A job ended (or nothing runs): ``message`` is its outcome, kept until the next job says otherwise (one line,
+        a file name in it shown escaped: ``filenames.printable``)."""
+        message = printable(message)
         self.progress.hide()
         self.stage_label.setText(message)
         self.stage_label.setToolTip(message)

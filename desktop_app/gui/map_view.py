@@ -22,6 +22,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPaint
 from PySide6.QtWidgets import QGraphicsPathItem
 
 from desktop_app.core.analysis.tidy import TidyGrid, tidy_grid
+from desktop_app.core.filenames import printable
 from desktop_app.core.review.marks import COLOUR_LABELS
 from desktop_app.gui.palette import (
     HIGHLIGHT_FRAME,
@@ -955,7 +956,7 @@ class MapView(pg.PlotWidget):
     def tip(self, i: int) -> str:
         """The tooltip of item ``i``: file name, group, match score, set size, snippet."""
         group = self.group_names.get(int(self.labels[i]), "no group") if self.labels[i] >= 0 else "no group"
-        text = f"{Path(self.paths[i]).name}\n{group}"
+        text = f"{printable(Path(self.paths[i]).name)}\n{printable(group)}"
         if self.scores is not None:
             text += f"\nmatch {self.scores[i]:.2f}"
         if self.badges.get(i):

@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPi
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTreeWidget, QTreeWidgetItem
 
 from desktop_app.core.analysis.model import ClusterInfo
+from desktop_app.core.filenames import printable
 from desktop_app.core.ingest.items import Skipped
 from desktop_app.gui.grid_view import ROWS_MIME, rows_from_mime
 from desktop_app.gui.palette import group_colour
@@ -41,16 +42,17 @@ class LibraryPanel(QTreeWidget):
         counts = _folder_counts(folders, item_paths)
         for folder in folders:
             count = str(counts.get(folder, 0)) if item_paths else ""  # blank until the folder has been read
-            row = QTreeWidgetItem(self, [Path(folder).name or folder, count])
-            row.setToolTip(0, folder)
+            row = QTreeWidgetItem(self, [printable(Path(folder).name or folder), count])
+            row.setToolTip(0, printable(folder))
             row.setData(0, Qt.ItemDataRole.UserRole, folder)
         if skipped:
             node = QTreeWidgetItem(self, [f"Skipped ({len(skipped)})", ""])
             node.setForeground(0, QColor("#c0392b"))
-            for s in skipped:
-                child = QTreeWidgetItem(node, [f"{Path(s.path).name}: {s.reason}", ""])
-                child.setToolTip(0, f"{s.path}\n{s.reason}")
-                child.setData(0, Qt.ItemDataRole.UserRole, f"{s.path}\t{s.reason}")
+            for s in skipped:  # names as one escaped line: a newline or an escape in a name stays visible
+                path, reason = printable(s.path), printable(s.reason)
+                child = QTreeWidgetItem(node, [f"{printable(Path(s.path).name)}: {reason}", ""])
+                child.setToolTip(0, f"{path}\n{reason}")
+                child.setData(0, Qt.ItemDataRole.UserRole, f"{path}\t{reason}")
         self.resizeColumnToContents(1)
 
     def copy_selection(self) -> None:

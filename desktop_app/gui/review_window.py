@@ -13,6 +13,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QListWidgetItem, QMenu, QToolBar
 
 from desktop_app.core.analysis.search import Ranking
+from desktop_app.core.filenames import printable
 from desktop_app.core.review.duplicates import hidden_by_sets
 from desktop_app.core.review.marks import MarkFilter
 from desktop_app.gui.reveal import reveal_in_file_manager
@@ -329,8 +330,8 @@ class ReviewMixin:
         self.update_actions()
         if n == 1 and self.result is not None:
             path = self.result.items[next(iter(self.map.selected))].path
-            self.selection_label.setText(Path(path).name)
-            self.selection_label.setToolTip(path)
+            self.selection_label.setText(printable(Path(path).name))
+            self.selection_label.setToolTip(printable(path))
         else:
             self.selection_label.setText(f"{n:,} selected" if n else "")
             self.selection_label.setToolTip("")
@@ -426,7 +427,8 @@ class ReviewMixin:
         if self.result is None or len(self.map.selected) != 1:
             return
         i = next(iter(self.map.selected))
-        self._show_ranking(self.library.similar(i, top=SEARCH_HITS), f"like {Path(self.result.items[i].path).name}")
+        name = printable(Path(self.result.items[i].path).name)
+        self._show_ranking(self.library.similar(i, top=SEARCH_HITS), f"like {name}")
 
     def _show_ranking(self, ranking: Ranking, what: str) -> None:
         assert self.result is not None
@@ -438,9 +440,9 @@ class ReviewMixin:
         self.map.set_highlight(mask)
         self.hits.clear()
         for i, score in ranking.top(SEARCH_HITS):
-            row = QListWidgetItem(f"{score:.2f}  {Path(self.result.items[i].path).name}")
+            row = QListWidgetItem(f"{score:.2f}  {printable(Path(self.result.items[i].path).name)}")
             row.setData(Qt.ItemDataRole.UserRole, i)
-            row.setToolTip(self.result.items[i].path)
+            row.setToolTip(printable(self.result.items[i].path))
             self.hits.addItem(row)
         self._set_collection(list(ranking.order), f"Best matches for {what}")
         self.docks["Search Results"].setWindowTitle(f"Search Results: {what}")

@@ -1,0 +1,61 @@
+"""Untrusted names in the window (issue 23): a folder holding a named pipe for a picture's sidecar, a name with an
+escape sequence and a newline, and a name that is not UTF-8 is analysed to the end, and every name is shown on one
+line, escaped (Qt would silently drop the stray byte: ``caf.png`` for ``caf\\xe9.png``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import save_shape
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent, QGuiApplication  # noqa: E402
+
+from desktop_app.gui.main_window import MainWindow  # noqa: E402
+
+ODD = "a\x1b]0;PWNED\x07b\nskipped forged.jpg"  # an escape sequence that sets a terminal's title, a forged line
+LATIN1 = os.fsdecode(b"caf\xe9.png")  # a Latin-1 camera card's name
+
+
+def _drop(window: MainWindow, folder: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    window.dropEvent(QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_for_a_sidecar_and_odd_names_are_analysed_and_shown_escaped(qtbot, window, tmp_path) -> None:
+    lib = tmp_path / "lib"
+    for n in range(3):
+        save_shape(lib / f"red-circle-{n}.png", "red", "circle", seed=n)
+    save_shape(lib / "f.jpg", "blue", "square")
+    os.mkfifo(lib / "f.xmp")  # the sidecar marks are read after the analysis: this read hung the window
+    (lib / ODD).write_bytes(b"not a picture")
+    save_shape(lib / LATIN1, "green", "triangle")
+    try:
+        with qtbot.waitSignal(window.analysisFinished, timeout=60_000):
+            _drop(window, lib)
+    finally:  # had a reader blocked on the pipe, a writer that closes at once would end its read
+        os.close(os.open(lib / "f.xmp", os.O_RDWR | os.O_NONBLOCK))
+    paths = [os.fsencode(i.path) for i in window.result.items]
+    assert os.fsencode(lib / LATIN1) in paths and len(paths) == 5
+    panel = window.library_panel
+    node = next(panel.topLevelItem(i) for i in range(panel.topLevelItemCount())
+                if panel.topLevelItem(i).text(0).startswith("Skipped"))
+    rows = {node.child(i).text(0) for i in range(node.childCount())}
+    assert rows == {"a\\x1b]0;PWNED\\x07b\\nskipped forged.jpg: not an image, or an image format Pillow cannot read",
+                    "f.xmp: a named pipe (FIFO), not a file"}
+    for i in range(node.childCount()):
+        shown = node.child(i).text(0) + node.child(i).toolTip(0)
+        assert "\x1b" not in shown and "\x07" not in shown
+    # Ctrl+C copies one line per skipped file, escaped the same way.
+    node.child(0).setSelected(True)
+    node.child(1).setSelected(True)
+    panel.copy_selection()
+    assert len(QGuiApplication.clipboard().text().splitlines()) == 2
+    row = paths.index(os.fsencode(lib / LATIN1))
+    assert window.map.tip(row).splitlines()[0] == "caf\\xe9.png"
