@@ -2,8 +2,8 @@
 
 A rerun on an unchanged folder embeds nothing; a changed file is embedded again; vectors of two models
 never mix. A path is kept as its text, or, when its name is not UTF-8 (a Latin-1 camera card), as its exact bytes
-(``_path_key``): such a file is found again like any other, and caches written before read as they are. The database runs in WAL mode with a busy timeout so several processes (the GUI, a CLI run, two
-windows) can share it.
+(``_path_key``): such a file is found again like any other, and caches written before read as they are. The
+database runs in WAL mode with a busy timeout so several processes (the GUI, a CLI run, two windows) can share it.
 
 A user's cache can be hours of work, so it is only ever moved aside when it is really damaged, and only when
 no other process has it open:
