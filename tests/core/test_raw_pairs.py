@@ -21,8 +21,6 @@ from desktop_app.core.progress import drive
 # same-stem RAW. Strict: these fail loudly once the change is in, so the markers go with it.
 NEEDS_PIPELINE = pytest.mark.xfail(strict=True, reason="embedding/pipeline.py: the RAWs of an unreadable picture "
                                    "are embedded in its place (issue 23, standalone_raws)")
-NEEDS_EXPORT = pytest.mark.xfail(strict=True, reason="export/plan.py: every same-stem RAW travels with the picture, "
-                                 "not only the one the document names (issue 23)")
 
 
 def _pair(lib: Path, jpeg: bytes | None) -> None:
@@ -60,7 +58,6 @@ def test_the_raws_of_a_jpeg_that_cannot_be_read_are_pictures_of_their_own(tmp_pa
         assert result.stats["embedded"] == (2 if run == 0 else 0) and result.stats["from_cache"] == 2 * run
 
 
-@NEEDS_EXPORT
 def test_every_raw_of_a_pair_travels_with_its_picture(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     _pair(lib, None)

@@ -244,6 +244,10 @@ def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[in
                 refused.append((raw, why))
             elif not why:
                 extras.append(Path(raw))
+                # The scan pairs every RAW of the stem with the picture (IMG_1.jpg with IMG_1.CR2 and IMG_1.dng); the
+                # document names the first, the others are the same-stem RAW files beside it.
+                extras += [p for p in companions(source) if p.suffix.lower() in RAW_EXTENSIONS
+                           and p != Path(raw) and not untrusted_raw(str(p), source)]
         if options.companions and item.kind == "image":
             extras += companions(source)
         for extra in extras:
