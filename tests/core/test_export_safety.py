@@ -94,7 +94,7 @@ def test_a_source_that_changes_while_it_is_copied_is_reported_and_kept(monkeypat
 
     def copy_bytes(source, target, size, cancel=None):
         real_copy(source, target, size, cancel)
-        if os.fspath(source.name) == str(victim):
+        if os.path.samestat(os.fstat(source.fileno()), os.stat(victim)):  # opened by descriptor: no name
             with open(victim, "ab") as f:
                 f.write(b"!")
 

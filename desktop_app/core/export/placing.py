@@ -30,6 +30,7 @@ from desktop_app.core.files import (  # noqa: F401  (TMP_PREFIX, file_kind: re-e
     sha256_file,
     temporary_name,
 )
+from desktop_app.core.ingest.opening import open_regular
 from desktop_app.core.progress import CancelToken
 
 CHUNK = 1 << 20  # bytes per read/write where there is no kernel copy
@@ -110,7 +111,7 @@ def quick_hash(path: str | os.PathLike[str]) -> str:
     another one put in its place (undo moves a file out of DEST only when all three match); a move on one disk
     stays instant even for a 4 GB video."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         h.update(str(size).encode())
         h.update(f.read(QUICK_HASH_SPAN))
@@ -130,7 +131,7 @@ def copy_verified(source: Path, target: Path, *, verify: bool = False, cancel: C
     """
     tmp = temporary_name(target.parent)
     try:
-        with open(source, "rb") as src:
+        with open_regular(source) as src:  # a FIFO swapped in since the plan is refused, never waited on
             before = os.fstat(src.fileno())
             if expect is not None and identity(before) != tuple(expect):
                 raise SourceChanged(f"{source} changed after it was planned (size or time differs); not exported")
