@@ -2,7 +2,16 @@
 anything but ``UnreadableFile``.
 
 Every file is isolated: a bad file becomes an ``UnreadableFile`` with a one-line reason, which the
-pipeline turns into a ``Skipped`` record, so one broken file never fails a batch.
+pipeline turns into a ``Skipped`` record, so one broken file never fails a batch. Pictures from the user's
+folders are decoded by this code inside the helper processes of ``ingest.sandbox`` (a memory cap and a time
+limit per file); ``load_image`` itself decodes in the calling process.
+
+Pillow's decompression-bomb guard stays on: ``Image.MAX_IMAGE_PIXELS`` is at least Pillow's default and at
+least ``max_pixels`` (``pillow_limit``), and its warning is an error here, so a format that decodes while
+opening (an ICO or CUR holding a PNG or a bitmap, an ICNS) is refused on its declared size before any pixel is
+decoded, and ``_check_pixels`` refuses the others before ``load``. In a sandbox worker (one file at a time) the
+guard is set for each file; in any other process the calls made there only ever raise it (never lower it, never
+switch it off: other threads may be opening files).
 
 How each kind of file is read (embedding, thumbnails and best-frame scoring all come through here):
 
@@ -19,7 +28,9 @@ How each kind of file is read (embedding, thumbnails and best-frame scoring all 
 
 from __future__ import annotations
 
+import errno
 import io
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,10 +45,55 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from desktop_app.core.errors import FileAccessError, UnreadableFile
 from desktop_app.core.ingest.items import RAW_EXTENSIONS, register_pillow_plugins
 
-# Pillow's own default (about 89.5 megapixels). We enforce the limit ourselves, per call and before
-# decoding, so Pillow's process-wide check is switched off (it would otherwise warn or raise on its own).
+# Pillow's own default (about 89.5 megapixels): the default of ``max_pixels`` and the least Pillow's guard is set to.
 PILLOW_DEFAULT_MAX_PIXELS = 89_478_485
-Image.MAX_IMAGE_PIXELS = None
+# True in a sandbox worker (one file at a time): Pillow's guard is set exactly for each file there.
+GUARD_PER_FILE = False
+
+
+class OutOfMemory(FileAccessError):
+    """Decoding ran out of memory. In this process it is the machine's state (tried again next time); in a
+    sandbox worker it is the worker's memory cap, and ``sandbox`` says so instead."""
+
+
+def pillow_limit(max_pixels: int | None) -> int | None:
+    """Pillow's decompression-bomb limit for a call with ``max_pixels``: never below Pillow's default (a lower
+    ``max_pixels`` is enforced by ``_check_pixels``), off only when ``max_pixels`` is None (no limit asked)."""
+    return None if max_pixels is None else max(max_pixels, PILLOW_DEFAULT_MAX_PIXELS)
+
+
+def _set_pillow_guard(max_pixels: int | None) -> None:
+    limit = pillow_limit(max_pixels)
+    if GUARD_PER_FILE:
+        Image.MAX_IMAGE_PIXELS = limit
+        return
+    # Other threads of this process may be opening files: raise the guard to this call's limit, never lower it and
+    # never switch it off (max_pixels=None is honoured exactly in a sandbox worker only).
+    current = Image.MAX_IMAGE_PIXELS
+    if current is not None and limit is not None and limit > current:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Pillow's "possibly corrupt EXIF" chatter is not the user's problem; its decompression-bomb warning (a
+    declared size over ``Image.MAX_IMAGE_PIXELS``) is an error, raised before the picture is decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def _bomb_reason(exc: Exception) -> str:
+    """The one-line reason for Pillow's decompression-bomb warning or error ``exc``."""
+    found = _BOMB_PIXELS.search(str(exc))
+    declared = f"{int(found.group(1)):,} pixels" if found else "more pixels than allowed"
+    limit = Image.MAX_IMAGE_PIXELS
+    over = f", over the limit of {limit:,} pixels" if limit is not None else ""
+    return f"image declares {declared}{over} (max_pixels setting)"
 
 
 @dataclass
@@ -136,6 +192,7 @@ def load_image(path: Path, *, min_side: int = 224, max_pixels: int | None = PILL
     Raises ``UnreadableFile`` with a one-line reason; never anything else for a bad file.
     """
     try:
+        _set_pillow_guard(max_pixels)
         return _load(path, min_side, max_pixels)
     except UnreadableFile:
         raise
@@ -148,8 +205,12 @@ def load_image(path: Path, *, min_side: int = 224, max_pixels: int | None = PILL
     except UnidentifiedImageError:
         raise UnreadableFile("not an image, or an image format Pillow cannot read") from None
     except MemoryError:
-        raise FileAccessError("not enough memory to decode this image") from None
+        raise OutOfMemory("not enough memory to decode this image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UnreadableFile(_bomb_reason(exc)) from None
     except Exception as exc:  # a corrupt file can make a decoder raise almost anything
+        if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:  # a mapping refused: memory, not the disk
+            raise OutOfMemory("not enough memory to decode this image") from None
         if isinstance(exc, OSError) and exc.errno is not None:  # the disk said no (EIO…); decoders set no errno
             raise FileAccessError(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
         raise UnreadableFile(f"cannot decode image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
@@ -173,7 +234,10 @@ def _decode(open_: Callable[[], Image.Image], min_side: int, max_pixels: int | N
             ) -> tuple[Image.Image, bool, tuple[int, int]]:
     """Decode what ``open_`` opens, at reduced scale where the format allows. Returns the picture, whether the
     data was truncated (decoded strictly first, then leniently) and the full size before any reduction."""
-    im = open_()
+    try:
+        im = open_()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # refused on its declared size
+        raise UnreadableFile(_bomb_reason(exc)) from None
     size = im.size
     _check_pixels(size, max_pixels)
     _draft(im, min_side)
@@ -206,8 +270,7 @@ def _load(path: Path, min_side: int, max_pixels: int | None) -> DecodedImage:
         raise UnreadableFile("empty file (0 bytes)")
     if path.suffix.lower() in RAW_EXTENSIONS:
         return _load_raw(path, min_side, max_pixels)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow's "possibly corrupt EXIF" chatter is not the user's problem
+    with _quiet():
         im, partial, original_size = _decode(lambda: Image.open(path), min_side, max_pixels)
     im = ImageOps.exif_transpose(im) or im
     return DecodedImage(image=_finish(im, min_side), partial=partial, original_size=original_size)
@@ -270,12 +333,12 @@ def _from_preview(preview: bytes, flip: int, full: tuple[int, int], min_side: in
     """The RAW's picture from its embedded JPEG ``preview``; None when the preview is too small for ``min_side``
     or cannot be decoded (the half-size demosaic then takes over)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet():
             if min(Image.open(io.BytesIO(preview)).size) < min_side:
                 return None
             im, partial, _ = _decode(lambda: Image.open(io.BytesIO(preview)), min_side, max_pixels)
-    except (UnreadableFile, OSError, SyntaxError, ValueError):  # a broken or oversized preview: the sensor data
+    except (UnreadableFile, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning):  # a broken or oversized preview: the sensor data
         return None
     # The preview is stored as the sensor saw it; whatever EXIF it carries, the RAW's flip decides.
     if flip in _FLIP_TRANSPOSE:
