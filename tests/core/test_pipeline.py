@@ -136,19 +136,19 @@ def test_unreadable_files_are_remembered_so_an_unchanged_library_loads_no_model(
     (lib / "pics" / "fake.jpg").write_text("not a picture at all")
     (lib / "empty.md").write_text("")
     flaky = lib / "pics" / "04-blue.jpg"
-    real_load = pipeline.load_image
+    real_load = pipeline.decode_picture
 
     def disk_refuses_one(path, **kw):
         if path == flaky:
             raise FileAccessError("cannot read file (Input/output error)")
         return real_load(path, **kw)
 
-    monkeypatch.setattr(pipeline, "load_image", disk_refuses_one)
+    monkeypatch.setattr(pipeline, "decode_picture", disk_refuses_one)
     first = _run([lib], tmp_path / "cache")
     reasons = {s.path.name: s.reason for s in first.skipped}
     assert set(reasons) == {"bad.CR3", "fake.jpg", "empty.md", "04-blue.jpg"}
 
-    monkeypatch.setattr(pipeline, "load_image", real_load)
+    monkeypatch.setattr(pipeline, "decode_picture", real_load)
     second = _run([lib], tmp_path / "cache")  # the disk reads 04-blue.jpg now: only it is embedded
     assert second.stats["embedded"] == 1 and {s.path.name: s.reason for s in second.skipped} == {
         k: v for k, v in reasons.items() if k != "04-blue.jpg"}

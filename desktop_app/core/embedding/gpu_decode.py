@@ -10,10 +10,12 @@ items, in order) and is what ``pipeline._image_batches`` picks for a model on CU
   later, progressive ones in software);
 * on the device each picture is made upright and reduced the way the CPU path reduces it (see
   ``DevicePreprocess``), then resized, centre-cropped and normalised with the model's own settings;
-* every other file goes the CPU way, per file (``settings.decode_item``: Pillow, EXIF, the model's transform): other
-  formats, RAW files, CMYK or unusual JPEGs, truncated ones, files over ``settings.max_pixels``, and any JPEG the
-  batch decoder rejects (first retried alone, then the CPU way), so unreadable files fail with the CPU path's
-  own reasons and a bad file never fails its batch;
+* every other file goes the CPU way, per file (``settings.decode_item``: Pillow in a sandbox worker with a memory
+  cap and a time limit, EXIF, the model's transform): other formats, RAW files, CMYK or unusual JPEGs, truncated
+  ones, files over ``settings.max_pixels``, progressive JPEGs of more than ``MAX_DEVICE_SCANS`` scans, and any JPEG
+  the batch decoder rejects (first retried alone, then the CPU way), so unreadable files fail with the CPU path's
+  own reasons and a bad file never fails its batch. What nvJPEG decodes is decoded in this process: its size is
+  checked against ``max_pixels`` from the header first, and the file is read whole (as big as the file on disk);
 * a thread of its own decodes batch k+1 while the model embeds batch k (fp16 on CUDA, ``Embedder.load``).
 """
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
     from desktop_app.core.embedding.embed import Embedder
     from desktop_app.core.embedding.settings import Batch, EmbedSettings
+    from desktop_app.core.ingest.sandbox import DecodeLimits
 
 GPU = "gpu"  # decoded on the device with the rest of its batch
 GPU_ALONE = "gpu-alone"  # its batch's decode failed (another file's fault): decoded on the device by itself
@@ -51,6 +54,7 @@ CPU = "cpu"  # decoded the CPU way (why: Route.why)
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 _HEAD = 256 * 1024  # bytes read first; a JPEG whose header is longer is read whole before its header is parsed
 _SOF_ON_DEVICE = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive Huffman; arithmetic/lossless: CPU
+MAX_DEVICE_SCANS = 64  # a progressive JPEG with more scans goes the CPU way (encoders write about 10)
 
 
 class Route(NamedTuple):
@@ -212,6 +216,11 @@ def read_jpeg_header(path: Path, data: Any, max_pixels: int | None) -> JpegHeade
     sos, sof = found
     if sof not in _SOF_ON_DEVICE:
         return f"JPEG coding SOF{sof - 0xC0 if sof else '?'} (arithmetic, lossless or hierarchical)"
+    # nvJPEG decodes progressive JPEGs partly on the host, in this process, with no time limit: one with tens of
+    # thousands of scans (a known way to tie a decoder up for minutes) goes the CPU way, to the sandbox's limit.
+    # In entropy-coded data FF is always followed by 00 or a restart marker, so FF DA is a scan header.
+    if sof == 0xC2 and bytes(view[sos:]).count(b"\xff\xda") > MAX_DEVICE_SCANS:
+        return f"a progressive JPEG of more than {MAX_DEVICE_SCANS} scans"
     # Pillow decodes a truncated JPEG leniently and calls it "partial"; nvJPEG may not notice. A complete file
     # has its end-of-image marker after the scan: at the very end, or before a trailer (a phone's motion photo
     # appends a video).
@@ -278,21 +287,22 @@ def _read(item: Item, max_pixels: int | None, pin: bool) -> _Encoded | str:
     return header if isinstance(header, str) else _Encoded(data, header)
 
 
-def _cpu(item: Item, embedder: Embedder, max_pixels: int | None, why: str) -> _Done:
-    """Decode ``item`` the CPU path's way (``settings.decode_item``)."""
+def _cpu(item: Item, embedder: Embedder, limits: DecodeLimits, why: str, stop: threading.Event) -> _Done:
+    """Decode ``item`` the CPU path's way (``settings.decode_item``: in a sandbox worker; ``stop`` gives up)."""
     from desktop_app.core.embedding.settings import decode_item
 
     try:
-        tensor, partial = decode_item(item, embedder, max_pixels)
+        tensor, partial = decode_item(item, embedder, limits, stop)
     except UnreadableFile as exc:
         return _Done(None, False, exc, why)
     return _Done(tensor, partial, None, why)
 
 
-def _prepare(item: Item, embedder: Embedder, max_pixels: int | None, pin: bool) -> _Encoded | _Done:
-    """A reader thread's work for one file: read a JPEG for the device, or decode anything else right here."""
-    read = _read(item, max_pixels, pin)
-    return read if isinstance(read, _Encoded) else _cpu(item, embedder, max_pixels, read)
+def _prepare(item: Item, embedder: Embedder, limits: DecodeLimits, pin: bool, stop: threading.Event
+             ) -> _Encoded | _Done:
+    """A reader thread's work for one file: read a JPEG for the device, or decode anything else the CPU way."""
+    read = _read(item, limits.max_pixels, pin)
+    return read if isinstance(read, _Encoded) else _cpu(item, embedder, limits, read, stop)
 
 
 def _decode_on_device(data: list[torch.Tensor], device: str) -> tuple[list[torch.Tensor | str], bool]:
@@ -372,7 +382,7 @@ class _DevicePipeline:
         import torch
 
         self.items, self.embedder, self.device, self.plan = items, embedder, device, plan
-        self.max_pixels = settings.max_pixels
+        self.limits = settings.decode_limits()
         self.bs = max(1, settings.batch_size)
         self.routes = routes if routes is not None else {}
         self.cuda = torch.device(device).type == "cuda"
@@ -442,7 +452,8 @@ class _DevicePipeline:
                 if nxt is None:
                     exhausted = True
                 else:
-                    pending.append((nxt, self.pool.submit(_prepare, nxt, self.embedder, self.max_pixels, self.cuda)))
+                    pending.append((nxt, self.pool.submit(_prepare, nxt, self.embedder, self.limits, self.cuda,
+                                                         self.stop)))
             batch = [pending.popleft() for _ in range(min(self.bs, len(pending)))]
             self._put(self._one_batch([(item, fut.result()) for item, fut in batch], stream))
 
@@ -459,7 +470,8 @@ class _DevicePipeline:
             retry: list[tuple[int, Future[_Done]]] = []
             for (k, enc), picture in zip(jpegs, pictures):
                 if isinstance(picture, str):
-                    retry.append((k, self.pool.submit(_cpu, batch[k][0], self.embedder, self.max_pixels, picture)))
+                    retry.append((k, self.pool.submit(_cpu, batch[k][0], self.embedder, self.limits, picture,
+                                                          self.stop)))
                 else:
                     results[k] = _OnDevice(self.plan(picture, enc.header.orientation, self.embedder.image_size),
                                            GPU if together else GPU_ALONE)

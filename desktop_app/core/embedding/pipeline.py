@@ -37,7 +37,9 @@ from desktop_app.core.embedding.embed import (
 )
 from desktop_app.core.embedding.settings import Batch, EmbedSettings, decode_item  # noqa: F401  (re-exported)
 from desktop_app.core.errors import BadArgument, FileAccessError, UnreadableFile
+from desktop_app.core.ingest import sandbox
 from desktop_app.core.ingest.items import Item, Skipped, scan
+from desktop_app.core.ingest.sandbox import DEFAULT_MEMORY, DEFAULT_SECONDS
 from desktop_app.core.ingest.texts import read_text
 from desktop_app.core.metadata.photo_meta import PhotoMeta, read_all
 from desktop_app.core.progress import CancelToken, ProgressEvent, drive  # noqa: F401  (drive: re-exported)
@@ -86,12 +88,23 @@ _NO_VECTOR = np.zeros(0, np.float32)  # what an unreadable file's row in the cac
 
 
 
+def _decode_workers(settings: EmbedSettings) -> int:
+    return settings.decode_workers or max(1, os.cpu_count() or 1)
+
+
+def _caps_key(settings: EmbedSettings) -> str:
+    """The decoding caps in the key of remembered unreadable files, when they are not the defaults."""
+    if (settings.decode_memory, settings.decode_seconds) == (DEFAULT_MEMORY, DEFAULT_SECONDS):
+        return ""
+    return f"/{settings.decode_memory}/{settings.decode_seconds:g}"
+
+
 def _image_batches(items: Sequence[Item], embedder: Embedder, resolved: ResolvedModel, settings: EmbedSettings,
                    ) -> Generator[Batch, None, None]:
     """Where the pictures are embedded: on a Ray cluster (``settings.ray``), batches decoded on the GPU (a CUDA
     model), or decode threads on this machine's CPU. Every way yields the same batches, and the caller stores
     each one in the cache as it comes, so an interrupted run keeps what was done."""
-    workers = settings.decode_workers or max(1, os.cpu_count() or 1)
+    workers = _decode_workers(settings)
     if settings.ray is not None:
         from desktop_app.core.embedding.ray_embed import ray_batches
 
@@ -259,8 +272,9 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         from_cache = sum(found)
         misses = [i for i, hit in zip(items, found) if not hit]
         # Files found unreadable before and unchanged since: skipped again without reading them (or loading the
-        # model for them). Kept apart from vectors, per pixel limit, since a higher limit may read them.
-        unreadable_key = f"{resolved.key}/unreadable/{settings.max_pixels}"
+        # model for them). Kept apart from vectors, per pixel limit and per decoding cap (memory, time: when not the
+        # defaults), since a higher limit may read them.
+        unreadable_key = f"{resolved.key}/unreadable/{settings.max_pixels}{_caps_key(settings)}"
         known_bad = cache.lookup(unreadable_key, ((i.path, i.size, i.mtime_ns) for i in misses)) if misses else {}
         skipped.extend(Skipped(path, bad.snippet or "unreadable") for path, bad in known_bad.items())
         misses = [i for i in misses if i.path not in known_bad]
@@ -278,6 +292,9 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         if misses:
             cancel.raise_if_cancelled()
             yield ProgressEvent("load-model", 0, 1, f"loading {spec}")
+            if settings.ray is None and any(i.kind == "image" for i in misses):
+                # The sandbox's decoder processes start while the model loads (about 0.3 s each, in parallel).
+                sandbox.warm(min(_decode_workers(settings), len(misses)))
             # With Ray, --device is the model actors' device: this copy embeds the notes and lends the workers its
             # preprocessing, on the CPU, leaving a GPU on this machine to an actor.
             embedder = Embedder.load(resolved, "cpu" if settings.ray else settings.device,

@@ -1,8 +1,9 @@
 """Thumbnails on disk: small JPEGs in the platform cache folder, so a reopened library shows them at once.
 
 Keyed by the file's path, size and modification time (a changed photo gets a new thumbnail) and the side
-length. Made with the same robust decoder as embedding (``draft()`` first: a 24 MP JPEG decodes at 1/8 scale
-in a few tens of milliseconds). Called from worker threads; files are written atomically.
+length. Made with the same robust decoder as embedding, in a sandbox worker with its memory cap and time limit
+(``sandbox.decode``; ``draft()`` first: a 24 MP JPEG decodes at 1/8 scale in a few tens of milliseconds), shrunk
+there. Called from worker threads; files are written atomically.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from desktop_app.core.app_dirs import default_cache_dir
 from desktop_app.core.errors import UnreadableFile
 from desktop_app.core.files import atomic_file
-from desktop_app.core.ingest.images import load_image
+from desktop_app.core.ingest import sandbox
 
 THUMBNAIL_SIDE = 160  # pixels; drawn at up to 80 logical px, so sharp on 2x HiDPI screens
 
@@ -39,10 +40,9 @@ def get_thumbnail(path: Path, folder: Path, side: int = THUMBNAIL_SIDE) -> Path 
     if target.exists():
         return target
     try:
-        picture = load_image(path, min_side=side).image
-    except UnreadableFile:
+        picture = sandbox.decode(path, min_side=side, fit=side).image
+    except (UnreadableFile, sandbox.SandboxUnavailable):
         return None
-    picture.thumbnail((side, side))
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_file(target, durable=False) as f:  # a cache: never half a file, no need to sync it

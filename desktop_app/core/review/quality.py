@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from desktop_app.core.errors import UnreadableFile
-from desktop_app.core.ingest.images import load_image
+from desktop_app.core.ingest import sandbox
 
 PREVIEW = 512  # px, long side of the picture sharpness is measured on
 TILES = 8  # sharpness is judged tile by tile on an 8 x 8 grid (see ``focus``)
@@ -80,13 +80,13 @@ def focus(gray: np.ndarray, grid: int = TILES, top: int = 3) -> float:
 
 
 def measure(path: str | Path) -> Quality:
-    """Measure one image file; an unreadable file gets ``readable=False`` (never the best frame)."""
+    """Measure one image file (decoded in a sandbox worker, see ``ingest/sandbox.py``); an unreadable file gets
+    ``readable=False`` (never the best frame)."""
     try:
-        decoded = load_image(Path(path), min_side=PREVIEW)
+        decoded = sandbox.decode(Path(path), min_side=PREVIEW, fit=PREVIEW)
     except UnreadableFile:
         return Quality(readable=False)
     im = decoded.image
-    im.thumbnail((PREVIEW, PREVIEW))
     gray = np.asarray(im.convert("L"))
     w, h = decoded.original_size
     return Quality(sharpness=focus(gray), highlights=float((gray >= CLIP_HIGH).mean()),
