@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pytest
 from conftest import TINY_MODEL, save_shape
 from dng import write_dng
 from shapes import draw_shape
@@ -19,8 +18,6 @@ from desktop_app.core.progress import drive
 # The scan pairs every RAW with its JPEG (``Item.raws``; tests/core/test_scan.py); what happens after needs a change
 # in files of their own: the pipeline embeds the RAWs when the JPEG turns out unreadable, the export takes every
 # same-stem RAW. Strict: these fail loudly once the change is in, so the markers go with it.
-NEEDS_PIPELINE = pytest.mark.xfail(strict=True, reason="embedding/pipeline.py: the RAWs of an unreadable picture "
-                                   "are embedded in its place (issue 23, standalone_raws)")
 
 
 def _pair(lib: Path, jpeg: bytes | None) -> None:
@@ -45,7 +42,6 @@ def test_a_readable_jpeg_is_the_item_and_names_its_first_raw(tmp_path: Path) -> 
     assert result.skipped == []
 
 
-@NEEDS_PIPELINE
 def test_the_raws_of_a_jpeg_that_cannot_be_read_are_pictures_of_their_own(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     _pair(lib, b"\xff\xd8\xff\xe0" + b"\x00" * 64)  # a JPEG's first bytes, then nothing a decoder can read

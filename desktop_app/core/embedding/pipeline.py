@@ -38,7 +38,7 @@ from desktop_app.core.embedding.embed import (
 from desktop_app.core.embedding.settings import Batch, EmbedSettings, decode_item  # noqa: F401  (re-exported)
 from desktop_app.core.errors import BadArgument, FileAccessError, UnreadableFile
 from desktop_app.core.ingest import sandbox
-from desktop_app.core.ingest.items import Item, Skipped, scan
+from desktop_app.core.ingest.items import Item, Skipped, scan, standalone_raws
 from desktop_app.core.ingest.sandbox import DEFAULT_MEMORY, DEFAULT_SECONDS
 from desktop_app.core.ingest.texts import read_text
 from desktop_app.core.metadata.photo_meta import PhotoMeta, read_all
@@ -251,6 +251,7 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
            ) -> Generator[ProgressEvent, None, tuple[EmbedResult, ResolvedModel, Embedder | None]]:
     started = time.perf_counter()
     spec = ModelSpec.parse(settings.model)
+    paths = list(paths)
 
     items: list[Item] = []
     skipped: list[Skipped] = []
@@ -288,8 +289,7 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         vectors: dict[Path, tuple[str, str | None, np.ndarray]] = {}  # embedded by this run
         dim = cached.vectors.shape[1] if from_cache else 0
 
-        embedder: Embedder | None = None
-        if misses:
+        def load_model(misses: list[Item]) -> Generator[ProgressEvent, None, Embedder]:
             cancel.raise_if_cancelled()
             yield ProgressEvent("load-model", 0, 1, f"loading {spec}")
             if settings.ray is None and any(i.kind == "image" for i in misses):
@@ -297,10 +297,28 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
                 sandbox.warm(min(_decode_workers(settings), len(misses)))
             # With Ray, --device is the model actors' device: this copy embeds the notes and lends the workers its
             # preprocessing, on the CPU, leaving a GPU on this machine to an actor.
-            embedder = Embedder.load(resolved, "cpu" if settings.ray else settings.device,
-                                     threads=settings.torch_threads)
+            loaded = Embedder.load(resolved, "cpu" if settings.ray else settings.device, threads=settings.torch_threads)
+            yield ProgressEvent("load-model", 1, 1, f"loaded {spec} on {loaded.device}")
+            return loaded
+
+        def embed_images(images: list[Item], model: Embedder, done: int, total: int, what: str,
+                         ) -> Generator[ProgressEvent, None, int]:
+            with closing(_image_batches(images, model, resolved, settings)) as batches:
+                for rows_, bad in batches:
+                    remember(bad)
+                    if rows_:
+                        cache.store(resolved.key, [(it.path, it.size, it.mtime_ns, status, None, v)
+                                                   for it, status, v in rows_])
+                        vectors.update({it.path: (status, None, v) for it, status, v in rows_})
+                    done += len(rows_) + len(bad)
+                    yield ProgressEvent("embed", done, total, what)
+                    cancel.raise_if_cancelled()
+            return done
+
+        embedder: Embedder | None = None
+        if misses:
+            embedder = yield from load_model(misses)
             dim = embedder.dim
-            yield ProgressEvent("load-model", 1, 1, f"loaded {spec} on {embedder.device}")
             total = len(misses)
             done = 0
             yield ProgressEvent("embed", 0, total, f"{from_cache} from cache, {total} to embed")
@@ -330,16 +348,25 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
             images = [i for i in misses if i.kind == "image"]
             if images and settings.ray is not None:
                 yield ProgressEvent("embed", done, total, "starting Ray and its workers")
-            with closing(_image_batches(images, embedder, resolved, settings)) as batches:
-                for rows_, bad in batches:
-                    remember(bad)
-                    if rows_:
-                        cache.store(resolved.key, [(it.path, it.size, it.mtime_ns, status, None, v)
-                                                   for it, status, v in rows_])
-                        vectors.update({it.path: (status, None, v) for it, status, v in rows_})
-                    done += len(rows_) + len(bad)
-                    yield ProgressEvent("embed", done, total, "pictures")
-                    cancel.raise_if_cancelled()
+            done = yield from embed_images(images, embedder, done, total, "pictures")
+
+        # A RAW+JPEG pair is embedded from its picture. When the picture cannot be read (found now, or remembered by
+        # the cache), the pair's RAWs are the pictures, each an item of its own embedded from the RAW: a RAW is never
+        # lost with its JPEG (the scan cannot tell; only decoding does). They come after the scanned items.
+        lost = {s.path for s in skipped}
+        alone = [r for i in items if i.raws and i.path in lost for r in standalone_raws(i)]
+        skipped.extend(r for r in alone if isinstance(r, Skipped))
+        raws = [r for r in alone if isinstance(r, Item)]
+        raw_hits = cache.lookup(resolved.key, ((r.path, r.size, r.mtime_ns) for r in raws)) if raws else {}
+        vectors.update({p: (hit.status, hit.snippet, hit.vector) for p, hit in raw_hits.items()})
+        raws_left = [r for r in raws if r.path not in raw_hits]
+        raws_bad = cache.lookup(unreadable_key, ((r.path, r.size, r.mtime_ns) for r in raws_left)) if raws_left else {}
+        skipped.extend(Skipped(path, bad.snippet or "unreadable") for path, bad in raws_bad.items())
+        raws_left = [r for r in raws_left if r.path not in raws_bad]
+        if raws_left:
+            if embedder is None:
+                embedder = yield from load_model(raws_left)
+            yield from embed_images(raws_left, embedder, 0, len(raws_left), "RAW files of unreadable pictures")
 
     records: list[ItemRecord] = []
     keep: list[int] = []  # the rows of ``items`` that have a vector
@@ -364,18 +391,28 @@ def _embed(paths: Iterable[str | os.PathLike[str]], settings: EmbedSettings, can
         matrix = np.zeros((len(keep), dim), np.float32)
     for j, vec in fresh:
         matrix[j] = vec
+    standing_in = [r for r in raws if r.path in vectors]  # the RAWs of unreadable pictures (above)
+    if standing_in:
+        records += [ItemRecord(path=str(r.path), kind=r.kind, status=vectors[r.path][0] or "ok", size=r.size,
+                               mtime_ns=r.mtime_ns) for r in standing_in]
+        more = np.stack([vectors[r.path][2] for r in standing_in]).astype(np.float32, copy=False)
+        matrix = np.vstack([matrix.reshape(len(matrix), more.shape[1]), more])
+        dim = more.shape[1]
     bad_paths = {s.path for s in skipped}
     skipped.sort(key=lambda s: str(s.path))
     stats = {
         "items": len(records),
-        "embedded": len(records) - from_cache if misses else 0,
-        "from_cache": from_cache,
+        "embedded": len(records) - from_cache - len(raw_hits),
+        "from_cache": from_cache + len(raw_hits),
         "skipped": len(bad_paths),
         "seconds": round(time.perf_counter() - started, 3),
     }
     model_doc = {"name": str(spec), "key": resolved.key, "dim": dim,
                  "preprocess": resolved.identity.get("preprocess", {})}
-    result = EmbedResult(model=model_doc, items=records, vectors=matrix, skipped=skipped, stats=stats)
+    # The folders the user named: an export takes files from under them only (a document is untrusted input).
+    folders = [os.path.abspath(os.fspath(p)) for p in paths]
+    result = EmbedResult(model=model_doc, items=records, vectors=matrix, skipped=skipped, stats=stats,
+                         folders=folders)
     yield ProgressEvent("done", len(records), len(records),
                         f"{stats['embedded']} embedded, {stats['from_cache']} from cache, {stats['skipped']} skipped")
     return result, resolved, embedder

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import stat
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from desktop_app.core.errors import PhotoAtlasError
 from desktop_app.core.files import (  # noqa: F401  (TMP_PREFIX, file_kind: re-exported)
@@ -59,7 +58,7 @@ def _kernel_copies_to_files() -> bool:
     return sys.platform.startswith("linux")
 
 
-def copy_bytes(src: io.BufferedReader, dst: BinaryIO, size: int, cancel: CancelToken | None = None) -> None:
+def copy_bytes(src: Any, dst: BinaryIO, size: int, cancel: CancelToken | None = None) -> None:
     """Copy ``size`` bytes from the start of ``src`` to ``dst``; raises ``Cancelled`` between chunks.
 
     Not ``shutil.copyfile``: its fast paths (fcopyfile on macOS, sendfile on Linux) copy a whole file in one call
