@@ -22,6 +22,7 @@ from desktop_app.core.analysis.layout import REDUCERS
 from desktop_app.core.errors import BadArgument, Cancelled, PhotoAtlasError
 from desktop_app.core.filenames import printable
 from desktop_app.core.ingest.images import PILLOW_DEFAULT_MAX_PIXELS
+from desktop_app.core.ingest.sandbox import DEFAULT_MEMORY, DEFAULT_SECONDS
 from desktop_app.core.model_names import DEFAULT_MODEL, FASTER_MODEL, MORE_ACCURATE_MODEL
 from desktop_app.core.review.duplicates import BURST_SECONDS, BURST_SIMILARITY, DEFAULT_THRESHOLD
 from desktop_app.core.review.marks import COLOUR_LABELS
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--offline", action="store_true", help="never touch the network")
     common.add_argument("--max-pixels", type=_positive_int, default=PILLOW_DEFAULT_MAX_PIXELS,
                         help=f"skip images larger than this many pixels (default {PILLOW_DEFAULT_MAX_PIXELS:,})")
+    common.add_argument("--decode-memory", type=_positive_int, default=DEFAULT_MEMORY // 2 ** 20, metavar="MB",
+                        help="skip a picture whose decoding needs more than this much memory (default "
+                             f"{DEFAULT_MEMORY // 2 ** 20} MB; each is decoded in a worker process, docs/DECODING.md)")
+    common.add_argument("--decode-seconds", type=_positive_int, default=int(DEFAULT_SECONDS), metavar="S",
+                        help=f"skip a picture that takes longer than this to decode (default {int(DEFAULT_SECONDS)} s)")
     common.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster = common.add_argument_group("a Ray cluster (pip install 'photoatlas[cluster]'; docs/SCALE.md)")
     cluster.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -335,7 +341,8 @@ def _embed_settings(args: argparse.Namespace, model: str) -> Any:
     from desktop_app.core.embedding.settings import EmbedSettings
 
     return EmbedSettings(model=model, device=args.device, batch_size=args.batch_size, cache_dir=args.cache_dir,
-                         offline=args.offline, max_pixels=args.max_pixels, ray=_ray_options(args))
+                         offline=args.offline, max_pixels=args.max_pixels, ray=_ray_options(args),
+                         decode_memory=args.decode_memory * 2 ** 20, decode_seconds=float(args.decode_seconds))
 
 
 def _check_paths(paths: Sequence[str]) -> None:

@@ -344,3 +344,17 @@ def test_a_name_that_is_not_utf8_stays_byte_exact_through_analyze_export_and_und
     run = _run_bytes("undo", dest, "--quiet")
     assert run.returncode == 0, run.stderr
     assert LATIN1_NAME in _names_in(lib) and picture.read_bytes() == content  # back under its own bytes
+
+
+def test_the_decoding_limits_are_options_of_the_command_line(tmp_path: Path) -> None:
+    """--decode-memory reaches the sandbox: a picture that needs far more (a 9000 x 9000 PNG of a few hundred KB,
+    324 MB to decode) is skipped with the limit in its reason, and the good picture beside it is embedded."""
+    from bombs import zero_png
+
+    lib = tmp_path / "lib"
+    save_shape(lib / "good.jpg", "red", "circle")
+    (lib / "bomb.png").write_bytes(zero_png(9000, 9000))
+    run = photoatlas(*_embed_cmd(lib, tmp_path / "c", "--decode-memory", "128", "--decode-seconds", "60")[3:])
+    assert run.returncode == 0, run.stderr
+    assert "bomb.png: needs more than 128 MB to decode" in run.stdout + run.stderr
+    assert "1 embedded" in run.stdout
