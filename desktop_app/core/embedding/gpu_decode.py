@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from PIL import Image
 
+from desktop_app.core.embedding.transform_plan import TransformPlan, plain_transform
 from desktop_app.core.errors import UnreadableFile
 from desktop_app.core.ingest.items import RAW_EXTENSIONS, Item
 
@@ -73,7 +74,7 @@ class JpegHeader:
 
 
 @dataclass(frozen=True)
-class DevicePreprocess:
+class DevicePreprocess(TransformPlan):
     """The model's own transform (Resize shortest side, CenterCrop, ToTensor, Normalize) on decoded tensors.
 
     Before it, each picture is reduced exactly as ``images.load_image`` reduces it on the CPU path: a box average
@@ -82,12 +83,6 @@ class DevicePreprocess:
     differently from that chain: on the tiny 32 px model a 6000x4000 photo-like JPEG then agreed with the CPU
     path at cosine 0.9988 only (below the 0.999 asked for), and at 1.0000 with the same chain.
     """
-
-    size: int  # Resize: the shorter side
-    crop: tuple[int, int]  # CenterCrop (height, width)
-    interpolation: Any  # torchvision InterpolationMode (bicubic or bilinear, antialiased like PIL)
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
 
     def __call__(self, picture: torch.Tensor, orientation: int, min_side: int) -> torch.Tensor:
         """A decoded uint8 (3, H, W) picture on any device -> the model's float32 (3, crop) input there."""
@@ -138,42 +133,10 @@ def orient(x: torch.Tensor, orientation: int) -> torch.Tensor:
 
 
 def device_preprocess(preprocess: Callable[[Any], Any]) -> DevicePreprocess | None:
-    """The device version of an open_clip transform, or None when it is not the plain shape.
-
-    Plain: ``Resize(int)`` (bicubic or bilinear, antialiased, no max_size), ``CenterCrop``, mode conversion and
-    ToTensor, ``Normalize``: open_clip's ``resize_mode="shortest"`` with a square size. ``"longest"`` (resize the
-    longer side, then pad) and ``"squash"`` (no crop), non-square sizes (``ResizeKeepRatio``) and anything else
-    are not reproduced on the device: None, and every picture then goes the CPU way (``gpu_batches``).
-    """
-    from open_clip.transform import MaybeConvertMode, MaybeToTensor, _convert_to_rgb
-    from torchvision import transforms as tv
-
-    steps = list(getattr(preprocess, "transforms", []))
-    if len(steps) < 3 or type(steps[0]) is not tv.Resize or type(steps[1]) is not tv.CenterCrop \
-            or type(steps[-1]) is not tv.Normalize:
-        return None
-    resize, crop, normalize = steps[0], steps[1], steps[-1]
-    for step in steps[2:-1]:
-        if step is _convert_to_rgb or type(step) in (MaybeToTensor, tv.ToTensor):
-            continue
-        if type(step) is MaybeConvertMode and step.mode == "RGB":
-            continue
-        return None
-    size = resize.size
-    if isinstance(size, (list, tuple)):
-        if len(size) != 1:
-            return None  # (h, w): squash, no aspect ratio kept
-        size = size[0]
-    # (Resize's antialias flag does not matter: PIL, on the CPU path, always filters when it shrinks.)
-    modes = (tv.InterpolationMode.BICUBIC, tv.InterpolationMode.BILINEAR)
-    if resize.interpolation not in modes or resize.max_size is not None:
-        return None
-    mean, std = tuple(float(v) for v in normalize.mean), tuple(float(v) for v in normalize.std)
-    if len(mean) != 3 or len(std) != 3:
-        return None
-    ch, cw = crop.size if len(crop.size) == 2 else (crop.size[0], crop.size[0])
-    return DevicePreprocess(size=int(size), crop=(int(ch), int(cw)), interpolation=resize.interpolation,
-                            mean=mean, std=std)
+    """The device version of an open_clip transform, or None when it is not the plain shape
+    (``transform_plan.plain_transform``): every picture then goes the CPU way (``gpu_batches``)."""
+    plan = plain_transform(preprocess)
+    return None if plan is None else DevicePreprocess(plan.size, plan.crop, plan.interpolation, plan.mean, plan.std)
 
 
 def _scan_start(data: bytes) -> tuple[int, int] | None:

@@ -73,8 +73,8 @@ def worker_resize(embedder: Embedder) -> tuple[int, int] | None:
     if embedder not in _RESIZES:
         from torchvision.transforms.functional import pil_modes_mapping
 
-        from desktop_app.core.embedding.gpu_decode import device_preprocess
+        from desktop_app.core.embedding.transform_plan import plain_transform
 
-        plan = device_preprocess(embedder.preprocess)
+        plan = plain_transform(embedder.preprocess)
         _RESIZES[embedder] = None if plan is None else (plan.size, int(pil_modes_mapping[plan.interpolation]))
     return _RESIZES[embedder]
