@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -74,20 +75,27 @@ def journal_key() -> bytes:
     raise ExportError(f"cannot read the key that signs export journals, {path}")
 
 
-def _signature(key: bytes, journal_id: str, entry: dict[str, Any]) -> str:
-    body = json.dumps({k: v for k, v in entry.items() if k != "mac"}, sort_keys=True, ensure_ascii=True,
-                      separators=(",", ":"))
-    return hmac.new(key, f"{journal_id}\n{body}".encode("ascii"), hashlib.sha256).hexdigest()[:32]
+def _signature(key: bytes, journal_id: str, body: str) -> str:
+    """The signature of one line's JSON ``body`` (as written, without its mac) in the journal ``journal_id``."""
+    data = f"{journal_id}\n{body}".encode("utf-8", "surrogateescape")
+    return hmac.new(key, data, hashlib.sha256).hexdigest()[:32]
 
 
-def _relative(dest: Path, value: str) -> str:
-    """``value`` (absolute) as written in the journal: relative to DEST, with "/", when it lies inside DEST."""
-    path = Path(value)
-    if path.is_absolute():
-        try:
-            return path.relative_to(dest).as_posix()
-        except ValueError:
-            return value
+_MAC_TAIL = re.compile(r',"mac":"([0-9a-f]{32})"\}$')  # how a signed line ends: its body is the rest, closed
+
+
+def _signed(line: str) -> tuple[str, str] | None:
+    """(body as it was signed, mac) of a signed line; None for a line without a signature."""
+    m = _MAC_TAIL.search(line)
+    return None if m is None else (line[:m.start()] + "}", m.group(1))
+
+
+def _relative(prefix: str, value: str) -> str:
+    """``value`` (absolute) as written in the journal: relative to DEST (``prefix``: DEST and a separator), with "/",
+    when it lies inside DEST. Plain string work: an export journals three paths per file."""
+    if value.startswith(prefix):
+        rel = value[len(prefix):]
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel
     return value
 
 
@@ -134,6 +142,7 @@ class Journal:
     def __init__(self, dest: Path) -> None:
         self.dest = Path(dest)
         self.path = self.dest / JOURNAL
+        self._prefix = os.path.join(str(self.dest), "")  # DEST and a separator: what a path inside DEST starts with
         self.entries: list[dict[str, Any]] = []
         self.trust: Trust = "new"
         self.problem = ""
@@ -148,7 +157,7 @@ class Journal:
         self._lock = threading.Lock()  # export workers note their copies and reservations from their threads
 
     def _read(self) -> None:
-        raw: list[tuple[int, dict[str, Any]]] = []
+        raw: list[tuple[int, str, dict[str, Any]]] = []
         with open(self.path, "rb") as f:
             data = f.read()
         for number, line in enumerate(data.decode("utf-8", "surrogateescape").splitlines(), 1):
@@ -157,21 +166,21 @@ class Journal:
             except (json.JSONDecodeError, RecursionError):
                 continue  # a line cut short by a crash: its operation never started
             if isinstance(entry, dict):
-                raw.append((number, entry))
+                raw.append((number, line, entry))
         if not raw:
             return
-        first = raw[0][1]
+        first = raw[0][2]
         if first.get("op") == "journal":
             self._verify(raw)
-        elif any("mac" in e or e.get("op") == "journal" for _, e in raw):
+        elif any("mac" in e or e.get("op") == "journal" for _, _, e in raw):
             self._tampered(raw[0][0], "signed lines after unsigned ones")
         else:
             self.trust = "legacy"
         if self.trust == "tampered":
             self.entries = []
             return
-        for _, entry in (raw[1:] if self.trust == "signed" else raw):
-            entry = dict(entry)
+        for _, _, entry in (raw[1:] if self.trust == "signed" else raw):
+            entry.pop("mac", None)
             for key in PATH_FIELDS:
                 if key in entry and entry[key] is not None:
                     path = _absolute(self.dest, entry[key])
@@ -185,18 +194,20 @@ class Journal:
             else:
                 self.entries.append(entry)
 
-    def _verify(self, raw: list[tuple[int, dict[str, Any]]]) -> None:
-        header = raw[0][1]
+    def _verify(self, raw: list[tuple[int, str, dict[str, Any]]]) -> None:
+        """Every line signed in this journal (its header's id), in order (``n`` strictly increasing)."""
+        header = raw[0][2]
         key = self.key()
         journal_id = header.get("id")
         if not isinstance(journal_id, str) or header.get("version") != VERSION:
             return self._tampered(raw[0][0], "its first line is not a journal header PhotoAtlas wrote")
         last = -1
-        for number, entry in raw:
+        for number, line, entry in raw:
             n = entry.get("n")
-            mac = entry.get("mac")
-            if not isinstance(n, int) or isinstance(n, bool) or n <= last or not isinstance(mac, str) \
-                    or not hmac.compare_digest(mac, _signature(key, journal_id, entry)):
+            signed = _signed(line)
+            if not isinstance(n, int) or isinstance(n, bool) or n <= last or signed is None \
+                    or signed[1] != entry.get("mac") \
+                    or not hmac.compare_digest(signed[1], _signature(key, journal_id, signed[0])):
                 return self._tampered(number, "it does not match its signature")
             last = n
         self.trust = "signed"
@@ -261,12 +272,15 @@ class Journal:
                 self.entries.append(entry)
 
     def _append(self, entry: dict[str, Any], sync: bool) -> None:
-        stored = {k: (_relative(self.dest, v) if k in PATH_FIELDS and isinstance(v, str) else v)
+        prefix = self._prefix
+        stored = {k: (_relative(prefix, v) if k in PATH_FIELDS and isinstance(v, str) else v)
                   for k, v in entry.items()}
         if self.trust == "signed":
             stored["n"] = self._next
-            stored["mac"] = _signature(self.key(), self._id, stored)
-        line = (json.dumps(stored, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape")
+        text = json.dumps(stored, ensure_ascii=False)
+        if self.trust == "signed":  # the line as written is what is signed: one dump per line, none to check it
+            text = f'{text[:-1]},"mac":"{_signature(self.key(), self._id, text)}"}}'
+        line = (text + "\n").encode("utf-8", "surrogateescape")
         self._file.write(line)  # append mode: always at the end, whatever open() read
         if sync:
             self._sync()
