@@ -40,7 +40,8 @@ def make_library(root: Path, groups: dict[str, list[str]], size: int = 2048, noi
     for rel, gid in wanted:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(size))
+        magic = MAGIC.get(path.suffix.lower(), b"")  # a move checks that a picture is one by its first bytes
+        path.write_bytes(magic + rng.randbytes(size - len(magic)))
         items.append(path)
         labels.append(gid)
     n = len(items)
@@ -57,7 +58,11 @@ def make_library(root: Path, groups: dict[str, list[str]], size: int = 2048, noi
         st = p.stat()
         records.append(ItemRecord(path=str(p), kind="text" if p.suffix == ".txt" else "image", status="ok",
                                   size=st.st_size, mtime_ns=st.st_mtime_ns))
-    return EmbedResult(model={"name": "test", "dim": 8}, items=records, vectors=vectors, analysis=analysis)
+    return EmbedResult(model={"name": "test", "dim": 8}, items=records, vectors=vectors, analysis=analysis,
+                       folders=[str(root)])
+
+
+MAGIC = {".jpg": b"\xff\xd8\xff\xe0", ".jpeg": b"\xff\xd8\xff\xe0", ".png": b"\x89PNG\r\n\x1a\n"}
 
 
 def digest(path: Path) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from test_export import digest, make_library
+from test_export import MAGIC, digest, make_library
 
 from desktop_app.core.documents.document import EmbedResult
 from desktop_app.core.errors import BadArgument
@@ -23,6 +23,8 @@ from desktop_app.core.export.plan import ExportOptions
 from desktop_app.core.export.run import run_export
 from desktop_app.core.export.undo import undo_export
 from desktop_app.core.progress import drive
+
+JPEG = MAGIC[".jpg"]  # a move takes only what is a picture by its first bytes
 
 
 def _lines(dest: Path) -> list[dict]:
@@ -193,7 +195,7 @@ def test_a_symlinked_item_stays_a_link_through_move_and_undo(tmp_path: Path) -> 
     store = tmp_path / "store"
     store.mkdir()
     real = store / "real.jpg"
-    real.write_bytes(os.urandom(4000))
+    real.write_bytes(JPEG + os.urandom(4000))
     src = tmp_path / "src"
     result = make_library(src, {"g": ["linked.jpg", "plain.jpg"]})
     linked = src / "linked.jpg"
@@ -318,7 +320,7 @@ def test_a_latin1_name_survives_document_export_and_undo_byte_exact(tmp_path: Pa
     result = make_library(src, {"g": ["plain.jpg"]})
     raw_name = b"caf\xe9.jpg"
     odd = Path(os.fsdecode(os.fsencode(src) + b"/" + raw_name))
-    odd.write_bytes(os.urandom(700))
+    odd.write_bytes(JPEG + os.urandom(700))
     st = odd.stat()
     result.items[0].path, result.items[0].size, result.items[0].mtime_ns = str(odd), st.st_size, st.st_mtime_ns
     doc = tmp_path / "r.json"
@@ -332,3 +334,152 @@ def test_a_latin1_name_survives_document_export_and_undo_byte_exact(tmp_path: Pa
     assert Journal(dest.resolve()).trust == "signed"
     summary = drive(undo_export(dest))
     assert summary.reversed == 1 and raw_name in os.listdir(os.fsencode(src))
+
+
+# -- attacks found by the second round (a helper retrying every attack on a clean clone) --------------------------
+
+def test_an_unsigned_interrupted_move_of_a_link_never_removes_a_link_outside_dest(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    os.symlink("/etc/hostname", victim / "mylink")
+    dest = tmp_path / "dest"
+    (dest / "g").mkdir(parents=True)
+    os.symlink("/etc/hostname", dest / "g" / "x.jpg")
+    _write_lines(dest, [{"op": "move", "src": str(victim / "mylink"), "dst": "g/x.jpg", "link": "/etc/hostname",
+                         "size": 1, "mtime_ns": 1}])
+    drive(undo_export(dest))
+    assert os.path.islink(victim / "mylink")
+    result = make_library(tmp_path / "src", {"g": ["a.jpg"]})
+    drive(run_export(result, dest, ExportOptions(mode="copy")))  # an export settles the same entry: it stays too
+    assert os.path.islink(victim / "mylink")
+
+
+def test_a_backup_folder_linked_out_of_dest_brings_nothing_in(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("PRIVATE KEY")
+    dest = tmp_path / "dest"
+    (dest / "g").mkdir(parents=True)
+    os.symlink(secret, dest / ".photoatlas-xmp-backup")
+    sidecar = dest / "g" / "a.xmp"
+    sidecar.write_text("<x/>")
+    st = sidecar.stat()
+    _write_lines(dest, [{"op": "xmp", "dst": "g/a.xmp", "backup": ".photoatlas-xmp-backup/id_rsa"},
+                        {"op": "xmp-done", "dst": "g/a.xmp", "size": st.st_size, "mtime_ns": st.st_mtime_ns}])
+    summary = drive(undo_export(dest))
+    assert (secret / "id_rsa").read_text() == "PRIVATE KEY" and sidecar.read_text() == "<x/>"
+    assert summary.reversed == 0 and summary.refused
+
+
+@pytest.fixture
+def sidecar_export(tmp_path: Path):
+    """An export that changed a sidecar of the user's beside the original (its backup in DEST)."""
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["IMG_1.jpg"]})
+    own = src / "IMG_1.xmp"
+    own.write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-'
+                   'ns#"><rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="3"/></rdf:RDF>'
+                   '</x:xmpmeta>')
+    before = own.read_bytes()
+    dest = tmp_path / "dest"
+    drive(run_export(result, dest, ExportOptions(mode="copy", xmp=True)))
+    assert own.read_bytes() != before
+    return own, before, dest
+
+
+def test_a_replaced_backup_is_not_put_in_place_of_the_users_sidecar(sidecar_export) -> None:
+    own, _, dest = sidecar_export
+    changed = own.read_bytes()
+    (backup,) = (dest / ".photoatlas-xmp-backup").iterdir()
+    backup.write_text("someone else's file")
+    summary = drive(undo_export(dest))
+    assert own.read_bytes() == changed and any("was changed" in why for _, why in summary.refused)
+
+
+def test_a_deleted_backup_folder_never_costs_the_user_their_sidecar(sidecar_export) -> None:
+    own, _, dest = sidecar_export
+    shutil.rmtree(dest / ".photoatlas-xmp-backup")
+    summary = drive(undo_export(dest))
+    assert own.exists() and "Rating" in own.read_text() and any("is gone" in why for _, why in summary.refused)
+
+
+def test_the_sidecar_comes_back_byte_for_byte_when_nothing_was_touched(sidecar_export) -> None:
+    own, before, dest = sidecar_export
+    drive(undo_export(dest))
+    assert own.read_bytes() == before
+
+
+def test_a_group_folder_linked_out_of_dest_is_not_cleaned(exported, tmp_path: Path) -> None:
+    _, dest, _ = exported
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ".photoatlas-tmp-notes").write_text("mine")
+    shutil.rmtree(dest / "01 g")
+    os.symlink(outside, dest / "01 g")
+    drive(undo_export(dest))
+    assert (outside / ".photoatlas-tmp-notes").read_text() == "mine"
+
+
+def test_an_unsigned_entry_missing_its_fields_is_ignored(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    _write_lines(dest, [{"op": "xmp"}, {"op": "copy", "dst": "g/a.jpg"}, {"op": "move", "src": 3, "dst": None}])
+    summary = drive(undo_export(dest))
+    assert summary.reversed == 0 and not summary.refused
+
+
+def test_a_sidecar_that_is_a_link_to_a_device_is_neither_read_nor_copied(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["IMG_1.jpg", "IMG_2.jpg"]})
+    os.symlink("/dev/zero", src / "IMG_1.xmp")
+    dest = tmp_path / "dest"
+    summary = drive(run_export(result, dest, ExportOptions(mode="copy", xmp=True)))
+    assert "symbolic link" in dict(summary.failed)[str(src / "IMG_1.xmp")]
+    assert os.path.islink(src / "IMG_1.xmp") and (src / "IMG_2.xmp").is_file()
+    backups = dest / ".photoatlas-xmp-backup"
+    assert not backups.exists() or not any(backups.iterdir())
+
+
+def test_a_fifo_or_device_as_the_journal_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Opened without blocking (by construction: no thread, no timeout needed)."""
+    result = make_library(tmp_path / "src", {"g": ["a.jpg"]})
+    for name, make in (("fifo", os.mkfifo), ("zero", lambda p: os.symlink("/dev/zero", p))):
+        dest = tmp_path / name
+        dest.mkdir()
+        make(dest / JOURNAL)
+        with pytest.raises(ExportError, match="not a file"):
+            drive(undo_export(dest))
+        with pytest.raises(ExportError, match="not a file"):
+            drive(run_export(result, dest, ExportOptions(mode="copy")))
+
+
+@pytest.mark.parametrize("folders", [[], ["/"]])
+def test_a_move_needs_the_documents_folders_and_not_a_whole_disk(tmp_path: Path, folders: list[str]) -> None:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg"]})
+    result.folders = folders
+    with pytest.raises(BadArgument, match="folders|whole disk"):
+        drive(run_export(result, tmp_path / "dest", ExportOptions(mode="move")))
+    assert (src / "a.jpg").exists()
+    summary = drive(run_export(result, tmp_path / "dest", ExportOptions(mode="copy")))  # a copy takes nothing away
+    assert summary.done == 1
+
+
+def test_a_move_takes_a_picture_only_if_it_is_one_by_its_content(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg", "id_rsa.jpg"]})
+    (src / "id_rsa.jpg").write_text("PRIVATE KEY")
+    summary = drive(run_export(result, tmp_path / "dest", ExportOptions(mode="move")))
+    assert (src / "id_rsa.jpg").read_text() == "PRIVATE KEY" and not (src / "a.jpg").exists()
+    assert "not a picture by its content" in dict(summary.failed)[str(src / "id_rsa.jpg")]
+
+
+def test_the_librarys_own_folders_decide_not_the_documents(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg"]})
+    other = tmp_path / "other"
+    other.mkdir()
+    result.folders = [str(tmp_path)]  # the document claims more than the library holds
+    summary = drive(run_export(result, tmp_path / "dest", ExportOptions(mode="move", folders=[str(other)])))
+    assert summary.done == 0 and (src / "a.jpg").exists()
+    assert "not under the library's folders" in summary.failed[0][1]

@@ -35,6 +35,7 @@ from filelock import FileLock, Timeout
 
 from desktop_app.core.export.placing import ExportError
 from desktop_app.core.ingest.items import EXPORT_JOURNAL as JOURNAL  # the scan skips folders holding it
+from desktop_app.core.ingest.opening import NotAFile, open_regular
 
 LOCK = ".photoatlas-export.lock"
 OPS = ("copy", "hardlink", "symlink", "move")
@@ -88,6 +89,26 @@ def _signed(line: str) -> tuple[str, str] | None:
     """(body as it was signed, mac) of a signed line; None for a line without a signature."""
     m = _MAC_TAIL.search(line)
     return None if m is None else (line[:m.start()] + "}", m.group(1))
+
+
+MAX_JOURNAL = 1 << 30  # bytes: a journal of a million files is about 500 MB; anything larger is not one of ours
+_TEXT, _WHOLE = (str,), (int,)
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {  # what each kind of entry must carry, and of which type
+    **{op: {"src": _TEXT, "dst": _TEXT, "size": _WHOLE, "mtime_ns": _WHOLE} for op in OPS},
+    "ready": {"dst": _TEXT, "dev": _WHOLE, "ino": _WHOLE, "size": _WHOLE},
+    "reserved": {"dst": _TEXT, "dev": _WHOLE, "ino": _WHOLE, "size": _WHOLE},
+    "xmp-done": {"dst": _TEXT, "size": _WHOLE, "mtime_ns": _WHOLE},
+    "manifest": {"dst": _TEXT, "size": _WHOLE, "mtime_ns": _WHOLE},
+    **{op: {"dst": _TEXT} for op in ("done", "abandoned", "undo", "undone", "xmp", "xmp-failed", "xmp-undone",
+                                     "manifest-undone")},
+}
+
+
+def _well_formed(entry: dict[str, Any]) -> bool:
+    """Whether ``entry`` carries the fields its kind needs, with their types (an unknown kind is ignored by every
+    reader, so it passes)."""
+    needs = _FIELDS.get(entry.get("op"), {})  # type: ignore[arg-type]
+    return all(isinstance(entry.get(k), t) and not isinstance(entry.get(k), bool) for k, t in needs.items())
 
 
 def _relative(prefix: str, value: str) -> str:
@@ -158,8 +179,13 @@ class Journal:
 
     def _read(self) -> None:
         raw: list[tuple[int, str, dict[str, Any]]] = []
-        with open(self.path, "rb") as f:
-            data = f.read()
+        try:
+            with open_regular(self.path) as f:  # a FIFO or a link to a device is refused, never waited on
+                data = f.read(MAX_JOURNAL + 1)
+        except NotAFile as exc:
+            return self._tampered(0, f"it is {exc.reason}")
+        if len(data) > MAX_JOURNAL:
+            return self._tampered(0, f"it is larger than {MAX_JOURNAL >> 30} GB, more than any journal holds")
         for number, line in enumerate(data.decode("utf-8", "surrogateescape").splitlines(), 1):
             try:
                 entry = json.loads(line)
@@ -179,8 +205,14 @@ class Journal:
         if self.trust == "tampered":
             self.entries = []
             return
-        for _, _, entry in (raw[1:] if self.trust == "signed" else raw):
+        for number, _, entry in (raw[1:] if self.trust == "signed" else raw):
             entry.pop("mac", None)
+            if not _well_formed(entry):
+                if self.trust == "signed":  # signed by us, yet not an entry we write
+                    self._tampered(number, "an entry PhotoAtlas does not write")
+                    self.entries = []
+                    return
+                continue  # an unsigned entry missing what it needs: ignored
             for key in PATH_FIELDS:
                 if key in entry and entry[key] is not None:
                     path = _absolute(self.dest, entry[key])

@@ -49,6 +49,9 @@ class ExportOptions:
     min_rating: int = 0  # N stars or more
     picks_only: bool = False
     not_rejected: bool = False
+    # The library folders an export may take files from (None: the results document's ``folders``). The window
+    # passes its library's, which the user chose; a document's own may say anything.
+    folders: list[str] | None = None
 
     @property
     def mark_filter(self) -> MarkFilter:
@@ -203,11 +206,12 @@ def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[in
     subgroups = _subgroup_folders(analysis) if options.nested and analysis.sublabels is not None else {}
     folders: dict[tuple[int, int], tuple[str, str]] = {}  # (group, sub-group or -1) -> (folder, its journal key)
     numbered = _number_groups(sorted({label for _, _, label in chosen}), names, previous)
-    roots = [os.path.normpath(f) for f in getattr(result, "folders", None) or []]
+    roots = [os.path.normpath(f) for f in export_roots(result, options)]
+    sniff = options.mode == "move"  # a move takes the file away: it must be a picture by its content too
     for row, item, label in chosen:
         if options.companions and item.caption_of and item.caption_of in exported_images:
             continue  # a caption travels with its picture (below)
-        why = untrusted_item(item.path, item.kind, roots)
+        why = untrusted_item(item.path, item.kind, roots, sniff=sniff)
         if why:
             if refused is not None:
                 refused.append((item.path, why))
@@ -267,12 +271,34 @@ def plan_targets(result: Any, dest: Path, options: ExportOptions, names: dict[in
     return plan
 
 
-def untrusted_item(path: str, kind: str, roots: list[str]) -> str:
+def export_roots(result: Any, options: ExportOptions) -> list[str]:
+    """The folders the export may take files from: the options' (the library's), else the document's."""
+    return list(options.folders) if options.folders is not None else list(getattr(result, "folders", None) or [])
+
+
+def check_move_roots(result: Any, options: ExportOptions) -> None:
+    """A move takes files away: it needs to know which folders they may come from. ``BadArgument`` for a document
+    that names none (written before documents recorded them, or emptied by hand) or names a whole disk."""
+    if options.mode != "move" or options.dry_run:
+        return
+    roots = export_roots(result, options)
+    if not roots:
+        raise BadArgument("this results document does not say which folders it was made from (it was written "
+                          "before PhotoAtlas recorded them, or edited); analyze the folders again, or export with "
+                          "--mode copy")
+    for root in roots:
+        if os.path.dirname(os.path.normpath(root)) == os.path.normpath(root):  # "/", "C:\\": a whole disk
+            raise BadArgument(f"the results document names {root}, a whole disk, as a library folder; a move "
+                              "takes files from the folders that were analysed only")
+
+
+def untrusted_item(path: str, kind: str, roots: list[str], *, sniff: bool = False) -> str:
     """Why an export must not take the file ``path`` that a results document lists as a ``kind`` item ("" when it
     may): a document is untrusted input (edited, received from someone), and ``--mode move`` would otherwise
     carry any file it names — a key file, a device — into DEST. Only a regular file that lies under one of the
     document's library folders (``roots``, when it names them) and is a picture or note by its name (or, for a
-    picture without a known extension, by its first bytes, as the scan admitted it) is taken."""
+    picture without a known extension, by its first bytes, as the scan admitted it) is taken. With ``sniff`` (a move)
+    a picture must be one by its first bytes too: a text file named ``id_rsa.jpg`` is not moved."""
     why = impossible_path(path)
     if why:
         return f"the path {why}; not exported"
@@ -289,6 +315,10 @@ def untrusted_item(path: str, kind: str, roots: list[str]) -> str:
     found = kind_of(Path(path))
     if found != kind and not (found is None and kind == "image" and looks_like_picture(Path(path))):
         return f"not a {'picture' if kind == 'image' else 'note'} PhotoAtlas reads (by its name); not exported"
+    if sniff and kind == "image" and Path(path).suffix.lower() not in RAW_EXTENSIONS \
+            and not looks_like_picture(Path(path)):
+        # RAW formats are mostly not Pillow's to recognise; every other picture is, by its first bytes.
+        return "not a picture by its content (only its name says so); not moved"
     return ""
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
-import shutil
 import stat
 import time
 import uuid
@@ -57,12 +57,14 @@ from desktop_app.core.export.plan import (
     Planned,
     best_frames,
     check_groups,
+    check_move_roots,
     marks_for,
     plan_targets,
     select_items,
     source_folder_around,
 )
 from desktop_app.core.filenames import name_key
+from desktop_app.core.ingest.opening import open_regular
 from desktop_app.core.progress import CancelToken, ProgressEvent
 from desktop_app.core.review.marks import Mark
 
@@ -222,13 +224,13 @@ def finish_interrupted(journal: Journal) -> None:
         if not _ours(target, st, e):
             journal.write(op="abandoned", dst=dst)  # not what this operation placed: not ours to adopt or delete
             continue
+        if e["op"] == "move" and journal.trust != "signed" and os.path.lexists(source):
+            journal.write(op="abandoned", dst=dst)  # an unsigned journal never has a file outside DEST deleted
+            continue
         if e["op"] == "move" and "link" in e:
             if os.path.islink(source) and os.readlink(source) == e["link"]:
                 os.unlink(source)  # the link was made anew in DEST: the old one goes, as the move would have
             journal.write(op="done", dst=dst, placed_mtime_ns=st.st_mtime_ns)
-            continue
-        if e["op"] == "move" and journal.trust != "signed" and source.exists():
-            journal.write(op="abandoned", dst=dst)  # an unsigned journal never has a file outside DEST deleted
             continue
         if e["op"] == "move" and source.exists():
             src = os.stat(source)
@@ -271,10 +273,17 @@ def clean_temporaries(dest: Path, journal: Journal) -> list[str]:
     much else). Best effort: one that cannot be removed is a warning, never a reason to stop."""
     folders = {dest}
     signed = journal.trust == "signed"  # an unsigned journal names no folder outside DEST that is acted on
+    prefix = os.path.join(str(dest), "")
+
+    def cleanable(path: Path) -> bool:
+        """A folder inside DEST must really be there (not a link leading out); outside DEST (a sidecar beside an
+        original, the original folder of a move) only a signed journal names one."""
+        return journal.inside(path) if str(path).startswith(prefix) else signed
+
     for e in journal.entries:
-        if e.get("op") in (*OPS, "xmp") and (signed or journal.inside(Path(e["dst"]))):
+        if e.get("op") in (*OPS, "xmp") and cleanable(Path(e["dst"])):
             folders.add(Path(e["dst"]).parent)
-        if e.get("op") in ("move", "undo") and e.get("src") and signed:
+        if e.get("op") in ("move", "undo") and e.get("src") and signed and cleanable(Path(e["src"])):
             folders.add(Path(e["src"]).parent)  # a move back across drives copies beside the original first
     left: list[tuple[Path, OSError]] = []
     for folder in folders:
@@ -342,6 +351,7 @@ def run_export(result: Any, dest: str | os.PathLike[str], options: ExportOptions
     dest = Path(dest).expanduser().resolve()
     summary = ExportSummary(dest=dest, dry_run=options.dry_run)
     names = check_groups(result, options)  # a bad group id fails before anything is written
+    check_move_roots(result, options)
     if options.mark_filter.active:
         summary.left_out_by_marks = select_items(result, options)[1]
     around = source_folder_around(result, dest)
@@ -534,6 +544,25 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
+MAX_SIDECAR = 16 << 20  # bytes: what xmp.py reads of a sidecar; a larger "sidecar" is not copied either
+
+
+def _copy_regular(source: Path, target: Path) -> str:
+    """Copy the regular file ``source`` (at most ``MAX_SIDECAR`` bytes) to the new file ``target``, keeping its
+    times; returns the copy's SHA-256 (undo restores a backup only while it is still these bytes)."""
+    with open_regular(source) as src:
+        data = src.read(MAX_SIDECAR + 1)
+        st = os.fstat(src.fileno())
+    if len(data) > MAX_SIDECAR:
+        raise OSError(errno.EFBIG, "larger than any XMP sidecar", str(source))
+    with open(target, "xb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return hashlib.sha256(data).hexdigest()
+
+
 def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOptions, journal: Journal,
                summary: ExportSummary, cancel: CancelToken) -> int:
     """Keywords into sidecars; each one journaled (with a backup of a sidecar that existed) so undo can
@@ -559,12 +588,21 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
         sharing.setdefault((sidecar.parent, name_key(sidecar.name)), []).append(image.name)
         started = False
         try:
-            backup = None
-            if sidecar.exists():
+            backup = backup_hash = None
+            if os.path.lexists(sidecar):
+                st = os.lstat(sidecar)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR:
+                    # A link (to a device, to a key file) or a FIFO is not a sidecar: never read, copied or replaced.
+                    what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else file_kind(st)
+                    summary.failed.append((str(sidecar), f"XMP sidecar is {what}, not a file PhotoAtlas writes "
+                                                         "into; left as it is" if not stat.S_ISREG(st.st_mode)
+                                           else "XMP sidecar is larger than any sidecar; left as it is"))
+                    continue
                 backups.mkdir(exist_ok=True)
                 backup = backups / f"{uuid.uuid4().hex}.xmp"
-                shutil.copy2(sidecar, backup)
-            journal.write(op="xmp", dst=str(sidecar), backup=str(backup) if backup else None)
+                backup_hash = _copy_regular(sidecar, backup)
+            journal.write(op="xmp", dst=str(sidecar), backup=str(backup) if backup else None,
+                          backup_sha256=backup_hash)
             started = True
             keywords = [p.group_name] if options.xmp else []
             # The photographer's own rating and label win over --best-rating/--best-label (a rejected best frame

@@ -181,7 +181,7 @@ def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
     is byte for byte what the export wrote (its SHA-256); a backup is taken only from DEST's backup folder."""
     pending: dict[str, dict[str, Any]] = {}
     entries: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for e in journal.entries:
+    for e in journal.entries:  # every entry here carries its "dst" (the journal drops any that does not)
         if e.get("op") == "xmp":
             pending[e["dst"]] = e
         elif e.get("op") == "xmp-done" and e["dst"] in pending:
@@ -194,9 +194,13 @@ def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
         backup = Path(start["backup"]) if start.get("backup") else None
         inside = journal.inside(sidecar)
         if not sidecar.name.lower().endswith(".xmp") or (not inside and journal.trust != "signed") \
-                or (backup is not None and backup.parent != backups):
+                or (backup is not None and (backup.parent != backups or not journal.inside(backup))):
             summary.refused.append((str(sidecar), "not a sidecar this export may undo (outside DEST, or not "
                                                   "an .xmp file); left alone"))
+            continue
+        why = _backup_refusal(backup, start.get("backup_sha256"), inside)
+        if why:
+            summary.refused.append((str(sidecar), why))
             continue
         try:
             if not os.path.lexists(sidecar):
@@ -207,15 +211,35 @@ def _undo_xmp(journal: Journal, summary: UndoSummary) -> None:
                     or (not inside and "sha256" not in done):
                 summary.refused.append((str(sidecar), "sidecar changed since PhotoAtlas wrote it; left alone"))
                 continue
-            if backup is not None and backup.is_file() and not backup.is_symlink():
-                os.replace(backup, sidecar)
+            if backup is not None:
+                os.replace(backup, sidecar)  # the sidecar as it was before the export (checked above)
             else:
-                sidecar.unlink()
+                sidecar.unlink()  # the export created it
         except OSError as exc:
             summary.refused.append((str(sidecar), f"sidecar could not be undone: {exc.strerror or exc}"))
             continue
         journal.write(op="xmp-undone", dst=str(sidecar))
         summary.reversed += 1
+
+
+def _backup_refusal(backup: Path | None, sha256: str | None, inside: bool) -> str:
+    """Why the backup of a sidecar the export changed cannot put it back ("" when it can, or when there was none):
+    a backup that is gone would make undo delete the user's own sidecar, and one that is not the bytes the export
+    saved (replaced, or a link) would put someone else's file in its place. A signed journal records the backup's
+    SHA-256; an unsigned one only lets a sidecar inside DEST be restored."""
+    if backup is None:
+        return ""
+    try:
+        st = os.lstat(backup)
+    except OSError:
+        return "the copy of this sidecar from before the export is gone; the sidecar stays as it is"
+    if not stat.S_ISREG(st.st_mode):
+        return "the copy of this sidecar from before the export is not a file; the sidecar stays as it is"
+    if sha256 is None:
+        return "" if inside else "no record of the copy from before the export; the sidecar stays as it is"
+    if sha256_file(backup) != sha256:
+        return "the copy of this sidecar from before the export was changed; the sidecar stays as it is"
+    return ""
 
 
 def _undo_manifests(journal: Journal, summary: UndoSummary) -> None:

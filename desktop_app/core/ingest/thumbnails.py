@@ -25,7 +25,9 @@ def thumbnail_folder(cache_dir: Path | None = None) -> Path:
 
 def thumbnail_file(folder: Path, path: Path, size: int, mtime_ns: int, side: int = THUMBNAIL_SIDE) -> Path:
     """Where the thumbnail of this version of ``path`` lives (it may not exist yet)."""
-    digest = hashlib.sha1(f"{path}|{size}|{mtime_ns}|{side}".encode(), usedforsecurity=False).hexdigest()
+    # surrogateescape: a name that is not UTF-8 hashes by its own bytes (the same digest as before for any other)
+    digest = hashlib.sha1(f"{path}|{size}|{mtime_ns}|{side}".encode("utf-8", "surrogateescape"),
+                          usedforsecurity=False).hexdigest()
     return folder / digest[:2] / f"{digest}.jpg"
 
 

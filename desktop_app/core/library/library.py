@@ -573,7 +573,9 @@ class Library:
         from desktop_app.core.export.run import run_export
 
         doc = self.document()
-        options = replace(options, marks=None)  # the document's marks: the library's, as they are now
+        # The document's marks: the library's, as they are now. Its folders: the library's own, the ones the user
+        # chose (an export takes files from under them only), whatever the document says.
+        options = replace(options, marks=None, folders=[os.path.abspath(f) for f in self.folders])
         return Job("Exporting", lambda token: run_export(doc, dest, options, token),
                    lambda summary: self._exported(Path(dest), summary))
 
