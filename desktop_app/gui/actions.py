@@ -243,6 +243,8 @@ def build_status(w: MainWindow) -> None:
     w.selection_label = QLabel()
     w.selection_label.setMaximumWidth(360)
     w.stage_label = QLabel("Ready")
+    for label in (w.selection_label, w.stage_label):  # they quote file names: text, never markup
+        label.setTextFormat(Qt.TextFormat.PlainText)
     w.stage_label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
     w.progress = QProgressBar()
     w.progress.setMaximumWidth(260)

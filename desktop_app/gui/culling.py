@@ -41,6 +41,7 @@ class CullingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.summary = QLabel(self.HINT)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # it quotes file names: text, never markup
         self.summary.setWordWrap(True)
         self.list = QListWidget()
         self.list.itemClicked.connect(lambda row: self.setActivated.emit(row.data(Qt.ItemDataRole.UserRole)))

@@ -51,6 +51,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.filenames import printable
 from desktop_app.core.library.state import LibraryState
 from desktop_app.core.library.state import disconnect_all as _disconnect
 from desktop_app.gui.palette import LABEL_COLOURS, PICK_COLOUR, REJECT_COLOUR, STAR_COLOUR
@@ -139,10 +140,10 @@ class GridModel(QAbstractListModel):
         row = self.rows[index.row()]
         if role == ROW_ROLE:
             return row
-        if role == Qt.ItemDataRole.DisplayRole:
-            return os.path.basename(self.paths[row])
+        if role == Qt.ItemDataRole.DisplayRole:  # a name shown as one printable line (escapes, stray bytes)
+            return printable(os.path.basename(self.paths[row]))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.paths[row]
+            return printable(self.paths[row])
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:

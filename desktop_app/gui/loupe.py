@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import UnreadableFile
+from desktop_app.core.filenames import printable
 from desktop_app.core.ingest.images import load_image
 from desktop_app.core.ingest.texts import read_text
 from desktop_app.core.library.state import LibraryState
@@ -233,6 +234,7 @@ class LoupeView(QWidget):
         self.stack.addWidget(self.scroll)
         self.stack.addWidget(self.text)
         self.status = QLabel(self)  # under the picture: position in the order, marks
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # a file name is text, never markup
         self.status.setContentsMargins(8, 3, 8, 3)
         self.info = QLabel(self)
         self.info.setTextFormat(Qt.TextFormat.RichText)
@@ -432,7 +434,7 @@ class LoupeView(QWidget):
         self.info.setText(f"<b>{_esc(facts['File'])}</b><table cellspacing=0 cellpadding=2>{rows}</table>")
         order = self.state.order if self.state is not None else []
         where = f"{order.index(row) + 1:,} / {len(order):,}   " if row in order else ""
-        self.status.setText(f"{where}{facts['File']}   {marks}")
+        self.status.setText(f"{where}{printable(facts['File'])}   {marks}")
 
     def _marks_changed(self, rows: list[int]) -> None:
         if self.current in rows:
@@ -569,7 +571,9 @@ def _marks_text(mark) -> str:
 
 
 def _esc(text: str) -> str:
-    return html.escape(str(text), quote=False)
+    """A value for the rich-text panel: one printable line (a file name's control characters and stray bytes
+    escaped), then HTML-escaped (a name like ``<font size=7>x.jpg`` is text, not markup)."""
+    return html.escape(printable(str(text)), quote=False)
 
 
 

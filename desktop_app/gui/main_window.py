@@ -218,7 +218,8 @@ class MainWindow(FilesMixin, ReviewMixin, QMainWindow):
                              (state.marksChanged, self.marks_changed), (state.filterChanged, self.filter_changed)):
             signal.connect(slot)
             self._connections.append((signal, slot))
-        self.setWindowTitle(f"PhotoAtlas — {library.name}" if library.catalogue is not None else "PhotoAtlas")
+        named = library.catalogue is not None
+        self.setWindowTitle(f"PhotoAtlas — {printable(library.name)}" if named else "PhotoAtlas")
         self._show_settings()
         self._show_folders()
         self.clear_views()

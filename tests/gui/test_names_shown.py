@@ -59,3 +59,43 @@ def test_a_pipe_for_a_sidecar_and_odd_names_are_analysed_and_shown_escaped(qtbot
     assert len(QGuiApplication.clipboard().text().splitlines()) == 2
     row = paths.index(os.fsencode(lib / LATIN1))
     assert window.map.tip(row).splitlines()[0] == "caf\\xe9.png"
+
+
+HOSTILE = ["<font size=7 color=red>HTML.jpg", "a\x1b[31mESC\nline.jpg", os.fsdecode(b"caf\xe9.jpg")]
+
+
+def test_the_grid_and_the_loupe_show_hostile_names_as_escaped_text(qtbot, tmp_path) -> None:
+    """Names as the grid's cells, the loupe's panel and its status line show them: escaped, one line, and a name
+    that looks like HTML stays text (the status line rendered it as big red letters)."""
+    from PIL import Image
+
+    from desktop_app.core.library.state import LibraryState
+    from desktop_app.gui.grid_view import GridView
+    from desktop_app.gui.loupe import LoupeView
+
+    paths = []
+    for i, name in enumerate(HOSTILE):
+        path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/" + os.fsencode(name)))
+        Image.new("RGB", (64, 48), (40 * i, 90, 120)).save(path, "JPEG")
+        paths.append(str(path))
+    state = LibraryState(paths)
+    state.set_order(list(range(len(paths))))
+    grid = GridView(tmp_path / "thumbs")
+    qtbot.addWidget(grid)
+    grid.set_state(state, paths, ["image"] * len(paths))
+    grid.show_rows(range(len(paths)), "Group")
+    model = grid.list.model()
+    shown = [model.data(model.index(r, 0), Qt.ItemDataRole.DisplayRole) for r in range(model.rowCount())]
+    assert sorted(shown) == sorted(["<font size=7 color=red>HTML.jpg", "a\\x1b[31mESC\\nline.jpg", "caf\\xe9.jpg"])
+    loupe = LoupeView()
+    qtbot.addWidget(loupe)
+    loupe.set_state(state, paths, ["image"] * len(paths))
+    for row, name in enumerate(HOSTILE):
+        loupe.show_row(row)
+        status, info = loupe.status, loupe.info
+        assert status.textFormat() == Qt.TextFormat.PlainText
+        assert "\x1b" not in status.text() + info.text() and "\n" not in status.text()
+        if name.startswith("<font"):
+            assert "&lt;font size=7" in info.text() and "<font size=7" in status.text()
+        if "caf" in name:
+            assert "caf\\xe9.jpg" in status.text() and "caf\\xe9.jpg" in info.text()
