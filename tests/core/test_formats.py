@@ -4,6 +4,7 @@ MPO, PSD, JPEG's other extensions; and RAW files LibRaw cannot open become one-l
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 from pathlib import Path
@@ -222,3 +223,12 @@ def test_a_raws_capture_time_and_camera_are_read_for_bursts_and_events(tmp_path:
 
     undated = write_dng(tmp_path / "DSC_0002.dng", picture, preview=picture)  # LibRaw writes 1970-01-01: no time
     assert photo_meta.read_meta(undated).taken is None
+
+
+def test_a_thumbnail_of_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """A Latin-1 name (a card from an older camera): its thumbnail is made and found again (its cache key hashed
+    the name as UTF-8 and failed, which stopped the window's thumbnails)."""
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.jpg"))
+    Image.new("RGB", (320, 240), BLUE).save(path)
+    first = get_thumbnail(path, tmp_path / "thumbs", side=160)
+    assert first is not None and first == get_thumbnail(path, tmp_path / "thumbs", side=160)
