@@ -575,7 +575,9 @@ class Library:
         doc = self.document()
         # The document's marks: the library's, as they are now. Its folders: the library's own, the ones the user
         # chose (an export takes files from under them only), whatever the document says.
-        options = replace(options, marks=None, folders=[os.path.abspath(f) for f in self.folders])
+        # (A library opened from a results document alone has no folders of its own: then the document's.)
+        folders = [os.path.abspath(f) for f in self.folders] or None
+        options = replace(options, marks=None, folders=folders)
         return Job("Exporting", lambda token: run_export(doc, dest, options, token),
                    lambda summary: self._exported(Path(dest), summary))
 
