@@ -416,3 +416,21 @@ def test_an_imported_project_brings_decisions_about_its_own_folders_only(tmp_pat
         assert analysis.clusterer == "hdbscan" and analysis.seed == 0 and analysis.vocabulary is None
     finally:
         library.close()
+
+
+def test_a_move_takes_only_files_under_the_librarys_own_folders(tmp_path, pictures) -> None:
+    """The library's folders (chosen by the user) decide what an export may take, not the document it hands the
+    export: a document that claims a wider folder and lists a picture elsewhere moves the library's pictures only."""
+    library = _analysed(tmp_path, pictures)
+    try:
+        elsewhere = tmp_path / "elsewhere" / "stray.jpg"
+        elsewhere.parent.mkdir()
+        elsewhere.write_bytes((pictures / "red-circle-0.jpg").read_bytes())
+        library.result.items[0].path = str(elsewhere)  # as a tampered document would list it
+        library.result.folders = [str(tmp_path)]
+        summary = library.export_job(tmp_path / "sorted", ExportOptions(mode="move", include_noise=True)).drive()
+        assert elsewhere.exists() and summary.failed == [(str(elsewhere), "not under the library's folders; "
+                                                                          "not exported")]
+        assert summary.done == len(library.paths) - 1
+    finally:
+        library.close()
