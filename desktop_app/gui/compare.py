@@ -27,6 +27,7 @@ from desktop_app.core.library.state import LibraryState
 from desktop_app.core.review.duplicates import SimilarSet
 from desktop_app.core.review.quality import Quality
 from desktop_app.gui.palette import PICK_COLOUR, REJECT_COLOUR
+from desktop_app.gui.tooltips import plain_tip
 
 MAX_UP = 4
 STRIP_SIDE = 96  # px of a strip frame's picture
@@ -91,7 +92,7 @@ class _Frame(QWidget):
 
     def set_row(self, row: int, number: int = 0) -> None:
         self.row, self.number = row, number
-        self.setToolTip(printable(self.view.path_of(row)))
+        self.setToolTip(plain_tip(self.view.path_of(row)))
         if self.isVisible():  # a hidden frame has no size yet: its first resize asks for the picture
             self.request()
         self.update()

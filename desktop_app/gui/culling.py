@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout,
 
 from desktop_app.core.filenames import printable
 from desktop_app.core.review.duplicates import SimilarSet
+from desktop_app.gui.tooltips import plain_tip
 
 
 def describe(s: SimilarSet, paths: list[str]) -> str:
@@ -64,5 +65,5 @@ class CullingPanel(QWidget):
         for index, s in enumerate(sets):
             row = QListWidgetItem(describe(s, paths))
             row.setData(Qt.ItemDataRole.UserRole, index)
-            row.setToolTip(scores_tip(s, paths))
+            row.setToolTip(plain_tip(scores_tip(s, paths)))
             self.list.addItem(row)

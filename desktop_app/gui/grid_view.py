@@ -56,6 +56,7 @@ from desktop_app.core.library.state import LibraryState
 from desktop_app.core.library.state import disconnect_all as _disconnect
 from desktop_app.gui.palette import LABEL_COLOURS, PICK_COLOUR, REJECT_COLOUR, STAR_COLOUR
 from desktop_app.gui.thumbs import ThumbnailService
+from desktop_app.gui.tooltips import plain_tip
 
 ROWS_MIME = "application/x-photoatlas-rows"  # JSON list of the dragged rows (indices into the document's items)
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the document row of a cell
@@ -143,7 +144,7 @@ class GridModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:  # a name shown as one printable line (escapes, stray bytes)
             return printable(os.path.basename(self.paths[row]))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return printable(self.paths[row])
+            return plain_tip(self.paths[row])
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:

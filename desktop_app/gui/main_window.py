@@ -53,6 +53,7 @@ from desktop_app.gui.models_menu import record_speed
 from desktop_app.gui.panels import GroupsPanel, LibraryPanel
 from desktop_app.gui.review_window import ReviewMixin
 from desktop_app.gui.thumbs import ThumbnailService
+from desktop_app.gui.tooltips import plain_tip
 from desktop_app.resources import icon_files
 
 GUI_BATCH = 8  # CPU batches of 8 keep Cancel well under a second with a ViT-B model
@@ -451,7 +452,7 @@ class MainWindow(FilesMixin, ReviewMixin, QMainWindow):
         message = printable(message)
         self.progress.hide()
         self.stage_label.setText(message)
-        self.stage_label.setToolTip(message)
+        self.stage_label.setToolTip(plain_tip(message))
         self._show_first_progress(None)
 
     def _failed(self, message: str, details: str) -> None:

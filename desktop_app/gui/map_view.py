@@ -34,6 +34,7 @@ from desktop_app.gui.palette import (
     assign_colours,
 )
 from desktop_app.gui.thumbs import ThumbnailService
+from desktop_app.gui.tooltips import plain_tip
 
 THUMB_LIMIT = 600  # at most this many items in view -> thumbnails instead of dots
 # More points than this in view -> one density image instead of dots (a million dots take ~0.3 s a frame;
@@ -266,7 +267,7 @@ class ThumbnailLayer(pg.GraphicsObject):
 
     def hoverEvent(self, ev) -> None:  # noqa: N802
         i = None if ev.isExit() else self.view.thumbnail_at(self.view.mapFromScene(ev.scenePos()))
-        self.setToolTip("" if i is None else self.view.tip(i))
+        self.setToolTip("" if i is None else plain_tip(self.view.tip(i)))
 
 
 class LabelLayer(pg.GraphicsObject):
@@ -970,7 +971,7 @@ class MapView(pg.PlotWidget):
         return text
 
     def _tip(self, x: float, y: float, data: int) -> str:
-        return self.tip(int(data))
+        return plain_tip(self.tip(int(data)))  # pyqtgraph hands it to Qt as a tooltip
 
     # -- selection ---------------------------------------------------------------------------------
     def click_item(self, i: int, modifiers: Qt.KeyboardModifier) -> None:

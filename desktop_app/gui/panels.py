@@ -16,6 +16,7 @@ from desktop_app.core.ingest.items import Skipped
 from desktop_app.gui.grid_view import ROWS_MIME, rows_from_mime
 from desktop_app.gui.palette import group_colour
 from desktop_app.gui.thumbs import ThumbnailService
+from desktop_app.gui.tooltips import plain_tip
 
 EXAMPLES = 4
 EXAMPLE_PX = 36
@@ -43,7 +44,7 @@ class LibraryPanel(QTreeWidget):
         for folder in folders:
             count = str(counts.get(folder, 0)) if item_paths else ""  # blank until the folder has been read
             row = QTreeWidgetItem(self, [printable(Path(folder).name or folder), count])
-            row.setToolTip(0, printable(folder))
+            row.setToolTip(0, plain_tip(folder))
             row.setData(0, Qt.ItemDataRole.UserRole, folder)
         if skipped:
             node = QTreeWidgetItem(self, [f"Skipped ({len(skipped)})", ""])
@@ -51,7 +52,7 @@ class LibraryPanel(QTreeWidget):
             for s in skipped:  # names as one escaped line: a newline or an escape in a name stays visible
                 path, reason = printable(s.path), printable(s.reason)
                 child = QTreeWidgetItem(node, [f"{printable(Path(s.path).name)}: {reason}", ""])
-                child.setToolTip(0, f"{path}\n{reason}")
+                child.setToolTip(0, plain_tip(f"{path}\n{reason}"))
                 child.setData(0, Qt.ItemDataRole.UserRole, f"{path}\t{reason}")
         self.resizeColumnToContents(1)
 
@@ -192,7 +193,7 @@ class GroupsPanel(QTreeWidget):
             row.setFlags(row.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
             row.setCheckState(0, Qt.CheckState.Unchecked if c.id in hidden else Qt.CheckState.Checked)
             row.setIcon(0, _swatch(self.colour_of(c.id)))
-            row.setToolTip(0, f"{c.name}: {c.size} items, cohesion {c.cohesion:.2f} (named by {c.named_by})")
+            row.setToolTip(0, plain_tip(f"{c.name}: {c.size} items, cohesion {c.cohesion:.2f} (named by {c.named_by})"))
             row.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self._rows[c.id] = row
             tops.append(row)
@@ -204,8 +205,8 @@ class GroupsPanel(QTreeWidget):
                 child.setFlags((child.flags() | Qt.ItemFlag.ItemIsEditable) & ~Qt.ItemFlag.ItemIsUserCheckable)
                 child.setIcon(0, _swatch(self.colour_of(c.id)))
                 tip = f"Sub-group of {c.name}: {s.size} items, cohesion {s.cohesion:.2f} (named by {s.named_by})"
-                child.setToolTip(0, tip)
-                child.setToolTip(1, tip)
+                child.setToolTip(0, plain_tip(tip))
+                child.setToolTip(1, plain_tip(tip))
                 child.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self._rows[s.id] = child
         if noise:

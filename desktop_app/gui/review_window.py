@@ -17,6 +17,7 @@ from desktop_app.core.filenames import printable
 from desktop_app.core.review.duplicates import hidden_by_sets
 from desktop_app.core.review.marks import MarkFilter
 from desktop_app.gui.reveal import reveal_in_file_manager
+from desktop_app.gui.tooltips import plain_tip
 
 SEARCH_HITS = 50
 
@@ -331,7 +332,7 @@ class ReviewMixin:
         if n == 1 and self.result is not None:
             path = self.result.items[next(iter(self.map.selected))].path
             self.selection_label.setText(printable(Path(path).name))
-            self.selection_label.setToolTip(printable(path))
+            self.selection_label.setToolTip(plain_tip(path))
         else:
             self.selection_label.setText(f"{n:,} selected" if n else "")
             self.selection_label.setToolTip("")
@@ -442,7 +443,7 @@ class ReviewMixin:
         for i, score in ranking.top(SEARCH_HITS):
             row = QListWidgetItem(f"{score:.2f}  {printable(Path(self.result.items[i].path).name)}")
             row.setData(Qt.ItemDataRole.UserRole, i)
-            row.setToolTip(printable(self.result.items[i].path))
+            row.setToolTip(plain_tip(self.result.items[i].path))
             self.hits.addItem(row)
         self._set_collection(list(ranking.order), f"Best matches for {what}")
         self.docks["Search Results"].setWindowTitle(f"Search Results: {what}")

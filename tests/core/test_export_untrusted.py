@@ -350,7 +350,8 @@ def test_an_unsigned_interrupted_move_of_a_link_never_removes_a_link_outside_des
     drive(undo_export(dest))
     assert os.path.islink(victim / "mylink")
     result = make_library(tmp_path / "src", {"g": ["a.jpg"]})
-    drive(run_export(result, dest, ExportOptions(mode="copy")))  # an export settles the same entry: it stays too
+    with pytest.raises(ExportError, match="did not sign"):  # an export adds nothing to an unsigned journal
+        drive(run_export(result, dest, ExportOptions(mode="copy")))
     assert os.path.islink(victim / "mylink")
 
 
@@ -447,9 +448,9 @@ def test_a_fifo_or_device_as_the_journal_is_refused_in_one_line(tmp_path: Path) 
         dest = tmp_path / name
         dest.mkdir()
         make(dest / JOURNAL)
-        with pytest.raises(ExportError, match="not a file"):
+        with pytest.raises(ExportError, match="not a file|symbolic link"):
             drive(undo_export(dest))
-        with pytest.raises(ExportError, match="not a file"):
+        with pytest.raises(ExportError, match="not a file|symbolic link"):
             drive(run_export(result, dest, ExportOptions(mode="copy")))
 
 
@@ -483,3 +484,64 @@ def test_the_librarys_own_folders_decide_not_the_documents(tmp_path: Path) -> No
     summary = drive(run_export(result, tmp_path / "dest", ExportOptions(mode="move", folders=[str(other)])))
     assert summary.done == 0 and (src / "a.jpg").exists()
     assert "not under the library's folders" in summary.failed[0][1]
+
+
+# -- the third round ---------------------------------------------------------------------------------------------
+
+def test_a_group_folder_linked_out_of_dest_receives_nothing(tmp_path: Path) -> None:
+    """A move into a DEST whose Unsorted folder is a link elsewhere: nothing leaves the library for there."""
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg"]}, noise=["b.jpg", "c.jpg"])
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.symlink(evil, dest / "Unsorted")
+    summary = drive(run_export(result, dest, ExportOptions(mode="move", include_noise=True)))
+    assert not any(evil.iterdir()) and (src / "b.jpg").exists() and (src / "c.jpg").exists()
+    assert summary.done == 1 and all("link leading out of DEST" in why for _, why in summary.failed)
+
+
+def test_a_journal_or_lock_that_is_a_link_is_never_written_through(tmp_path: Path) -> None:
+    result = make_library(tmp_path / "src", {"g": ["a.jpg"]})
+    victims = tmp_path / "victims"
+    victims.mkdir()
+    (victims / "profile").write_text("keep me")
+    for name, target in ((JOURNAL, victims / "new_profile"), (".photoatlas-export.lock", victims / "profile")):
+        dest = tmp_path / f"dest-{name}"
+        dest.mkdir()
+        os.symlink(target, dest / name)
+        with pytest.raises(ExportError, match="symbolic link"):
+            drive(run_export(result, dest, ExportOptions(mode="copy")))
+    assert not (victims / "new_profile").exists() and (victims / "profile").read_text() == "keep me"
+
+
+def test_a_planted_unsigned_journal_does_not_make_the_next_export_unsigned(tmp_path: Path) -> None:
+    result = make_library(tmp_path / "src", {"g": ["a.jpg"]})
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    _write_lines(dest, [{"op": "begin", "mode": "copy"}])
+    with pytest.raises(ExportError, match="did not sign"):
+        drive(run_export(result, dest, ExportOptions(mode="move")))
+    assert (tmp_path / "src" / "a.jpg").exists()
+
+
+def test_a_line_taken_out_of_a_signed_journal_is_refused(tmp_path: Path) -> None:
+    """Taking lines out could make an old move look interrupted (its recovery removes the original when DEST holds
+    the same file): a signed journal is numbered without gaps, so a missing line is a changed journal."""
+    src = tmp_path / "src"
+    result = make_library(src, {"g": ["a.jpg"]})
+    dest = tmp_path / "dest"
+    drive(run_export(result, dest, ExportOptions(mode="hardlink")))
+    lines = (dest / JOURNAL).read_text(encoding="utf-8").splitlines(keepends=True)
+    done = next(i for i, line in enumerate(lines) if json.loads(line).get("op") == "done")
+    (dest / JOURNAL).write_text("".join(lines[:done] + lines[done + 1:]), encoding="utf-8")  # each line as signed
+    with pytest.raises(ExportError, match="does not match its signature"):
+        drive(run_export(result, dest, ExportOptions(mode="copy")))
+    assert (src / "a.jpg").exists()
+
+
+def test_the_backup_of_a_private_sidecar_stays_private(sidecar_export) -> None:
+    own, _, dest = sidecar_export
+    (backup,) = (dest / ".photoatlas-xmp-backup").iterdir()
+    assert backup.stat().st_mode & 0o777 == own.stat().st_mode & 0o777

@@ -104,7 +104,7 @@ def test_a_group_shows_its_sub_groups_as_child_rows(qtbot, shown) -> None:
     circles = _children(red)[0]
     assert circles.data(0, Qt.ItemDataRole.CheckStateRole) is None  # visibility stays per top-level group
     assert red.checkState(0) == Qt.CheckState.Checked
-    assert circles.toolTip(0).startswith("Sub-group of Red things: 4 items")
+    assert "Sub-group of Red things: 4 items" in circles.toolTip(0)  # escaped rich text (gui/tooltips.py)
     # Example thumbnails like a group's: a strip, painted once the pictures are decoded.
     strip = shown.groups.itemWidget(circles, 2)
     assert isinstance(strip, QLabel)

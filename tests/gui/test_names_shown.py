@@ -87,6 +87,9 @@ def test_the_grid_and_the_loupe_show_hostile_names_as_escaped_text(qtbot, tmp_pa
     model = grid.list.model()
     shown = [model.data(model.index(r, 0), Qt.ItemDataRole.DisplayRole) for r in range(model.rowCount())]
     assert sorted(shown) == sorted(["<font size=7 color=red>HTML.jpg", "a\\x1b[31mESC\\nline.jpg", "caf\\xe9.jpg"])
+    tips = [model.data(model.index(r, 0), Qt.ItemDataRole.ToolTipRole) for r in range(model.rowCount())]
+    assert any("&lt;font size=7" in tip for tip in tips)  # Qt renders a tooltip that looks like HTML: escaped
+    assert not any("<font" in tip or "\x1b" in tip for tip in tips)
     loupe = LoupeView()
     qtbot.addWidget(loupe)
     loupe.set_state(state, paths, ["image"] * len(paths))

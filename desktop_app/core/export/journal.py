@@ -141,6 +141,8 @@ class DestLock:
         self._lock = FileLock(dest / LOCK, timeout=0)
 
     def __enter__(self) -> DestLock:
+        if os.path.islink(self.dest / LOCK):  # the lock is opened for writing (and truncated): never through a link
+            raise ExportError(f"{self.dest / LOCK} is a symbolic link; remove it (PhotoAtlas makes that file itself)")
         try:
             self._lock.acquire()
         except Timeout:
@@ -179,13 +181,15 @@ class Journal:
 
     def _read(self) -> None:
         raw: list[tuple[int, str, dict[str, Any]]] = []
+        if os.path.islink(self.path):  # appending through it would write wherever it points
+            return self._tampered(0, "it is a symbolic link")
         try:
-            with open_regular(self.path) as f:  # a FIFO or a link to a device is refused, never waited on
+            with open_regular(self.path) as f:  # a FIFO or a device is refused, never waited on
+                if os.fstat(f.fileno()).st_size > MAX_JOURNAL:
+                    return self._tampered(0, f"it is larger than {MAX_JOURNAL >> 30} GB, more than any journal holds")
                 data = f.read(MAX_JOURNAL + 1)
         except NotAFile as exc:
             return self._tampered(0, f"it is {exc.reason}")
-        if len(data) > MAX_JOURNAL:
-            return self._tampered(0, f"it is larger than {MAX_JOURNAL >> 30} GB, more than any journal holds")
         for number, line in enumerate(data.decode("utf-8", "surrogateescape").splitlines(), 1):
             try:
                 entry = json.loads(line)
@@ -237,7 +241,9 @@ class Journal:
         for number, line, entry in raw:
             n = entry.get("n")
             signed = _signed(line)
-            if not isinstance(n, int) or isinstance(n, bool) or n <= last or signed is None \
+            # Numbered without gaps: a crash cuts only the tail (the next run goes on from the last whole line), so a
+            # gap is a line taken out — which could make an old move look interrupted.
+            if not isinstance(n, int) or isinstance(n, bool) or n != last + 1 or signed is None \
                     or signed[1] != entry.get("mac") \
                     or not hmac.compare_digest(signed[1], _signature(key, journal_id, signed[0])):
                 return self._tampered(number, "it does not match its signature")
@@ -268,6 +274,13 @@ class Journal:
             self._key = journal_key()
         return self._key
 
+    def refuse_if_unsigned(self) -> None:
+        """``ExportError`` for an export into a DEST whose journal is not signed: adding signed lines to it would make
+        it unreadable, adding unsigned ones would leave the new export's moves to be put back by hand."""
+        if self.trust == "legacy":
+            raise ExportError(f"{self.path} is an export journal PhotoAtlas did not sign (an older version, or someone "
+                              "else, wrote it); undo that export first (photoatlas undo), or choose another folder")
+
     def refuse_if_tampered(self) -> None:
         """``ExportError`` with one line when the journal cannot be believed."""
         if self.trust == "tampered":
@@ -281,6 +294,8 @@ class Journal:
         lost with it on the next read. A new journal starts with its signed header."""
         if self._file is None:
             self.refuse_if_tampered()
+            if os.path.islink(self.path):  # made a link since it was read: never append through it
+                raise ExportError(f"{self.path} is a symbolic link; PhotoAtlas will not write its journal there")
             self._file = open(self.path, "a+b")  # noqa: SIM115 (kept open for the run)
             if self._file.tell() > 0:
                 self._file.seek(-1, os.SEEK_END)

@@ -326,6 +326,8 @@ def _open_dest(dest: Path, stack: ExitStack, mode: str) -> tuple[Journal, list[s
         dest.mkdir(parents=True, exist_ok=True)
         stack.enter_context(DestLock(dest))
         journal = Journal(dest)
+        journal.refuse_if_tampered()
+        journal.refuse_if_unsigned()
         journal.open()
         stack.callback(journal.close)
         finish_interrupted(journal)  # settle what an interrupted run left, so the plan knows it
@@ -413,6 +415,7 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
     expected: dict[int, tuple[int, int]] = {}
     fatal: list[tuple[Planned, OSError]] = []
     made: set[Path] = set()
+    outside: set[Path] = set()  # target folders that lead out of DEST (links): nothing goes there
     last = time.monotonic()
     total = len(plan)
 
@@ -467,7 +470,13 @@ def _export_files(plan: list[Planned], options: ExportOptions, journal: Journal,
                             extra["link"] = os.readlink(p.source)
                     if p.target.parent not in made:
                         p.target.parent.mkdir(parents=True, exist_ok=True)
+                        if not journal.inside(p.target):  # a group folder that is a link out of DEST
+                            outside.add(p.target.parent)
                         made.add(p.target.parent)
+                    if p.target.parent in outside:
+                        summary.failed.append((str(p.source), f"its folder {p.target.parent.name} in DEST is a "
+                                                              "link leading out of DEST; not exported"))
+                        continue
                 except OSError as exc:
                     if exc.errno in FATAL_ERRNOS:
                         raise ExportError(f"stopped: {exc.strerror} while making {p.target.parent}; nothing was "
@@ -555,7 +564,9 @@ def _copy_regular(source: Path, target: Path) -> str:
         st = os.fstat(src.fileno())
     if len(data) > MAX_SIDECAR:
         raise OSError(errno.EFBIG, "larger than any XMP sidecar", str(source))
-    with open(target, "xb") as out:
+    # With the sidecar's own permission bits (a private sidecar's backup stays private).
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), st.st_mode & 0o777)
+    with os.fdopen(fd, "wb") as out:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
@@ -599,6 +610,8 @@ def _write_xmp(result: Any, dest: Path, plan: list[Planned], options: ExportOpti
                                            else "XMP sidecar is larger than any sidecar; left as it is"))
                     continue
                 backups.mkdir(exist_ok=True)
+                if not journal.inside(backups / "x"):
+                    raise OSError(errno.EPERM, "the backup folder in DEST is a link leading out of DEST", str(backups))
                 backup = backups / f"{uuid.uuid4().hex}.xmp"
                 backup_hash = _copy_regular(sidecar, backup)
             journal.write(op="xmp", dst=str(sidecar), backup=str(backup) if backup else None,
